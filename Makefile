@@ -1,0 +1,54 @@
+# Planning Poker. `make` lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PORT   ?= 8000
+HOST   ?= 127.0.0.1
+
+.DEFAULT_GOAL := help
+.PHONY: help run test test-fast lint format migrate demo check-deploy clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.runtime: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt $(VENV)/.runtime
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+migrate: $(VENV)/.runtime ## Apply migrations to the directory and every shard
+	$(PY) manage.py migrate_all
+
+demo: migrate ## Create the demo team and users (alice, bob, carol)
+	$(PY) manage.py seed_demo
+
+run: demo ## Set up, migrate, seed the demo team and serve on http://$(HOST):$(PORT)/
+	@echo ""
+	@echo "  Planning Poker: open http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
+	@echo ""
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) pokerproject.asgi:application
+
+test: $(VENV)/.dev ## Run the whole test suite (services from the environment; embedded default otherwise)
+	$(PY) -m pytest
+
+test-fast: $(VENV)/.dev ## Run the tests without the real-browser ones
+	$(PY) -m pytest -m "not browser"
+
+lint: $(VENV)/.dev ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.dev ## Format the code and fix what ruff can
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+check-deploy: $(VENV)/.runtime ## Django's deployment checks with production-like settings
+	DJANGO_DEBUG=false DJANGO_SECRET_KEY=$$(head -c 48 /dev/urandom | base64) $(PY) manage.py check --deploy --fail-level WARNING
+
+clean: ## Remove the virtualenv, the embedded databases and collected static files
+	rm -rf $(VENV) var staticfiles

@@ -1,0 +1,44 @@
+"""Reads of the directory."""
+
+from django.db.models import QuerySet
+
+from accounts.models import Invite, Membership, Team, User
+
+
+class NotAMember(PermissionError):
+    """The user has no membership in that team (or the team does not exist)."""
+
+
+def membership_list_for_user(*, user: User) -> QuerySet[Membership]:
+    return Membership.objects.filter(user=user).select_related("team").order_by("team__name")
+
+
+def membership_get(*, team_slug: str, user: User) -> Membership:
+    """The user's membership of the team, with the team loaded; NotAMember if there is none.
+
+    A missing team and a team the user does not belong to look the same, so slugs of other teams
+    cannot be probed.
+    """
+    if not user.is_authenticated:
+        raise NotAMember(team_slug)
+    membership = (
+        Membership.objects.select_related("team", "user")
+        .filter(team__slug=team_slug, user=user)
+        .first()
+    )
+    if membership is None:
+        raise NotAMember(team_slug)
+    return membership
+
+
+def team_members(*, team: Team) -> QuerySet[Membership]:
+    return Membership.objects.filter(team=team).select_related("user").order_by("user__username")
+
+
+def invite_get_usable(*, token: str) -> Invite | None:
+    invite = Invite.objects.select_related("team").filter(token=token).first()
+    return invite if invite is not None and invite.is_usable else None
+
+
+def invite_list(*, team: Team) -> QuerySet[Invite]:
+    return Invite.objects.filter(team=team, revoked=False).order_by("-created_at")

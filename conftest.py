@@ -1,0 +1,59 @@
+"""Shared fixtures: users, teams on their shard, memberships in each role."""
+
+import pytest
+from django.conf import settings
+
+from accounts import services as account_services
+from accounts.models import Membership, User
+from rooms.game import Role
+
+ALL_DATABASES = "__all__"
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def make_user(db):
+    def make(username: str, password: str = "pw-for-tests") -> User:
+        user = User.objects.create_user(username=username, password=password)
+        user.raw_password = password
+        return user
+
+    return make
+
+
+@pytest.fixture
+def team_factory(make_user):
+    """Create a team with a facilitator; ``add(team, name, role)`` adds members."""
+
+    def make(name: str = "Alpha", facilitator: User | None = None, region: str | None = None):
+        owner = facilitator or make_user(f"{name.lower()}-lead")
+        return account_services.team_create(name=name, creator=owner, region=region)
+
+    return make
+
+
+@pytest.fixture
+def add_member(make_user):
+    def add(team, username: str, role: Role = Role.VOTER) -> Membership:
+        user = make_user(username)
+        membership = Membership.objects.create(team=team, user=user, role=role)
+        return Membership.objects.select_related("team", "user").get(pk=membership.pk)
+
+    return add
+
+
+def facilitator_of(team) -> Membership:
+    return (
+        Membership.objects.select_related("team", "user")
+        .filter(team=team, role=Role.FACILITATOR)
+        .first()
+    )
+
+
+@pytest.fixture
+def shard_aliases() -> list[str]:
+    return [shard.alias for shard in settings.SHARDS]

@@ -1,0 +1,37 @@
+"""The one way state changes reach sockets: after the transaction that made them commits."""
+
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from rooms import protocol
+
+logger = logging.getLogger(__name__)
+
+# Channel-layer message type; Channels dispatches it to RoomConsumer.team_event.
+TEAM_EVENT = "team.event"
+
+
+def group_name(team_id: int) -> str:
+    """The channel-layer group of a team's table: ASCII, short, stable."""
+    return f"team.{int(team_id)}"
+
+
+def send_now(team_id: int, event: dict) -> None:
+    protocol.check_event(event)
+    layer = get_channel_layer()
+    if layer is None:  # pragma: no cover - settings always define a layer
+        return
+    try:
+        async_to_sync(layer.group_send)(group_name(team_id), {"type": TEAM_EVENT, "event": event})
+    except Exception:
+        # The change is committed; clients that miss this event catch up from the version gap.
+        logger.exception("broadcast of %s to team %s failed", event.get("type"), team_id)
+
+
+def broadcast_on_commit(*, using: str, team_id: int, event: dict) -> None:
+    """Send ``event`` to every socket of the team once the transaction on ``using`` commits."""
+    protocol.check_event(event)
+    transaction.on_commit(lambda: send_now(team_id, event), using=using)

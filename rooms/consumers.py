@@ -1,0 +1,210 @@
+"""The live table's socket: transport only. Authenticate, join, relay events, dispatch commands
+to services. No rule lives here; every state change goes through rooms.services."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from accounts.selectors import NotAMember, membership_get
+from rooms import game, protocol, selectors, services
+from rooms.broadcast import TEAM_EVENT, group_name
+
+logger = logging.getLogger(__name__)
+
+
+class TokenBucket:
+    """Per-socket inbound rate limit: ``rate`` frames a second with bursts up to ``burst``."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic):
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self.tokens = float(burst)
+        self.stamp = clock()
+
+    def take(self) -> bool:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class RoomConsumer(AsyncWebsocketConsumer):
+    # command -> (method name, action the role must allow or None)
+    COMMANDS: dict[str, tuple[str, game.Action | None]] = {
+        "get_snapshot": ("do_get_snapshot", None),
+        "ping": ("do_ping", None),
+        "start_round": ("do_start_round", game.Action.START_ROUND),
+        "next_story": ("do_next_story", game.Action.START_ROUND),
+        "cast_vote": ("do_cast_vote", game.Action.CAST_VOTE),
+        "withdraw_vote": ("do_withdraw_vote", game.Action.CAST_VOTE),
+        "reveal_cards": ("do_reveal_cards", game.Action.REVEAL),
+        "restart_round": ("do_restart_round", game.Action.RESTART),
+        "accept_estimate": ("do_accept_estimate", game.Action.ACCEPT),
+        "set_deck": ("do_set_deck", game.Action.SET_DECK),
+    }
+
+    membership = None
+    group: str | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        slug = self.scope["url_route"]["kwargs"]["slug"]
+        if user is None or not user.is_authenticated:
+            await self._refuse(protocol.CLOSE_UNAUTHENTICATED)
+            return
+        try:
+            self.membership = await database_sync_to_async(membership_get)(
+                team_slug=slug, user=user
+            )
+        except NotAMember:
+            logger.info("socket refused: user %s is not a member of %s", user.pk, slug)
+            await self._refuse(protocol.CLOSE_FORBIDDEN)
+            return
+        self.bucket = TokenBucket(settings.ROOM_RATE_LIMIT_PER_SECOND, settings.ROOM_RATE_LIMIT_BURST)
+        self.group = group_name(self.membership.team_id)
+        # Join before taking the snapshot so no event between the two is lost; events that the
+        # snapshot already contains arrive with an older version and the client skips them.
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        snapshot = await database_sync_to_async(self._join)()
+        await self.accept()
+        await self._send(snapshot)
+
+    async def _refuse(self, code: int) -> None:
+        # Accept first so the browser receives our application close code rather than a bare 403.
+        await self.accept()
+        await self.close(code=code)
+
+    def _join(self) -> dict:
+        services.presence_join(
+            team=self.membership.team,
+            user_id=self.membership.user_id,
+            channel_name=self.channel_name,
+        )
+        return selectors.room_snapshot(membership=self.membership)
+
+    async def disconnect(self, code: int) -> None:
+        if self.group is None:
+            return
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        try:
+            await database_sync_to_async(services.presence_leave)(
+                team=self.membership.team, channel_name=self.channel_name
+            )
+        except Exception:
+            logger.exception("presence cleanup failed for %s", self.channel_name)
+
+    async def dispatch(self, message: dict) -> None:
+        # Relaying a group event touches no database, so skip the thread hop Channels makes
+        # before every handler to close old connections (it halves the relay capacity).
+        if message["type"] == TEAM_EVENT:
+            await self.team_event(message)
+            return
+        await super().dispatch(message)
+
+    async def _send(self, frame: dict) -> None:
+        await self.send(text_data=json.dumps(frame, ensure_ascii=False, separators=(",", ":")))
+
+    # --- inbound ---------------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.membership is None:
+            return
+        request_id = None
+        try:
+            size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+            if size > settings.ROOM_MAX_FRAME_BYTES:
+                raise protocol.ProtocolError("frame_too_large")
+            if not self.bucket.take():
+                raise protocol.ProtocolError("rate_limited")
+            command = protocol.parse_command(text_data)
+            request_id = command.request_id
+            method, action = self.COMMANDS[command.name]
+            if action is not None:
+                game.require(self.membership.role, action)
+            await getattr(self, method)(command)
+        except protocol.ProtocolError as exc:
+            logger.info("rejected frame from user %s: %s", self.membership.user_id, exc.code)
+            await self._send(protocol.error(request_id, exc.code, str(exc)))
+        except game.GameError as exc:
+            logger.info("command refused for user %s: %s", self.membership.user_id, exc.code)
+            await self._send(protocol.error(request_id, exc.code, exc.message))
+        except Exception:
+            logger.exception("command failed for user %s", self.membership.user_id)
+            await self._send(protocol.error(request_id, "internal"))
+
+    async def _call(self, service: Callable[..., services.TableUpdate], **kwargs: Any):
+        return await database_sync_to_async(service)(membership=self.membership, **kwargs)
+
+    async def _ack(self, command: protocol.Command, update: services.TableUpdate, **data: Any):
+        await self._send(protocol.ack(command.request_id, version=update.version, data=data))
+
+    async def do_ping(self, command: protocol.Command) -> None:
+        await self._send(protocol.ack(command.request_id, version=0, data={"pong": True}))
+
+    async def do_get_snapshot(self, command: protocol.Command) -> None:
+        snapshot = await database_sync_to_async(selectors.room_snapshot)(
+            membership=self.membership
+        )
+        await self._send(snapshot)
+        await self._send(protocol.ack(command.request_id, version=snapshot["version"]))
+
+    async def do_start_round(self, command: protocol.Command) -> None:
+        update = await self._call(
+            services.round_start,
+            story_id=command.data.get("story_id"),
+            title=command.data.get("title", ""),
+        )
+        await self._ack(command, update, round_id=update.round.pk)
+
+    async def do_next_story(self, command: protocol.Command) -> None:
+        update = await self._call(services.round_start_next)
+        await self._ack(command, update, round_id=update.round.pk)
+
+    async def do_cast_vote(self, command: protocol.Command) -> None:
+        update = await self._call(services.vote_cast, value=command.data["value"])
+        # The value goes back to its voter only, in the ack.
+        await self._ack(command, update, value=update.value)
+
+    async def do_withdraw_vote(self, command: protocol.Command) -> None:
+        await self._ack(command, await self._call(services.vote_withdraw))
+
+    async def do_reveal_cards(self, command: protocol.Command) -> None:
+        await self._ack(command, await self._call(services.round_reveal))
+
+    async def do_restart_round(self, command: protocol.Command) -> None:
+        update = await self._call(services.round_restart)
+        await self._ack(command, update, round_id=update.round.pk)
+
+    async def do_accept_estimate(self, command: protocol.Command) -> None:
+        update = await self._call(
+            services.estimate_accept,
+            value=command.data["value"],
+            next_story=command.data.get("next", False),
+        )
+        await self._ack(command, update, estimate=update.value)
+
+    async def do_set_deck(self, command: protocol.Command) -> None:
+        await self._ack(command, await self._call(services.room_set_deck, deck=command.data["deck"]))
+
+    # --- outbound --------------------------------------------------------------------------
+
+    async def team_event(self, message: dict) -> None:
+        event = message["event"]
+        if event["type"] == "members_changed" and event["data"]["user_id"] == self.membership.user_id:
+            role = event["data"]["role"]
+            if role is None:
+                await self._send(event)
+                await self.close(code=protocol.CLOSE_FORBIDDEN)
+                return
+            self.membership.role = role
+        await self._send(event)

@@ -1,0 +1,287 @@
+"""The rules of planning poker: decks, roles, what each role may do, votes and statistics.
+
+Pure Python: no ORM, no I/O. Services call these functions before they write anything, so every
+door (socket, page, API, admin) enforces the same rules.
+"""
+
+from __future__ import annotations
+
+import statistics as pystats
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+
+UNSURE = "?"
+BREAK = "☕"
+SPECIAL_CARDS = (UNSURE, BREAK)
+MAX_ESTIMATE_LENGTH = 16
+
+
+class GameError(Exception):
+    """A command broke a rule. ``code`` is stable and part of the protocol."""
+
+    code = "invalid"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class Forbidden(GameError):
+    code = "forbidden"
+
+
+class NotInDeck(GameError):
+    code = "not_in_deck"
+
+
+class UnknownDeck(GameError):
+    code = "unknown_deck"
+
+
+class InvalidEstimate(GameError):
+    code = "invalid_estimate"
+
+
+class WrongRoundState(GameError):
+    """The round is not in a state that allows the command (codes differ per case)."""
+
+
+# --- Decks ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Deck:
+    key: str
+    name: str
+    cards: tuple[str, ...]
+
+    def as_dict(self) -> dict:
+        return {"key": self.key, "name": self.name, "cards": list(self.cards)}
+
+
+def _deck(key: str, name: str, values: str) -> Deck:
+    return Deck(key=key, name=name, cards=(*values.split(), *SPECIAL_CARDS))
+
+
+DECKS: dict[str, Deck] = {
+    deck.key: deck
+    for deck in (
+        _deck("fibonacci", "Fibonacci", "0 1 2 3 5 8 13 21 34 55 89"),
+        _deck("modified_fibonacci", "Modified Fibonacci", "0 ½ 1 2 3 5 8 13 20 40 100"),
+        _deck("tshirt", "T-shirt sizes", "XS S M L XL XXL"),
+        _deck("powers_of_two", "Powers of two", "0 1 2 4 8 16 32 64"),
+    )
+}
+DEFAULT_DECK = "fibonacci"
+
+
+def get_deck(key: str) -> Deck:
+    try:
+        return DECKS[key]
+    except KeyError:
+        raise UnknownDeck(f"Unknown deck {key!r}.") from None
+
+
+def card_value(card: str) -> float | None:
+    """The number a card stands for, or None for cards that are not numbers (?, ☕, sizes)."""
+    if card == "½":
+        return 0.5
+    try:
+        return float(card)
+    except ValueError:
+        return None
+
+
+# --- Roles and permissions --------------------------------------------------------------------
+
+
+class Role(StrEnum):
+    FACILITATOR = "facilitator"
+    VOTER = "voter"
+    OBSERVER = "observer"
+
+
+class Action(StrEnum):
+    START_ROUND = "start_round"
+    CAST_VOTE = "cast_vote"
+    REVEAL = "reveal"
+    RESTART = "restart"
+    ACCEPT = "accept"
+    SET_DECK = "set_deck"
+    MANAGE_BACKLOG = "manage_backlog"
+    MANAGE_MEMBERS = "manage_members"
+
+
+_EVERYONE_WHO_PLAYS = frozenset({Role.FACILITATOR, Role.VOTER})
+_FACILITATOR = frozenset({Role.FACILITATOR})
+
+PERMISSIONS: dict[Action, frozenset[Role]] = {
+    Action.START_ROUND: _FACILITATOR,
+    Action.CAST_VOTE: _EVERYONE_WHO_PLAYS,
+    Action.REVEAL: _FACILITATOR,
+    Action.RESTART: _FACILITATOR,
+    Action.ACCEPT: _FACILITATOR,
+    Action.SET_DECK: _FACILITATOR,
+    # Any player may shape the backlog; observers only watch.
+    Action.MANAGE_BACKLOG: _EVERYONE_WHO_PLAYS,
+    Action.MANAGE_MEMBERS: _FACILITATOR,
+}
+
+
+def can(role: str, action: Action) -> bool:
+    try:
+        return Role(role) in PERMISSIONS[action]
+    except ValueError:
+        return False
+
+
+def require(role: str, action: Action) -> None:
+    if not can(role, action):
+        raise Forbidden(f"A {role} may not {action.value.replace('_', ' ')}.")
+
+
+# --- Rounds -----------------------------------------------------------------------------------
+
+
+class RoundStatus(StrEnum):
+    VOTING = "voting"
+    REVEALED = "revealed"
+    ACCEPTED = "accepted"
+    CANCELLED = "cancelled"
+
+
+FINISHED_STATUSES = frozenset({RoundStatus.REVEALED, RoundStatus.ACCEPTED})
+
+
+def require_voting(status: str | None) -> None:
+    if status is None:
+        raise WrongRoundState("No round is being played.", code="no_active_round")
+    if status != RoundStatus.VOTING:
+        raise WrongRoundState("Votes are closed: the cards are revealed.", code="round_not_voting")
+
+
+def require_revealed(status: str | None) -> None:
+    if status is None:
+        raise WrongRoundState("No round is being played.", code="no_active_round")
+    if status not in FINISHED_STATUSES:
+        raise WrongRoundState("Reveal the cards first.", code="round_not_revealed")
+
+
+def require_can_start(status: str | None) -> None:
+    if status == RoundStatus.VOTING:
+        raise WrongRoundState(
+            "A round is being played: reveal or restart it first.", code="round_in_progress"
+        )
+
+
+def validate_vote(deck: Deck, value: object) -> str:
+    """Return the card the value names, or raise NotInDeck."""
+    if isinstance(value, str):
+        card = value.strip()
+        if card in deck.cards:
+            return card
+    raise NotInDeck(f"{value!r} is not a card of the {deck.name} deck.")
+
+
+def validate_estimate(value: object) -> str:
+    """An accepted estimate: a deck card or any short label such as '5', 'L' or '3d'."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidEstimate("An estimate must be a non-empty text.")
+    estimate = value.strip()
+    if len(estimate) > MAX_ESTIMATE_LENGTH:
+        raise InvalidEstimate(f"An estimate has at most {MAX_ESTIMATE_LENGTH} characters.")
+    return estimate
+
+
+# --- Statistics -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """What the table sees after reveal.
+
+    ``mean``/``median``/``min``/``max`` are over numeric cards; for a deck of sizes, min and max
+    follow the deck's order. ``mode`` lists the most common cards other than ? and ☕ (ties in deck
+    order). ``consensus`` holds when at least one such card was played and all of them are equal.
+    ``suggestion`` is the consensus card, else the deck card nearest the median (rounding up), else
+    the first mode.
+    """
+
+    votes: int
+    mean: float | None
+    median: float | None
+    min: str | None
+    max: str | None
+    spread: float | None
+    mode: list[str]
+    consensus: bool
+    suggestion: str | None
+    distribution: dict[str, int]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _format(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else f"{number:g}"
+
+
+def compute_statistics(deck: Deck, values: Iterable[str]) -> Statistics:
+    cards = list(values)
+    order = {card: index for index, card in enumerate(deck.cards)}
+    counts = Counter(cards)
+    distribution = {
+        card: counts[card]
+        for card in sorted(counts, key=lambda c: (order.get(c, len(order)), c))
+    }
+    scored = [card for card in cards if card not in SPECIAL_CARDS]
+    numbers = sorted(n for n in (card_value(card) for card in scored) if n is not None)
+
+    mean = round(pystats.fmean(numbers), 2) if numbers else None
+    median = pystats.median(numbers) if numbers else None
+    if numbers:
+        low, high = _format(numbers[0]), _format(numbers[-1])
+        low = next((c for c in scored if card_value(c) == numbers[0]), low)
+        high = next((c for c in scored if card_value(c) == numbers[-1]), high)
+        spread: float | None = numbers[-1] - numbers[0]
+    elif scored:
+        ranked = sorted(scored, key=lambda c: order.get(c, len(order)))
+        low, high, spread = ranked[0], ranked[-1], None
+    else:
+        low = high = None
+        spread = None
+
+    scored_counts = Counter(scored)
+    top = max(scored_counts.values(), default=0)
+    mode = [card for card in distribution if scored_counts.get(card) == top and top > 0]
+    consensus = bool(scored) and len(scored_counts) == 1
+
+    suggestion: str | None = None
+    if consensus:
+        suggestion = scored[0]
+    elif median is not None:
+        numeric_cards = [c for c in deck.cards if card_value(c) is not None]
+        above = [c for c in numeric_cards if card_value(c) >= median]  # type: ignore[operator]
+        suggestion = above[0] if above else numeric_cards[-1]
+    elif mode:
+        suggestion = mode[0]
+
+    return Statistics(
+        votes=len(cards),
+        mean=mean,
+        median=median,
+        min=low,
+        max=high,
+        spread=spread,
+        mode=mode,
+        consensus=consensus,
+        suggestion=suggestion,
+        distribution=distribution,
+    )

@@ -1,0 +1,175 @@
+"""The live table's WebSocket protocol: envelopes, commands, events and error codes.
+
+Documented in docs/protocol.md. Client frames are JSON objects::
+
+    {"type": "cast_vote", "request_id": "r7", "data": {"value": "5"}}
+
+Server frames are events ``{"type": "vote_cast", "version": 12, "data": {...}}``, the ``ack`` of a
+command ``{"type": "ack", "request_id": "r7", "version": 12, "data": {...}}`` or an ``error``
+``{"type": "error", "request_id": "r7", "code": "not_in_deck", "message": "..."}``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+# --- Commands (client -> server): name -> {field: (type, required)} -----------------------------
+
+COMMANDS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
+    "get_snapshot": {},
+    "start_round": {"story_id": (int, False), "title": (str, False)},
+    "next_story": {},
+    "cast_vote": {"value": (str, True)},
+    "withdraw_vote": {},
+    "reveal_cards": {},
+    "restart_round": {},
+    "accept_estimate": {"value": (str, True), "next": (bool, False)},
+    "set_deck": {"deck": (str, True)},
+    "ping": {},
+}
+
+# --- Events (server -> clients): name -> keys required in ``data`` ----------------------------
+
+EVENTS: dict[str, frozenset[str]] = {
+    "snapshot": frozenset(
+        {"team", "me", "deck", "decks", "participants", "round", "my_vote", "backlog"}
+    ),
+    "presence_changed": frozenset({"participants"}),
+    "round_started": frozenset({"round"}),
+    "vote_cast": frozenset({"user_id"}),
+    "vote_withdrawn": frozenset({"user_id"}),
+    "cards_revealed": frozenset({"round"}),
+    "estimate_accepted": frozenset({"round_id", "story_id", "estimate"}),
+    "deck_changed": frozenset({"deck"}),
+    "backlog_changed": frozenset({"backlog"}),
+    "members_changed": frozenset({"user_id", "role"}),
+    "table_paused": frozenset({"reason"}),
+    "table_resumed": frozenset(),
+}
+# Events that do not change the table's version (presence is not part of the durable state).
+UNVERSIONED_EVENTS = frozenset({"snapshot", "presence_changed", "members_changed"})
+
+# Keys a vote value may never appear under in a frame to anyone but its voter before reveal.
+SECRET_KEYS = frozenset({"value", "my_vote"})
+
+# --- Errors -----------------------------------------------------------------------------------
+
+ERROR_CODES = {
+    "bad_json": "The frame is not valid JSON.",
+    "bad_frame": "The frame must be a JSON object with a string 'type'.",
+    "frame_too_large": "The frame is larger than the server accepts.",
+    "rate_limited": "Too many frames: slow down.",
+    "unknown_command": "No such command.",
+    "invalid": "A field is missing or has the wrong type.",
+    "forbidden": "Your role does not allow this.",
+    "not_in_deck": "That card is not in the room's deck.",
+    "unknown_deck": "No such deck.",
+    "unknown_story": "No such story in this team's backlog.",
+    "no_active_round": "No round is being played.",
+    "round_not_voting": "Votes are closed.",
+    "round_not_revealed": "Reveal the cards first.",
+    "round_in_progress": "A round is being played.",
+    "invalid_estimate": "The estimate is empty or too long.",
+    "backlog_done": "Every story in the backlog has an estimate.",
+    "paused": "The table is paused for maintenance; try again shortly.",
+    "internal": "Something went wrong on the server; nothing was changed.",
+}
+
+# Application close codes (4000-4999 are ours by RFC 6455).
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: str, message: str | None = None) -> None:
+        assert code in ERROR_CODES, code  # noqa: S101 - a programming error, caught in tests
+        super().__init__(message or ERROR_CODES[code])
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    request_id: str | None
+    data: dict[str, Any]
+
+
+def parse_command(text: str | None) -> Command:
+    """Validate one client frame; raise ProtocolError with the code to answer."""
+    if text is None:
+        raise ProtocolError("bad_frame", "Frames must be text.")
+    try:
+        frame = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ProtocolError("bad_json") from None
+    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        raise ProtocolError("bad_frame")
+    request_id = frame.get("request_id")
+    if request_id is not None and (not isinstance(request_id, str | int) or isinstance(request_id, bool)):
+        raise ProtocolError("invalid", "request_id must be a string or a number.")
+    if isinstance(request_id, str) and len(request_id) > 64:
+        raise ProtocolError("invalid", "request_id is longer than 64 characters.")
+    name = frame["type"]
+    spec = COMMANDS.get(name)
+    if spec is None:
+        raise ProtocolError("unknown_command", f"No such command: {name[:40]!r}.")
+    data = frame.get("data", {})
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ProtocolError("invalid", "data must be an object.")
+    clean: dict[str, Any] = {}
+    for field, (kind, required) in spec.items():
+        if field not in data or data[field] is None:
+            if required:
+                raise ProtocolError("invalid", f"{field} is required.")
+            continue
+        value = data[field]
+        # bool is an int in Python; a card or an id must not be true/false.
+        if isinstance(value, bool) and kind is not bool:
+            raise ProtocolError("invalid", f"{field} has the wrong type.")
+        if not isinstance(value, kind):
+            raise ProtocolError("invalid", f"{field} has the wrong type.")
+        if isinstance(value, str) and len(value) > 200:
+            raise ProtocolError("invalid", f"{field} is too long.")
+        clean[field] = value
+    unknown = set(data) - set(spec)
+    if unknown:
+        raise ProtocolError("invalid", f"Unknown field {sorted(unknown)[0][:40]!r}.")
+    return Command(name=name, request_id=request_id, data=clean)
+
+
+def event(name: str, *, version: int, data: dict[str, Any]) -> dict[str, Any]:
+    frame = {"type": name, "version": version, "data": data}
+    check_event(frame)
+    return frame
+
+
+def check_event(frame: dict[str, Any]) -> None:
+    """Fail loudly if a service emits an event the protocol does not define."""
+    name = frame.get("type")
+    if name not in EVENTS:
+        raise ValueError(f"undeclared event {name!r}")
+    if not isinstance(frame.get("version"), int):
+        raise ValueError(f"event {name!r} has no integer version")
+    missing = EVENTS[name] - set(frame.get("data", {}))
+    if missing:
+        raise ValueError(f"event {name!r} lacks {sorted(missing)}")
+
+
+def ack(request_id: str | int | None, *, version: int, data: dict[str, Any] | None = None) -> dict:
+    return {"type": "ack", "request_id": request_id, "version": version, "data": data or {}}
+
+
+def error(request_id: str | int | None, code: str, message: str | None = None) -> dict:
+    if code not in ERROR_CODES:
+        code = "internal"
+    return {
+        "type": "error",
+        "request_id": request_id,
+        "code": code,
+        "message": message or ERROR_CODES[code],
+    }

@@ -1,0 +1,102 @@
+"""Reads for the live table: snapshots and the payloads events carry."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from accounts.models import Membership
+from rooms import game
+from rooms.models import Presence, Room
+from stories.models import Round, Story, Vote
+
+if TYPE_CHECKING:
+    from accounts.models import Team
+
+
+def round_payload(round_: Round | None, votes: list[Vote] | None = None) -> dict[str, Any] | None:
+    """A round as the whole table may see it: who voted always, values only once revealed."""
+    if round_ is None:
+        return None
+    if votes is None:
+        votes = list(round_.votes.all())
+    payload: dict[str, Any] = {
+        "id": round_.pk,
+        "story_id": round_.story_id,
+        "title": round_.title,
+        "status": round_.status,
+        "deck": round_.deck,
+        "cards": list(round_.cards),
+        "voted": sorted(v.user_id for v in votes),
+        "estimate": round_.estimate,
+        "started_at": round_.started_at.isoformat(),
+    }
+    if round_.is_finished:
+        payload["votes"] = [{"user_id": v.user_id, "value": v.value} for v in votes]
+        payload["stats"] = round_.stats
+    return payload
+
+
+def story_payload(story: Story) -> dict[str, Any]:
+    return {
+        "id": story.pk,
+        "title": story.title,
+        "external_key": story.external_key,
+        "url": story.url,
+        "estimate": story.estimate,
+        "position": story.position,
+    }
+
+
+def backlog_payload(*, team: Team) -> list[dict[str, Any]]:
+    return [story_payload(s) for s in Story.objects.using(team.shard).filter(team_id=team.pk)]
+
+
+def participants_payload(*, team: Team, round_: Round | None = None) -> list[dict[str, Any]]:
+    """Every member with role, whether a socket of theirs is open and whether they have voted."""
+    online = set(
+        Presence.objects.using(team.shard).filter(team_id=team.pk).values_list("user_id", flat=True)
+    )
+    voted: set[int] = set()
+    if round_ is not None:
+        voted = set(round_.votes.values_list("user_id", flat=True))
+    members = Membership.objects.filter(team_id=team.pk).select_related("user")
+    people = [
+        {
+            "user_id": m.user_id,
+            "name": m.user.display_name,
+            "role": m.role,
+            "online": m.user_id in online,
+            "voted": m.user_id in voted,
+        }
+        for m in members
+    ]
+    people.sort(key=lambda p: (not p["online"], p["name"].lower()))
+    return people
+
+
+def room_get(*, team: Team) -> Room:
+    room, _ = Room.objects.using(team.shard).get_or_create(team_id=team.pk)
+    return room
+
+
+def room_snapshot(*, membership: Membership) -> dict[str, Any]:
+    """The whole table as ``membership`` may see it, with the version it corresponds to."""
+    team = membership.team
+    room = room_get(team=team)
+    round_ = room.current_round
+    votes = list(round_.votes.all()) if round_ is not None else []
+    my_vote = next((v.value for v in votes if v.user_id == membership.user_id), None)
+    return {
+        "type": "snapshot",
+        "version": room.version,
+        "data": {
+            "team": {"id": team.pk, "slug": team.slug, "name": team.name},
+            "me": {"user_id": membership.user_id, "role": membership.role},
+            "deck": game.get_deck(room.deck).as_dict(),
+            "decks": [deck.as_dict() for deck in game.DECKS.values()],
+            "participants": participants_payload(team=team, round_=round_),
+            "round": round_payload(round_, votes),
+            "my_vote": my_vote,
+            "backlog": backlog_payload(team=team),
+        },
+    }

@@ -1,0 +1,290 @@
+"""Everything that changes a live table. The only writers of rounds and votes, and the only code
+that broadcasts table events (after commit, through rooms.broadcast).
+
+Every function takes the acting ``membership`` (team loaded) and checks the rules in rooms.game
+before writing, so the socket, the pages and the API behave the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Membership, Team
+from rooms import game, protocol
+from rooms.broadcast import broadcast_on_commit
+from rooms.models import Presence, Room
+from rooms.selectors import backlog_payload, participants_payload, round_payload
+from stories.models import Round, Story, Vote
+
+
+@dataclass(frozen=True)
+class TableUpdate:
+    """What a table command changed: the room version after it, and the round it touched."""
+
+    version: int
+    round: Round | None = None
+    value: str | None = None
+
+
+class UnknownStory(game.GameError):
+    code = "unknown_story"
+
+
+class BacklogDone(game.GameError):
+    code = "backlog_done"
+
+
+def _lock_room(team: Team) -> Room:
+    """Lock the team's room row for this transaction: table changes to one team are serialised."""
+    rooms = Room.objects.using(team.shard).select_for_update()
+    room = rooms.filter(team_id=team.pk).first()
+    if room is None:
+        try:
+            with transaction.atomic(using=team.shard):
+                Room.objects.using(team.shard).create(team_id=team.pk)
+        except IntegrityError:
+            pass  # created concurrently
+        room = rooms.get(team_id=team.pk)
+    return room
+
+
+def _emit(team: Team, room: Room, name: str, data: dict) -> None:
+    """Bump the room version and broadcast ``name`` with it after commit."""
+    room.version += 1
+    room.save(using=team.shard, update_fields=["version", "current_round", "deck", "updated_at"])
+    broadcast_on_commit(
+        using=team.shard,
+        team_id=team.pk,
+        event=protocol.event(name, version=room.version, data=data),
+    )
+
+
+def room_touch(*, team: Team, name: str, data: dict) -> int:
+    """Record a change made elsewhere (the backlog) as a table event; call inside its atomic."""
+    room = _lock_room(team)
+    _emit(team, room, name, data)
+    return room.version
+
+
+def _current_status(room: Room) -> str | None:
+    return room.current_round.status if room.current_round_id else None
+
+
+def _open_round(team: Team, room: Room, *, story: Story | None, title: str, user_id: int) -> Round:
+    deck = game.get_deck(room.deck)
+    round_ = Round.objects.using(team.shard).create(
+        team_id=team.pk,
+        story=story,
+        title=story.title if story else (title.strip()[:200] or "Quick round"),
+        deck=deck.key,
+        cards=list(deck.cards),
+        started_by_id=user_id,
+    )
+    room.current_round = round_
+    _emit(team, room, "round_started", {"round": round_payload(round_, [])})
+    return round_
+
+
+def round_start(
+    *, membership: Membership, story_id: int | None = None, title: str = ""
+) -> TableUpdate:
+    """Put a story (or a quick round with an optional label) on the table."""
+    game.require(membership.role, game.Action.START_ROUND)
+    team = membership.team
+    with transaction.atomic(using=team.shard):
+        room = _lock_room(team)
+        game.require_can_start(_current_status(room))
+        story = None
+        if story_id is not None:
+            story = Story.objects.using(team.shard).filter(team_id=team.pk, pk=story_id).first()
+            if story is None:
+                raise UnknownStory("No such story in this team's backlog.")
+        round_ = _open_round(team, room, story=story, title=title, user_id=membership.user_id)
+    return TableUpdate(version=room.version, round=round_)
+
+
+def _next_story(team: Team, *, after: Story | None) -> Story | None:
+    stories = Story.objects.using(team.shard).filter(team_id=team.pk, estimate="")
+    if after is not None:
+        stories = stories.exclude(pk=after.pk)
+    return stories.order_by("position", "id").first()
+
+
+def round_start_next(*, membership: Membership) -> TableUpdate:
+    """Start a round on the first story of the backlog that has no estimate yet."""
+    game.require(membership.role, game.Action.START_ROUND)
+    team = membership.team
+    with transaction.atomic(using=team.shard):
+        room = _lock_room(team)
+        game.require_can_start(_current_status(room))
+        current = room.current_round.story if room.current_round_id else None
+        story = _next_story(team, after=current)
+        if story is None:
+            raise BacklogDone("Every story in the backlog has an estimate.")
+        round_ = _open_round(team, room, story=story, title="", user_id=membership.user_id)
+    return TableUpdate(version=room.version, round=round_)
+
+
+def vote_cast(*, membership: Membership, value: object) -> TableUpdate:
+    """Play a card, or change it. Only the voter learns the value until reveal."""
+    game.require(membership.role, game.Action.CAST_VOTE)
+    team = membership.team
+    with transaction.atomic(using=team.shard):
+        room = _lock_room(team)
+        game.require_voting(_current_status(room))
+        round_ = room.current_round
+        card = game.validate_vote(game.Deck(round_.deck, round_.deck, tuple(round_.cards)), value)
+        Vote.objects.using(team.shard).update_or_create(
+            round=round_,
+            user_id=membership.user_id,
+            defaults={"value": card, "team_id": team.pk, "cast_at": timezone.now()},
+        )
+        _emit(team, room, "vote_cast", {"user_id": membership.user_id})
+    return TableUpdate(version=room.version, round=round_, value=card)
+
+
+def vote_withdraw(*, membership: Membership) -> TableUpdate:
+    game.require(membership.role, game.Action.CAST_VOTE)
+    team = membership.team
+    with transaction.atomic(using=team.shard):
+        room = _lock_room(team)
+        game.require_voting(_current_status(room))
+        deleted, _ = (
+            Vote.objects.using(team.shard)
+            .filter(round=room.current_round, user_id=membership.user_id)
+            .delete()
+        )
+        if deleted:
+            _emit(team, room, "vote_withdrawn", {"user_id": membership.user_id})
+    return TableUpdate(version=room.version, round=room.current_round)
+
+
+def round_reveal(*, membership: Membership) -> TableUpdate:
+    """Turn the cards: close the round, store its statistics, show every vote to everyone."""
+    game.require(membership.role, game.Action.REVEAL)
+    team = membership.team
+    with transaction.atomic(using=team.shard):
+        room = _lock_room(team)
+        game.require_voting(_current_status(room))
+        round_ = room.current_round
+        votes = list(round_.votes.all())
+        deck = game.Deck(round_.deck, round_.deck, tuple(round_.cards))
+        round_.stats = game.compute_statistics(deck, [v.value for v in votes]).as_dict()
+        round_.status = game.RoundStatus.REVEALED
+        round_.revealed_at = timezone.now()
+        round_.version += 1
+        round_.save(using=team.shard)
+        _emit(team, room, "cards_revealed", {"round": round_payload(round_, votes)})
+    return TableUpdate(version=room.version, round=round_)
+
+
+def round_restart(*, membership: Membership) -> TableUpdate:
+    """Vote again on the same story. A revealed round stays in history; an unrevealed one is
+    cancelled and its votes are never shown."""
+    game.require(membership.role, game.Action.RESTART)
+    team = membership.team
+    with transaction.atomic(using=team.shard):
+        room = _lock_room(team)
+        previous = room.current_round
+        if previous is None:
+            raise game.WrongRoundState("No round is being played.", code="no_active_round")
+        if previous.status == game.RoundStatus.VOTING:
+            previous.status = game.RoundStatus.CANCELLED
+            previous.version += 1
+            previous.save(using=team.shard, update_fields=["status", "version"])
+        round_ = _open_round(
+            team,
+            room,
+            story=previous.story,
+            title=previous.title,
+            user_id=membership.user_id,
+        )
+    return TableUpdate(version=room.version, round=round_)
+
+
+def estimate_accept(
+    *, membership: Membership, value: object, next_story: bool = False
+) -> TableUpdate:
+    """Record the team's estimate on the round and its story; optionally start the next story."""
+    game.require(membership.role, game.Action.ACCEPT)
+    estimate = game.validate_estimate(value)
+    team = membership.team
+    with transaction.atomic(using=team.shard):
+        room = _lock_room(team)
+        game.require_revealed(_current_status(room))
+        round_ = room.current_round
+        now = timezone.now()
+        round_.estimate = estimate
+        round_.status = game.RoundStatus.ACCEPTED
+        round_.accepted_at = now
+        round_.version += 1
+        round_.save(using=team.shard)
+        story = round_.story
+        if story is not None:
+            story.estimate = estimate
+            story.estimated_at = now
+            story.save(using=team.shard, update_fields=["estimate", "estimated_at", "updated_at"])
+        _emit(
+            team,
+            room,
+            "estimate_accepted",
+            {
+                "round_id": round_.pk,
+                "story_id": round_.story_id,
+                "estimate": estimate,
+                "backlog": backlog_payload(team=team),
+            },
+        )
+        # With nothing left to estimate, "accept and next" simply accepts.
+        upcoming = _next_story(team, after=story) if next_story else None
+        if upcoming is not None:
+            round_ = _open_round(team, room, story=upcoming, title="", user_id=membership.user_id)
+    return TableUpdate(version=room.version, round=round_, value=estimate)
+
+
+def room_set_deck(*, membership: Membership, deck: str) -> TableUpdate:
+    """Choose the deck for the next rounds; not while a round is being voted."""
+    game.require(membership.role, game.Action.SET_DECK)
+    chosen = game.get_deck(deck)
+    team = membership.team
+    with transaction.atomic(using=team.shard):
+        room = _lock_room(team)
+        game.require_can_start(_current_status(room))
+        room.deck = chosen.key
+        _emit(team, room, "deck_changed", {"deck": chosen.as_dict()})
+    return TableUpdate(version=room.version)
+
+
+def _presence_changed(team: Team) -> None:
+    room = Room.objects.using(team.shard).filter(team_id=team.pk).select_related(
+        "current_round"
+    ).first()
+    version = room.version if room else 0
+    round_ = room.current_round if room else None
+    broadcast_on_commit(
+        using=team.shard,
+        team_id=team.pk,
+        event=protocol.event(
+            "presence_changed",
+            version=version,
+            data={"participants": participants_payload(team=team, round_=round_)},
+        ),
+    )
+
+
+def presence_join(*, team: Team, user_id: int, channel_name: str) -> None:
+    with transaction.atomic(using=team.shard):
+        Presence.objects.using(team.shard).update_or_create(
+            channel_name=channel_name, defaults={"team_id": team.pk, "user_id": user_id}
+        )
+        _presence_changed(team)
+
+
+def presence_leave(*, team: Team, channel_name: str) -> None:
+    with transaction.atomic(using=team.shard):
+        deleted, _ = Presence.objects.using(team.shard).filter(channel_name=channel_name).delete()
+        if deleted:
+            _presence_changed(team)

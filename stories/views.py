@@ -1,0 +1,138 @@
+"""Backlog and history pages of a team."""
+
+from django.contrib import messages
+from django.db import IntegrityError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts import selectors as account_selectors
+from accounts.decorators import member_required
+from accounts.forms import InviteForm
+from accounts.models import Membership
+from rooms import game
+from stories import selectors, services
+from stories.forms import StoryForm
+
+
+def _story_or_404(membership: Membership, pk: int):
+    story = selectors.story_get(team=membership.team, story_id=pk)
+    if story is None:
+        raise Http404("No such story.")
+    return story
+
+
+def _backlog_url(membership: Membership) -> str:
+    return membership.team.get_absolute_url()
+
+
+@member_required
+def team_detail(request: HttpRequest, membership: Membership) -> HttpResponse:
+    team = membership.team
+    is_facilitator = game.can(membership.role, game.Action.MANAGE_MEMBERS)
+    context = {
+        "membership": membership,
+        "team": team,
+        "stories": selectors.story_list(team=team),
+        "members": account_selectors.team_members(team=team),
+        "invites": account_selectors.invite_list(team=team) if is_facilitator else [],
+        "can_edit": game.can(membership.role, game.Action.MANAGE_BACKLOG),
+        "is_facilitator": is_facilitator,
+        "story_form": StoryForm(),
+        "invite_form": InviteForm(),
+        "roles": [r.value for r in game.Role],
+    }
+    return render(request, "stories/team_detail.html", context)
+
+
+def _save_story(request: HttpRequest, membership: Membership, form: StoryForm, story_id=None):
+    """Run the create/update service for a valid form; return None on success, else an error."""
+    try:
+        if story_id is None:
+            services.story_create(membership=membership, **form.cleaned_data)
+        else:
+            services.story_update(membership=membership, story_id=story_id, **form.cleaned_data)
+    except IntegrityError:
+        return "Another story of this team already has that key."
+    except game.GameError as exc:
+        return exc.message
+    return None
+
+
+@require_POST
+@member_required
+def story_create(request: HttpRequest, membership: Membership) -> HttpResponse:
+    form = StoryForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "A story needs a title; the link must be a URL.")
+        return redirect(_backlog_url(membership))
+    error = _save_story(request, membership, form)
+    if error:
+        messages.error(request, error)
+    return redirect(_backlog_url(membership))
+
+
+@member_required
+def story_detail(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
+    story = _story_or_404(membership, pk)
+    rounds = selectors.round_history(team=membership.team, story=story)
+    return render(
+        request,
+        "stories/story_detail.html",
+        {"membership": membership, "team": membership.team, "story": story, "rounds": rounds},
+    )
+
+
+@member_required
+def story_edit(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
+    story = _story_or_404(membership, pk)
+    initial = {f: getattr(story, f) for f in services.EDITABLE_FIELDS}
+    form = StoryForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        error = _save_story(request, membership, form, story_id=story.pk)
+        if error is None:
+            messages.success(request, "Story saved.")
+            return redirect(_backlog_url(membership))
+        messages.error(request, error)
+    return render(
+        request,
+        "stories/story_form.html",
+        {"membership": membership, "team": membership.team, "story": story, "form": form},
+    )
+
+
+@require_POST
+@member_required
+def story_delete(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
+    try:
+        services.story_delete(membership=membership, story_id=pk)
+        messages.success(request, "Story deleted.")
+    except game.GameError as exc:
+        messages.error(request, exc.message)
+    return redirect(_backlog_url(membership))
+
+
+@require_POST
+@member_required
+def story_move(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
+    offsets = {"up": -1, "down": 1, "top": -(10**6), "bottom": 10**6}
+    offset = offsets.get(request.POST.get("direction", ""))
+    if offset is None:
+        messages.error(request, "Move a story up, down, to the top or to the bottom.")
+    else:
+        try:
+            services.story_move(membership=membership, story_id=pk, offset=offset)
+        except game.GameError as exc:
+            messages.error(request, exc.message)
+    return redirect(_backlog_url(membership) + f"#story-{pk}")
+
+
+@member_required
+def team_history(request: HttpRequest, membership: Membership) -> HttpResponse:
+    rounds = selectors.round_history(team=membership.team, limit=100)
+    stories = {s.pk: s for s in selectors.story_list(team=membership.team)}
+    return render(
+        request,
+        "stories/history.html",
+        {"membership": membership, "team": membership.team, "rounds": rounds, "stories": stories},
+    )
