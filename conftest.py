@@ -1,5 +1,8 @@
 """Shared fixtures: users, teams on their shard, memberships in each role."""
 
+import copy
+import uuid
+
 import pytest
 from django.conf import settings
 
@@ -13,6 +16,20 @@ ALL_DATABASES = "__all__"
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_channel_layer(settings):
+    """A fresh channel layer for every test, under its own key prefix on Redis.
+
+    A Redis layer binds its connections to the event loop that first used it, and each async test
+    has its own loop; the prefix keeps tests (and concurrent runs on one Redis) apart.
+    """
+    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
+    config = layers["default"].setdefault("CONFIG", {})
+    if "prefix" in config:
+        config["prefix"] = f"test-{uuid.uuid4().hex[:12]}"
+    settings.CHANNEL_LAYERS = layers  # Channels drops its cached layers on this setting change
 
 
 @pytest.fixture

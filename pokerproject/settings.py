@@ -98,7 +98,9 @@ def _database(url: str) -> dict:
         config["NAME"] = str(name)
         config["OPTIONS"] = {**_SQLITE_OPTIONS, **config.get("OPTIONS", {})}
     else:
-        config.setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+        # Under ASGI, persistent connections pile up in sync_to_async threads; Django advises
+        # closing them per unit of work (and a pool where connecting is costly).
+        config.setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
         config["CONN_HEALTH_CHECKS"] = True
     return config
 

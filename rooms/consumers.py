@@ -124,10 +124,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
             if size > settings.ROOM_MAX_FRAME_BYTES:
                 raise protocol.ProtocolError("frame_too_large")
-            if not self.bucket.take():
-                raise protocol.ProtocolError("rate_limited")
             command = protocol.parse_command(text_data)
             request_id = command.request_id
+            # Checked after parsing (frames are small) so the error can echo the request_id.
+            if not self.bucket.take():
+                raise protocol.ProtocolError("rate_limited")
             method, action = self.COMMANDS[command.name]
             if action is not None:
                 game.require(self.membership.role, action)

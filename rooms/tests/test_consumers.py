@@ -1,0 +1,422 @@
+"""The live table over real sockets: the real ASGI application, several clients at once."""
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from accounts import services as account_services
+from accounts.models import Membership
+from conftest import facilitator_of
+from pokerproject.asgi import application
+from rooms import protocol
+from rooms.game import Role
+from stories import services as story_services
+from stories.models import Round, Vote
+
+pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True)]
+
+ORIGIN = (b"origin", b"http://localhost")
+TIMEOUT = 5
+
+
+def _session_cookie(user) -> bytes:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+class Player:
+    """A connected member: a communicator, every frame it received, and those not yet checked."""
+
+    def __init__(self, membership: Membership | None, communicator: WebsocketCommunicator):
+        self.membership = membership
+        self.ws = communicator
+        self.frames: list[dict] = []
+        self.inbox: list[dict] = []
+        self._requests = 0
+
+    async def recv(self) -> dict:
+        frame = await self.ws.receive_json_from(timeout=TIMEOUT)
+        assert "type" in frame
+        self.frames.append(frame)
+        self.inbox.append(frame)
+        return frame
+
+    async def take(self, match) -> dict:
+        """The first unchecked frame that matches, reading more until one arrives.
+
+        Frames it passes over stay in the inbox, so a test still accounts for every frame.
+        """
+        while True:
+            for i, frame in enumerate(self.inbox):
+                if match(frame):
+                    return self.inbox.pop(i)
+            await self.recv()
+
+    async def event(self, type_: str) -> dict:
+        return await self.take(lambda f: f["type"] == type_)
+
+    async def send(self, type_: str, **data) -> str:
+        self._requests += 1
+        request_id = f"r{self._requests}"
+        await self.ws.send_json_to({"type": type_, "request_id": request_id, "data": data})
+        return request_id
+
+    async def command(self, type_: str, **data) -> dict:
+        """Send a command and return its ack or error."""
+        request_id = await self.send(type_, **data)
+        return await self.take(
+            lambda f: f["type"] in ("ack", "error") and f.get("request_id") == request_id
+        )
+
+    async def quiet(self) -> None:
+        """Every frame has been checked, except presence updates (their timing is not ours)."""
+        while not await self.ws.receive_nothing(timeout=0.2):
+            await self.recv()
+        leftover = [f for f in self.inbox if f["type"] != "presence_changed"]
+        assert leftover == []
+        self.inbox.clear()
+
+    async def close(self) -> None:
+        await self.ws.disconnect()
+
+
+def _values_in(node) -> list:
+    """Every vote value anywhere in a frame: under "value", "votes" or a non-null "my_vote"."""
+    found = []
+    if isinstance(node, dict):
+        for key, child in node.items():
+            if key in ("value", "votes") or (key == "my_vote" and child is not None):
+                found.append(child)
+            found += _values_in(child)
+    elif isinstance(node, list):
+        for child in node:
+            found += _values_in(child)
+    return found
+
+
+async def connect(membership: Membership, *, origin=ORIGIN) -> Player:
+    cookie = await database_sync_to_async(_session_cookie)(membership.user)
+    ws = WebsocketCommunicator(
+        application, f"/ws/teams/{membership.team.slug}/", headers=[origin, (b"cookie", cookie)]
+    )
+    connected, _ = await ws.connect(timeout=TIMEOUT)
+    assert connected
+    player = Player(membership, ws)
+    snapshot = await player.recv()
+    assert snapshot["type"] == "snapshot"
+    player.inbox.clear()
+    player.snapshot = snapshot
+    return player
+
+
+@pytest.fixture
+def table(team_factory, add_member):
+    """A team with a facilitator, a voter, a second voter and an observer, and two stories."""
+    team = team_factory("Falcons")
+    alice = facilitator_of(team)
+    bob = add_member(team, "bob", Role.VOTER)
+    dave = add_member(team, "dave", Role.VOTER)
+    carol = add_member(team, "carol", Role.OBSERVER)
+    story = story_services.story_create(membership=alice, title="Login page", external_key="F-1")
+    story_services.story_create(membership=alice, title="Logout", external_key="F-2")
+    return {"team": team, "alice": alice, "bob": bob, "dave": dave, "carol": carol, "story": story}
+
+
+async def test_full_round_seen_by_everyone(table):
+    """A facilitator, a voter and an observer play a round: votes are marked, revealed, kept."""
+    alice, bob, carol = [await connect(table[n]) for n in ("alice", "bob", "carol")]
+    try:
+        assert carol.snapshot["data"]["me"] == {"user_id": table["carol"].user_id, "role": "observer"}
+        assert [s["title"] for s in alice.snapshot["data"]["backlog"]] == ["Login page", "Logout"]
+
+        ack = await alice.command("start_round", story_id=table["story"].pk)
+        assert ack["type"] == "ack"
+        for player in (alice, bob, carol):
+            started = await player.event("round_started")
+            assert started["version"] == ack["version"]
+            assert started["data"]["round"]["title"] == "Login page"
+            assert started["data"]["round"]["status"] == "voting"
+
+        ack = await bob.command("cast_vote", value="5")
+        assert ack["data"] == {"value": "5"}
+        for player in (alice, bob, carol):
+            cast = await player.event("vote_cast")
+            assert cast["data"] == {"user_id": table["bob"].user_id}
+            assert cast["version"] == ack["version"]
+
+        await alice.command("cast_vote", value="8")
+        for player in (alice, bob, carol):
+            await player.event("vote_cast")
+
+        ack = await alice.command("reveal_cards")
+        for player in (alice, bob, carol):
+            revealed = await player.event("cards_revealed")
+            round_ = revealed["data"]["round"]
+            assert round_["status"] == "revealed"
+            assert sorted((v["user_id"], v["value"]) for v in round_["votes"]) == sorted(
+                [(table["bob"].user_id, "5"), (table["alice"].user_id, "8")]
+            )
+            assert round_["stats"]["mean"] == 6.5
+            assert round_["stats"]["median"] == 6.5
+            assert round_["stats"]["consensus"] is False
+            assert round_["stats"]["distribution"] == {"5": 1, "8": 1}
+
+        ack = await alice.command("accept_estimate", value="8")
+        assert ack["data"] == {"estimate": "8"}
+        for player in (alice, bob, carol):
+            accepted = await player.event("estimate_accepted")
+            assert accepted["data"]["estimate"] == "8"
+            assert accepted["data"]["backlog"][0]["estimate"] == "8"
+    finally:
+        for player in (alice, bob, carol):
+            await player.close()
+
+    round_ = await database_sync_to_async(
+        lambda: Round.objects.using(table["team"].shard).get(story_id=table["story"].pk)
+    )()
+    assert round_.status == "accepted"
+    assert round_.estimate == "8"
+    assert round_.stats["votes"] == 2
+
+
+async def test_vote_value_never_reaches_others_before_reveal(table):
+    """Until reveal, no frame to anyone but the voter carries a vote value."""
+    alice = await connect(table["alice"])
+    bob = await connect(table["bob"])
+    carol = await connect(table["carol"])
+    try:
+        await alice.command("start_round", title="Secret sauce")
+        await bob.command("cast_vote", value="13")
+        await bob.command("cast_vote", value="21")  # a change of mind is hidden too
+        await alice.event("round_started")
+        await carol.event("round_started")
+        await alice.event("vote_cast")
+        await alice.event("vote_cast")
+        await carol.event("vote_cast")
+        await carol.event("vote_cast")
+        # A late joiner's snapshot shows who voted, not what.
+        dave = await connect(table["dave"])
+        assert dave.snapshot["data"]["round"]["voted"] == [table["bob"].user_id]
+        assert "votes" not in dave.snapshot["data"]["round"]
+        assert dave.snapshot["data"]["my_vote"] is None
+        await alice.quiet()
+        await carol.quiet()
+        for player in (alice, carol, dave):
+            assert _values_in(player.frames + [player.snapshot]) == []
+        # The voter's own reconnect restores his card.
+        await bob.close()
+        bob = await connect(table["bob"])
+        assert bob.snapshot["data"]["my_vote"] == "21"
+
+        await alice.command("reveal_cards")
+        revealed = await carol.event("cards_revealed")
+        assert revealed["data"]["round"]["votes"] == [
+            {"user_id": table["bob"].user_id, "value": "21"}
+        ]
+        await dave.close()
+    finally:
+        for player in (alice, bob, carol):
+            await player.close()
+
+
+async def test_observer_cannot_vote_and_nothing_changes(table):
+    """An observer's vote is refused with an error frame; the socket stays open."""
+    alice = await connect(table["alice"])
+    carol = await connect(table["carol"])
+    try:
+        start = await alice.command("start_round", title="Quick")
+        await alice.event("round_started")
+        error = await carol.command("cast_vote", value="3")
+        assert error["type"] == "error"
+        assert error["code"] == "forbidden"
+        assert error["request_id"] == "r1"
+        pong = await carol.command("ping")
+        assert pong["type"] == "ack"
+        await alice.quiet()
+        votes = await database_sync_to_async(
+            lambda: Vote.objects.using(table["team"].shard).count()
+        )()
+        assert votes == 0
+        snapshot = await alice.command("get_snapshot")
+        assert snapshot["version"] == start["version"]
+    finally:
+        await alice.close()
+        await carol.close()
+
+
+async def test_voter_cannot_run_the_table(table):
+    """Starting, revealing and restarting are the facilitator's; a voter gets forbidden."""
+    alice = await connect(table["alice"])
+    bob = await connect(table["bob"])
+    try:
+        assert (await bob.command("start_round"))["code"] == "forbidden"
+        await alice.command("start_round")
+        for command in ("reveal_cards", "restart_round", "next_story"):
+            assert (await bob.command(command))["code"] == "forbidden"
+        assert (await bob.command("set_deck", deck="tshirt"))["code"] == "forbidden"
+        assert (await bob.command("accept_estimate", value="3"))["code"] == "forbidden"
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("{not json", "bad_json"),
+        ("[1, 2]", "bad_frame"),
+        ('{"data": {}}', "bad_frame"),
+        ('{"type": "fold_cards"}', "unknown_command"),
+        ('{"type": "cast_vote", "data": {"value": 5}}', "invalid"),
+        ('{"type": "cast_vote", "data": {}}', "invalid"),
+        ('{"type": "cast_vote", "data": {"value": "5", "extra": 1}}', "invalid"),
+        ('{"type": "start_round", "data": {"story_id": true}}', "invalid"),
+        ('{"type": "cast_vote", "data": {"value": "4"}}', "not_in_deck"),
+        ('{"type": "set_deck", "data": {"deck": "tshirt"}}', "round_in_progress"),
+        ('{"type": "accept_estimate", "data": {"value": "3"}}', "round_not_revealed"),
+        ('{"type": "start_round", "data": {}}', "round_in_progress"),
+        ('{"type": "cast_vote", "data": {"value": "' + "x" * 5000 + '"}}', "frame_too_large"),
+    ],
+)
+async def test_bad_input_answered_with_error_code(table, frame, code):
+    """Malformed or refused frames get an error with a stable code; nothing changes."""
+    alice = await connect(table["alice"])
+    bob = await connect(table["bob"])
+    try:
+        started = await alice.command("start_round")
+        await bob.event("round_started")
+        # Facilitator-only commands are sent by the facilitator, the rest by the voter.
+        sender = alice if ("set_deck" in frame or "start_round" in frame or "accept" in frame) else bob
+        await alice.event("round_started")
+        await sender.ws.send_to(text_data=frame)
+        error = await sender.event("error")
+        assert error["code"] == code
+        assert error["message"]
+        assert error["request_id"] is None
+        await alice.quiet()
+        await bob.quiet()
+        assert (await bob.command("get_snapshot"))["version"] == started["version"]
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_flood_is_rate_limited(table, settings):
+    """A client sending faster than the limit gets rate_limited errors, then recovers."""
+    settings.ROOM_RATE_LIMIT_PER_SECOND = 1
+    settings.ROOM_RATE_LIMIT_BURST = 3
+    bob = await connect(table["bob"])
+    try:
+        codes = []
+        for _ in range(5):
+            codes.append((await bob.command("ping"))["type"])
+        assert codes[:3] == ["ack", "ack", "ack"]
+        assert "error" in codes[3:]
+        assert bob.frames[-1]["code"] == "rate_limited"
+    finally:
+        await bob.close()
+
+
+async def test_non_member_and_anonymous_are_refused(table, make_user, team_factory):
+    """Only members get a socket: others are closed with an application code, no state sent."""
+    outsider_team = await database_sync_to_async(team_factory)("Other")
+    outsider = await database_sync_to_async(facilitator_of)(outsider_team)
+    cookie = await database_sync_to_async(_session_cookie)(outsider.user)
+    ws = WebsocketCommunicator(
+        application, f"/ws/teams/{table['team'].slug}/", headers=[ORIGIN, (b"cookie", cookie)]
+    )
+    await ws.connect(timeout=TIMEOUT)
+    closed = await ws.receive_output(timeout=TIMEOUT)
+    assert closed == {"type": "websocket.close", "code": protocol.CLOSE_FORBIDDEN}
+    await ws.disconnect()
+
+    ws = WebsocketCommunicator(application, f"/ws/teams/{table['team'].slug}/", headers=[ORIGIN])
+    await ws.connect(timeout=TIMEOUT)
+    closed = await ws.receive_output(timeout=TIMEOUT)
+    assert closed == {"type": "websocket.close", "code": protocol.CLOSE_UNAUTHENTICATED}
+    await ws.disconnect()
+
+    ws = WebsocketCommunicator(application, "/ws/teams/no-such-team/", headers=[ORIGIN])
+    await ws.connect(timeout=TIMEOUT)
+    assert (await ws.receive_output(timeout=TIMEOUT))["type"] == "websocket.close"
+    await ws.disconnect()
+
+
+async def test_foreign_origin_is_rejected(table):
+    """A page on another site cannot open a member's socket (cross-site WebSocket hijacking)."""
+    cookie = await database_sync_to_async(_session_cookie)(table["bob"].user)
+    ws = WebsocketCommunicator(
+        application,
+        f"/ws/teams/{table['team'].slug}/",
+        headers=[(b"origin", b"https://evil.example"), (b"cookie", cookie)],
+    )
+    connected, _ = await ws.connect(timeout=TIMEOUT)
+    assert not connected
+    await ws.disconnect()
+
+
+async def test_presence_lists_who_is_at_the_table(table):
+    """Members see each other arrive and leave."""
+    alice = await connect(table["alice"])
+    bob = await connect(table["bob"])
+    try:
+        online = []
+        while table["bob"].user_id not in online:
+            frame = await alice.event("presence_changed")
+            online = [p["user_id"] for p in frame["data"]["participants"] if p["online"]]
+        await bob.close()
+        while table["bob"].user_id in online:
+            frame = await alice.event("presence_changed")
+            online = [p["user_id"] for p in frame["data"]["participants"] if p["online"]]
+        assert online == [table["alice"].user_id]
+    finally:
+        await alice.close()
+
+
+async def test_versions_grow_by_one_per_change(table):
+    """Every state change bumps the room version by exactly one, the same for everyone."""
+    alice = await connect(table["alice"])
+    bob = await connect(table["bob"])
+    try:
+        base = alice.snapshot["version"]
+        await alice.command("start_round")
+        await bob.command("cast_vote", value="3")
+        await bob.command("withdraw_vote")
+        await bob.command("cast_vote", value="2")
+        await alice.command("reveal_cards")
+        await alice.command("restart_round")
+        seen = []
+        for name in ("round_started", "vote_cast", "vote_withdrawn", "vote_cast", "cards_revealed", "round_started"):
+            seen.append((await bob.event(name))["version"])
+        assert seen == list(range(base + 1, base + 7))
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_role_change_applies_to_open_socket(table):
+    """A voter demoted to observer while connected can no longer vote; a removed member is cut off."""
+    alice = await connect(table["alice"])
+    bob = await connect(table["bob"])
+    try:
+        await alice.command("start_round")
+        await database_sync_to_async(account_services.membership_set_role)(
+            actor=table["alice"], user_id=table["bob"].user_id, role="observer"
+        )
+        changed = await bob.event("members_changed")
+        assert changed["data"] == {"user_id": table["bob"].user_id, "role": "observer"}
+        assert (await bob.command("cast_vote", value="3"))["code"] == "forbidden"
+
+        await database_sync_to_async(account_services.membership_remove)(
+            actor=table["alice"], user_id=table["bob"].user_id
+        )
+        await bob.event("members_changed")
+        assert (await bob.ws.receive_output(timeout=TIMEOUT)) == {
+            "type": "websocket.close",
+            "code": protocol.CLOSE_FORBIDDEN,
+        }
+    finally:
+        await alice.close()
+        await bob.close()
