@@ -58,9 +58,7 @@ def _members_changed(team: Team, user_id: int, role: str | None) -> None:
     broadcast_on_commit(
         using="default",
         team_id=team.pk,
-        event=protocol.event(
-            "members_changed", version=0, data={"user_id": user_id, "role": role}
-        ),
+        event=protocol.event("members_changed", version=0, data={"user_id": user_id, "role": role}),
     )
 
 

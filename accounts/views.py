@@ -35,7 +35,9 @@ def signup(request: HttpRequest) -> HttpResponse:
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect(_safe_next(request, "/teams/"))
-    return render(request, "registration/signup.html", {"form": form, "next": _safe_next(request, "")})
+    return render(
+        request, "registration/signup.html", {"form": form, "next": _safe_next(request, "")}
+    )
 
 
 @login_required

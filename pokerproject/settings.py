@@ -21,7 +21,9 @@ DEBUG = env.bool("DJANGO_DEBUG", default=True)
 # The embedded default may run with a development key; any deployment with DEBUG off must set one.
 SECRET_KEY = env(
     "DJANGO_SECRET_KEY",
-    default="django-insecure-embedded-mode-only-set-DJANGO_SECRET_KEY" if DEBUG else environ.Env.NOTSET,
+    default="django-insecure-embedded-mode-only-set-DJANGO_SECRET_KEY"
+    if DEBUG
+    else environ.Env.NOTSET,
 )
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
@@ -108,7 +110,9 @@ def _database(url: str) -> dict:
 SHARDS = parse_shard_urls(
     env("SHARD_URLS", default=f"eu-1@eu=sqlite:///{VAR_DIR / 'shard-eu-1.sqlite3'}")
 )
-DATABASES = {"default": _database(env("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'default.sqlite3'}"))}
+DATABASES = {
+    "default": _database(env("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'default.sqlite3'}"))
+}
 for _shard in SHARDS:
     DATABASES[_shard.alias] = _database(_shard.url)
 DATABASE_ROUTERS = ["pokerproject.regions.router.PlacementRouter"]
@@ -166,7 +170,10 @@ if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
     SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=3600)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = False
+    # Preloading is a one-way commitment for the operator's whole domain: opt in explicitly.
+    SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 # EMAIL_URL fills EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, ... (django-environ's documented idiom).
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))

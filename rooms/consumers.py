@@ -70,7 +70,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             logger.info("socket refused: user %s is not a member of %s", user.pk, slug)
             await self._refuse(protocol.CLOSE_FORBIDDEN)
             return
-        self.bucket = TokenBucket(settings.ROOM_RATE_LIMIT_PER_SECOND, settings.ROOM_RATE_LIMIT_BURST)
+        self.bucket = TokenBucket(
+            settings.ROOM_RATE_LIMIT_PER_SECOND, settings.ROOM_RATE_LIMIT_BURST
+        )
         self.group = group_name(self.membership.team_id)
         # Join before taking the snapshot so no event between the two is lost; events that the
         # snapshot already contains arrive with an older version and the client skips them.
@@ -153,9 +155,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self._send(protocol.ack(command.request_id, version=0, data={"pong": True}))
 
     async def do_get_snapshot(self, command: protocol.Command) -> None:
-        snapshot = await database_sync_to_async(selectors.room_snapshot)(
-            membership=self.membership
-        )
+        snapshot = await database_sync_to_async(selectors.room_snapshot)(membership=self.membership)
         await self._send(snapshot)
         await self._send(protocol.ack(command.request_id, version=snapshot["version"]))
 
@@ -195,13 +195,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self._ack(command, update, estimate=update.value)
 
     async def do_set_deck(self, command: protocol.Command) -> None:
-        await self._ack(command, await self._call(services.room_set_deck, deck=command.data["deck"]))
+        await self._ack(
+            command, await self._call(services.room_set_deck, deck=command.data["deck"])
+        )
 
     # --- outbound --------------------------------------------------------------------------
 
     async def team_event(self, message: dict) -> None:
         event = message["event"]
-        if event["type"] == "members_changed" and event["data"]["user_id"] == self.membership.user_id:
+        if (
+            event["type"] == "members_changed"
+            and event["data"]["user_id"] == self.membership.user_id
+        ):
             role = event["data"]["role"]
             if role is None:
                 await self._send(event)

@@ -238,8 +238,7 @@ def compute_statistics(deck: Deck, values: Iterable[str]) -> Statistics:
     order = {card: index for index, card in enumerate(deck.cards)}
     counts = Counter(cards)
     distribution = {
-        card: counts[card]
-        for card in sorted(counts, key=lambda c: (order.get(c, len(order)), c))
+        card: counts[card] for card in sorted(counts, key=lambda c: (order.get(c, len(order)), c))
     }
     scored = [card for card in cards if card not in SPECIAL_CARDS]
     numbers = sorted(n for n in (card_value(card) for card in scored) if n is not None)

@@ -108,7 +108,9 @@ def parse_command(text: str | None) -> Command:
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         raise ProtocolError("bad_frame")
     request_id = frame.get("request_id")
-    if request_id is not None and (not isinstance(request_id, str | int) or isinstance(request_id, bool)):
+    if request_id is not None and (
+        not isinstance(request_id, str | int) or isinstance(request_id, bool)
+    ):
         raise ProtocolError("invalid", "request_id must be a string or a number.")
     if isinstance(request_id, str) and len(request_id) > 64:
         raise ProtocolError("invalid", "request_id is longer than 64 characters.")

@@ -259,9 +259,12 @@ def room_set_deck(*, membership: Membership, deck: str) -> TableUpdate:
 
 
 def _presence_changed(team: Team) -> None:
-    room = Room.objects.using(team.shard).filter(team_id=team.pk).select_related(
-        "current_round"
-    ).first()
+    room = (
+        Room.objects.using(team.shard)
+        .filter(team_id=team.pk)
+        .select_related("current_round")
+        .first()
+    )
     version = room.version if room else 0
     round_ = room.current_round if room else None
     broadcast_on_commit(

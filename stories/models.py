@@ -45,7 +45,6 @@ class Story(RegionalModel):
         return f"{self.external_key} {self.title}".strip()
 
 
-
 class Round(RegionalModel):
     team_id = models.BigIntegerField(db_index=True)
     story = models.ForeignKey(

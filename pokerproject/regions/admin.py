@@ -55,7 +55,9 @@ class ShardAdmin(admin.ModelAdmin):
         queryset.delete()
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        return super().formfield_for_foreignkey(db_field, request, using=self.shard(request), **kwargs)
+        return super().formfield_for_foreignkey(
+            db_field, request, using=self.shard(request), **kwargs
+        )
 
     def get_preserved_filters(self, request):
         # Keep the chosen shard on the change and delete pages, and back on the list.
@@ -71,4 +73,3 @@ class ReadOnlyShardAdmin(ShardAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
-

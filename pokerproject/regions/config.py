@@ -29,7 +29,9 @@ def parse_shard_urls(value: str) -> list[ShardSpec]:
         alias, at, region = head.partition("@")
         alias, region, url = alias.strip(), region.strip(), url.strip()
         if not sep or not at or not alias or not region or not url:
-            raise ShardConfigError(f"SHARD_URLS entry {item.split('=')[0]!r} is not alias@region=url")
+            raise ShardConfigError(
+                f"SHARD_URLS entry {item.split('=')[0]!r} is not alias@region=url"
+            )
         if alias == "default":
             raise ShardConfigError("SHARD_URLS may not use the alias 'default'")
         if any(s.alias == alias for s in shards):

@@ -33,7 +33,9 @@ class PlacementRouter:
         # Relations exist only inside one database; a cross-database relation is a placement bug.
         return obj1._state.db == obj2._state.db
 
-    def allow_migrate(self, db: str, app_label: str, model_name: str | None = None, **hints) -> bool:
+    def allow_migrate(
+        self, db: str, app_label: str, model_name: str | None = None, **hints
+    ) -> bool:
         if model_name is None:
             # Data migrations without a model hint run on the directory only.
             return db == "default"

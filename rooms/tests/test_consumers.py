@@ -128,7 +128,10 @@ async def test_full_round_seen_by_everyone(table):
     """A facilitator, a voter and an observer play a round: votes are marked, revealed, kept."""
     alice, bob, carol = [await connect(table[n]) for n in ("alice", "bob", "carol")]
     try:
-        assert carol.snapshot["data"]["me"] == {"user_id": table["carol"].user_id, "role": "observer"}
+        assert carol.snapshot["data"]["me"] == {
+            "user_id": table["carol"].user_id,
+            "role": "observer",
+        }
         assert [s["title"] for s in alice.snapshot["data"]["backlog"]] == ["Login page", "Logout"]
 
         ack = await alice.command("start_round", story_id=table["story"].pk)
@@ -288,7 +291,9 @@ async def test_bad_input_answered_with_error_code(table, frame, code):
         started = await alice.command("start_round")
         await bob.event("round_started")
         # Facilitator-only commands are sent by the facilitator, the rest by the voter.
-        sender = alice if ("set_deck" in frame or "start_round" in frame or "accept" in frame) else bob
+        sender = (
+            alice if ("set_deck" in frame or "start_round" in frame or "accept" in frame) else bob
+        )
         await alice.event("round_started")
         await sender.ws.send_to(text_data=frame)
         error = await sender.event("error")
@@ -388,7 +393,14 @@ async def test_versions_grow_by_one_per_change(table):
         await alice.command("reveal_cards")
         await alice.command("restart_round")
         seen = []
-        for name in ("round_started", "vote_cast", "vote_withdrawn", "vote_cast", "cards_revealed", "round_started"):
+        for name in (
+            "round_started",
+            "vote_cast",
+            "vote_withdrawn",
+            "vote_cast",
+            "cards_revealed",
+            "round_started",
+        ):
             seen.append((await bob.event(name))["version"])
         assert seen == list(range(base + 1, base + 7))
     finally:

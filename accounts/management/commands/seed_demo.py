@@ -52,7 +52,9 @@ class Command(BaseCommand):
                     membership=facilitator, title=title, description=description, external_key=key
                 )
         for username, role in people:
-            Membership.objects.get_or_create(team=team, user=users[username], defaults={"role": role})
+            Membership.objects.get_or_create(
+                team=team, user=users[username], defaults={"role": role}
+            )
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo team '{team.name}' (/teams/{team.slug}/): log in as alice (facilitator), "
