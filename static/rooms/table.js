@@ -1,0 +1,712 @@
+// The live table: one socket, one state object, DOM rendering with textContent only (names and
+// titles are user input, so no server string ever goes through innerHTML).
+// Protocol: rooms/protocol.py and docs/protocol.md. The page carries no game state; the snapshot
+// sent on connect (and on request after a version gap) makes the client whole.
+
+const UNVERSIONED = new Set(["snapshot", "presence_changed", "members_changed"]);
+// Close codes after which reconnecting cannot help (rooms/protocol.py CLOSE_*).
+const FINAL_CLOSE = {
+  4401: "Your session has ended.",
+  4403: "You are not a member of this team.",
+  4404: "This team does not exist.",
+};
+const BACKOFF_BASE_MS = 500;
+const BACKOFF_CAP_MS = 15000;
+const TOAST_MS = 6000;
+const CARD_LABELS = { "?": "? (not sure)", "☕": "☕ (I need a break)" };
+
+const root = document.getElementById("table");
+const $ = (id) => document.getElementById(id);
+const ui = {
+  connection: $("connection"),
+  connText: document.querySelector("#connection .conn-text"),
+  connCount: document.querySelector("#connection .conn-count"),
+  loginLink: document.querySelector("#connection .conn-login"),
+  role: $("my-role"),
+  paused: $("paused"),
+  roundEyebrow: $("round-eyebrow"),
+  roundKey: $("round-key"),
+  roundText: $("round-text"),
+  roundStatus: $("round-status"),
+  participants: $("participants"),
+  handSection: $("hand-section"),
+  hand: $("hand"),
+  handHint: $("hand-hint"),
+  deckName: $("deck-name"),
+  observerNote: $("observer-note"),
+  results: $("results"),
+  stats: $("stats"),
+  distribution: $("distribution"),
+  suggestion: $("suggestion"),
+  accepted: $("accepted"),
+  toast: $("toast"),
+  controls: $("controls"),
+  acceptForm: $("accept-form"),
+  acceptValue: $("accept-value"),
+  acceptBtn: $("accept-btn"),
+  acceptNextBtn: $("accept-next-btn"),
+  revealBtn: $("reveal-btn"),
+  restartBtn: $("restart-btn"),
+  nextBtn: $("next-btn"),
+  startForm: $("start-form"),
+  storySelect: $("story-select"),
+  startBtn: $("start-btn"),
+  quickForm: $("quick-form"),
+  quickTitle: $("quick-title"),
+  quickBtn: $("quick-btn"),
+  deckSelect: $("deck-select"),
+  backlog: $("backlog"),
+  backlogCount: $("backlog-count"),
+};
+
+// --- state ---------------------------------------------------------------------------------
+
+let state = null; // null until the first snapshot
+const pending = new Map(); // request_id -> {type, roundId} of commands awaiting their answer
+const requestPrefix = Math.random().toString(36).slice(2, 8);
+let requestSeq = 0;
+let snapshotPending = false;
+
+function fromSnapshot(frame) {
+  const d = frame.data;
+  return {
+    version: frame.version,
+    team: d.team,
+    me: d.me,
+    deck: d.deck,
+    decks: d.decks,
+    participants: d.participants,
+    round: d.round,
+    voted: new Set(d.round ? d.round.voted : []),
+    myVote: d.my_vote,
+    backlog: d.backlog,
+    paused: state ? state.paused : null,
+  };
+}
+
+// --- element helpers -----------------------------------------------------------------------
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "className") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function formatNumber(n) {
+  if (n === null || n === undefined) return "–";
+  return Number.isInteger(n) ? String(n) : String(Math.round(n * 100) / 100);
+}
+
+let toastTimer = null;
+// The status line stays in the page (a live region must exist before it speaks); empty = invisible.
+function toast(message, kind = "info") {
+  ui.toast.textContent = message;
+  ui.toast.dataset.kind = kind;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => {
+    ui.toast.textContent = "";
+  }, TOAST_MS);
+}
+
+// --- connection ----------------------------------------------------------------------------
+
+let socket = null;
+let attempt = 0;
+let retryTimer = null;
+let countdownTimer = null;
+let stopped = false; // the page is going away
+let refused = false; // the server closed with a final code: reconnecting cannot help
+
+function setConnection(status, text, { login = false } = {}) {
+  root.dataset.connection = status;
+  ui.connection.dataset.connection = status;
+  if (ui.connText.textContent !== text) ui.connText.textContent = text;
+  ui.connCount.textContent = "";
+  ui.loginLink.hidden = !login;
+}
+
+function isLive() {
+  return socket !== null && socket.readyState === WebSocket.OPEN && state !== null;
+}
+
+function connect() {
+  clearTimeout(retryTimer);
+  clearInterval(countdownTimer);
+  if (!navigator.onLine) {
+    setConnection("offline", "Offline: waiting for the network…");
+    return;
+  }
+  if (attempt === 0) setConnection("connecting", "Connecting…");
+  else setConnection("reconnecting", "Reconnecting…");
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const ws = new WebSocket(`${scheme}//${location.host}${root.dataset.wsPath}`);
+  socket = ws;
+  ws.addEventListener("message", (event) => {
+    if (ws !== socket) return;
+    let frame;
+    try {
+      frame = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    onFrame(frame);
+  });
+  ws.addEventListener("close", (event) => {
+    if (ws === socket) onClose(event);
+  });
+}
+
+function onClose(event) {
+  socket = null;
+  pending.clear();
+  snapshotPending = false;
+  render();
+  if (stopped) return;
+  const final = FINAL_CLOSE[event.code];
+  if (final) {
+    refused = true;
+    const login = event.code === 4401;
+    setConnection("offline", final, { login });
+    return;
+  }
+  scheduleReconnect();
+}
+
+function scheduleReconnect() {
+  // Full jitter: a random delay up to an exponentially growing cap spreads a herd of clients
+  // reconnecting after a server restart.
+  const delay = Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
+  attempt += 1;
+  const due = Date.now() + delay;
+  setConnection("reconnecting", "Connection lost: reconnecting");
+  // The countdown is visual only (aria-hidden) so screen readers are not told every second.
+  const tick = () => {
+    ui.connCount.textContent = `in ${Math.max(1, Math.ceil((due - Date.now()) / 1000))}s…`;
+  };
+  tick();
+  countdownTimer = setInterval(tick, 1000);
+  retryTimer = setTimeout(connect, delay);
+}
+
+window.addEventListener("online", () => {
+  if (socket === null && !stopped && !refused) connect();
+});
+window.addEventListener("offline", () => {
+  if (socket !== null || refused) return; // an open socket notices by itself when it drops
+  clearTimeout(retryTimer);
+  clearInterval(countdownTimer);
+  setConnection("offline", "Offline: waiting for the network…");
+});
+window.addEventListener("pagehide", () => {
+  stopped = true;
+  clearTimeout(retryTimer);
+  clearInterval(countdownTimer);
+  if (socket) socket.close(1000);
+});
+window.addEventListener("pageshow", (event) => {
+  // Back from the back/forward cache: the old socket is gone, start afresh.
+  if (event.persisted) {
+    stopped = false;
+    attempt = 0;
+    connect();
+  }
+});
+
+function send(type, data = {}, { quiet = false } = {}) {
+  if (socket === null || socket.readyState !== WebSocket.OPEN) {
+    if (!quiet) toast("Not connected: the command was not sent.", "error");
+    return null;
+  }
+  requestSeq += 1;
+  const requestId = `${requestPrefix}-${requestSeq}`;
+  pending.set(requestId, { type, roundId: state && state.round ? state.round.id : null });
+  socket.send(JSON.stringify({ type, request_id: requestId, data }));
+  return requestId;
+}
+
+function requestSnapshot() {
+  if (snapshotPending) return;
+  // Quiet: when the socket is closing, the next connection starts with a snapshot anyway.
+  if (send("get_snapshot", {}, { quiet: true }) !== null) snapshotPending = true;
+}
+
+// --- inbound frames ------------------------------------------------------------------------
+
+function onFrame(frame) {
+  switch (frame.type) {
+    case "ack":
+      onAck(frame);
+      return;
+    case "error":
+      onError(frame);
+      return;
+    case "snapshot":
+      state = fromSnapshot(frame);
+      snapshotPending = false;
+      attempt = 0;
+      clearInterval(countdownTimer);
+      setConnection("live", "Live");
+      render();
+      return;
+    default:
+      if (state === null) return; // the snapshot always comes first on a new socket
+      if (applyEvent(frame)) render();
+  }
+}
+
+function takePending(requestId) {
+  const command = pending.get(requestId) || { type: null, roundId: null };
+  pending.delete(requestId);
+  if (command.type === "get_snapshot") snapshotPending = false;
+  return command;
+}
+
+function onAck(frame) {
+  const command = takePending(frame.request_id);
+  // Our own card: only the ack tells it (events never carry a value before reveal). Ignore an
+  // ack that arrives after the round it was for has been replaced.
+  if (state === null || !state.round || state.round.id !== command.roundId) return;
+  if (command.type === "cast_vote") {
+    state.myVote = frame.data.value;
+    render();
+  } else if (command.type === "withdraw_vote") {
+    state.myVote = null;
+    render();
+  }
+}
+
+function onError(frame) {
+  takePending(frame.request_id);
+  toast(`${frame.message} (${frame.code})`, "error");
+  render(); // puts back form values (the deck picker) that the refused command had changed
+}
+
+// Return whether the state changed.
+function applyEvent(event) {
+  const { type, data } = event;
+  if (type === "table_paused" || type === "table_resumed") {
+    state.paused = type === "table_paused" ? data.reason || "maintenance" : null;
+    if (event.version === state.version + 1) state.version = event.version;
+    return true;
+  }
+  if (!UNVERSIONED.has(type)) {
+    if (event.version <= state.version) return false; // already in our state
+    if (event.version > state.version + 1) {
+      requestSnapshot(); // we missed something
+      return false;
+    }
+    state.version = event.version;
+  }
+  switch (type) {
+    case "presence_changed":
+      state.participants = data.participants;
+      break;
+    case "members_changed":
+      // Someone's role changed, joined or left: ours may be different now.
+      requestSnapshot();
+      return false;
+    case "round_started":
+      state.round = data.round;
+      state.voted = new Set(data.round.voted);
+      state.myVote = null;
+      break;
+    case "vote_cast":
+      state.voted.add(data.user_id);
+      break;
+    case "vote_withdrawn":
+      state.voted.delete(data.user_id);
+      if (data.user_id === state.me.user_id) state.myVote = null;
+      break;
+    case "cards_revealed":
+      state.round = data.round;
+      state.voted = new Set(data.round.voted);
+      break;
+    case "estimate_accepted":
+      if (state.round && state.round.id === data.round_id) {
+        state.round = { ...state.round, estimate: data.estimate, status: "accepted" };
+      }
+      if (Array.isArray(data.backlog)) {
+        state.backlog = data.backlog;
+      } else if (data.story_id !== null) {
+        state.backlog = state.backlog.map((s) =>
+          s.id === data.story_id ? { ...s, estimate: data.estimate } : s,
+        );
+      }
+      break;
+    case "deck_changed":
+      state.deck = data.deck;
+      break;
+    case "backlog_changed":
+      state.backlog = data.backlog;
+      break;
+    default:
+      return false; // an event this page does not know: the version is kept, nothing to draw
+  }
+  return true;
+}
+
+// --- rendering -----------------------------------------------------------------------------
+
+function storyOf(id) {
+  return id === null || id === undefined ? null : state.backlog.find((s) => s.id === id) || null;
+}
+
+function render() {
+  if (state === null) return;
+  const { round, me } = state;
+  const status = round ? round.status : "none";
+  const isFacilitator = me.role === "facilitator";
+  const isObserver = me.role === "observer";
+  root.dataset.roundStatus = status;
+  root.dataset.role = me.role;
+  ui.role.textContent = me.role;
+  ui.role.className = `badge role-${me.role}`;
+  ui.paused.hidden = !state.paused;
+  ui.paused.textContent = state.paused ? `The table is paused (${state.paused}); it resumes shortly.` : "";
+
+  renderRound(status);
+  renderParticipants(status);
+  ui.handSection.hidden = isObserver;
+  ui.observerNote.hidden = !isObserver;
+  if (!isObserver) renderHand(status);
+  renderResults(status, isFacilitator);
+  ui.controls.hidden = !isFacilitator;
+  if (isFacilitator) renderControls(status);
+  renderBacklog();
+}
+
+function renderRound(status) {
+  const { round } = state;
+  const story = round ? storyOf(round.story_id) : null;
+  ui.roundKey.textContent = story && story.external_key ? story.external_key : "";
+  ui.roundText.textContent = round ? round.title || "Quick round" : "No round yet";
+  ui.roundEyebrow.textContent = round ? "Current round" : "The table is open";
+  const players = state.participants.filter((p) => p.role !== "observer");
+  const labels = {
+    none: "Waiting to start",
+    voting: `Voting · ${state.voted.size} of ${players.length} voted`,
+    revealed: "Revealed",
+    accepted: `Estimated: ${round && round.estimate}`,
+    cancelled: "Cancelled",
+  };
+  ui.roundStatus.textContent = labels[status] || status;
+  ui.roundStatus.dataset.status = status;
+}
+
+function renderParticipants(status) {
+  const revealed = status === "revealed" || status === "accepted";
+  const votes = revealed && state.round.votes ? state.round.votes : [];
+  const values = new Map(votes.map((v) => [v.user_id, v.value]));
+  const seats = state.participants.map((p) => {
+    const mine = p.user_id === state.me.user_id;
+    const voted = state.round !== null && state.voted.has(p.user_id);
+    let card;
+    let said;
+    if (p.role === "observer") {
+      card = el("span", { className: "seat-card observer", "aria-hidden": "true" }, eyeIcon());
+      said = "observing";
+    } else if (revealed && values.has(p.user_id)) {
+      const value = values.get(p.user_id);
+      card = el("span", { className: "seat-card face-up", text: value });
+      said = "voted";
+    } else if (voted) {
+      // Face down. Only the voter's own page knows the value before reveal.
+      card = el("span", { className: `seat-card face-down${mine && state.myVote ? " mine" : ""}` });
+      if (mine && state.myVote) card.append(el("span", { className: "mine-value", text: state.myVote }));
+      said = "has voted";
+    } else {
+      card = el("span", { className: "seat-card empty", "aria-hidden": "true" });
+      if (status === "voting") said = "has not voted yet";
+      else if (revealed) said = "did not vote";
+      else said = "";
+    }
+    const name = el(
+      "span",
+      { className: "seat-name" },
+      el("span", { className: "presence", title: p.online ? "online" : "offline", "aria-hidden": "true" }),
+      el("span", { className: "seat-label", text: p.name }),
+    );
+    const extras = el(
+      "span",
+      { className: "seat-meta" },
+      el("span", { className: `badge role-${p.role}`, text: p.role }),
+      mine ? el("span", { className: "you", text: "you" }) : null,
+      el("span", { className: "sr-only", text: [p.online ? "online" : "offline", said].filter(Boolean).join(", ") }),
+    );
+    return el(
+      "li",
+      {
+        className: `seat${p.online ? "" : " offline"}${mine ? " me" : ""}`,
+        dataset: {
+          userId: String(p.user_id),
+          online: String(p.online),
+          voted: String(voted),
+          role: p.role,
+        },
+      },
+      card,
+      name,
+      extras,
+    );
+  });
+  ui.participants.replaceChildren(...seats);
+}
+
+function eyeIcon() {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("class", "eye");
+  const outline = document.createElementNS(ns, "path");
+  outline.setAttribute("d", "M1.5 12S5.5 5 12 5s10.5 7 10.5 7-4 7-10.5 7S1.5 12 1.5 12z");
+  const pupil = document.createElementNS(ns, "circle");
+  pupil.setAttribute("cx", "12");
+  pupil.setAttribute("cy", "12");
+  pupil.setAttribute("r", "3");
+  svg.append(outline, pupil);
+  return svg;
+}
+
+let handSignature = null;
+function renderHand(status) {
+  const cards = state.round ? state.round.cards : state.deck.cards;
+  const deckKey = state.round ? state.round.deck : state.deck.key;
+  const deck = state.decks.find((d) => d.key === deckKey);
+  ui.deckName.textContent = deck ? `· ${deck.name}` : "";
+  const signature = cards.join("\u0000");
+  if (signature !== handSignature) {
+    // Rebuild only when the cards change, so the button the user just pressed keeps its focus.
+    handSignature = signature;
+    ui.hand.replaceChildren(
+      ...cards.map((value) =>
+        el("button", {
+          type: "button",
+          className: "play-card",
+          dataset: { value },
+          "aria-label": `Vote ${CARD_LABELS[value] || value}`,
+          "aria-pressed": "false",
+          text: value,
+        }),
+      ),
+    );
+  }
+  const voting = status === "voting";
+  const live = isLive();
+  for (const button of ui.hand.children) {
+    const selected = state.myVote === button.dataset.value && voting;
+    button.setAttribute("aria-pressed", String(selected));
+    button.disabled = !voting || !live;
+  }
+  const hints = {
+    none: "Waiting for the facilitator to start a round.",
+    voting: state.myVote
+      ? `You played ${state.myVote}. Pick another card to change it, or the same one to take it back.`
+      : "Pick a card. Nobody sees it until the cards are revealed.",
+    revealed: "The cards are revealed.",
+    accepted: "The estimate is recorded.",
+  };
+  ui.handHint.textContent = hints[status] || "";
+}
+
+ui.hand.addEventListener("click", (event) => {
+  const button = event.target.closest("button.play-card");
+  if (!button || button.disabled || state === null) return;
+  const value = button.dataset.value;
+  if (state.myVote === value) send("withdraw_vote");
+  else send("cast_vote", { value });
+});
+
+function renderResults(status, isFacilitator) {
+  const { round } = state;
+  const stats = round && round.stats;
+  const show = (status === "revealed" || status === "accepted") && !!stats;
+  ui.results.hidden = !show;
+  if (!show) return;
+  const tiles = [
+    ["votes", "Votes", String(stats.votes)],
+    ["mean", "Mean", formatNumber(stats.mean)],
+    ["median", "Median", formatNumber(stats.median)],
+    ["mode", "Mode", stats.mode.length ? stats.mode.join(", ") : "–"],
+    ["range", "Min – max", stats.min === null ? "–" : `${stats.min} – ${stats.max}`],
+    ["spread", "Spread", formatNumber(stats.spread)],
+    ["consensus", "Consensus", stats.consensus ? "Yes" : "No"],
+  ];
+  ui.stats.replaceChildren(
+    ...tiles.map(([key, label, value]) =>
+      el("div", { className: "tile", dataset: { stat: key } },
+        el("dt", { text: label }),
+        el("dd", { text: value }),
+      ),
+    ),
+  );
+  const entries = Object.entries(stats.distribution || {});
+  const top = Math.max(1, ...entries.map(([, count]) => count));
+  ui.distribution.replaceChildren(
+    ...entries.map(([card, count]) => {
+      const bar = el("span", { className: "bar" }, el("span", { className: "bar-fill" }));
+      bar.style.setProperty("--share", `${(count / top) * 100}%`);
+      return el(
+        "div",
+        { className: `dist-row${stats.mode.includes(card) ? " top" : ""}`, dataset: { card } },
+        el("span", { className: "mini-card", text: card }),
+        bar,
+        el("span", { className: "count", text: `${count} ${count === 1 ? "vote" : "votes"}` }),
+      );
+    }),
+  );
+  ui.suggestion.replaceChildren(
+    "Suggested estimate ",
+    el("strong", { className: "estimate", text: stats.suggestion || "–" }),
+  );
+  if (stats.consensus) ui.suggestion.append(el("span", { className: "consensus", text: " · consensus!" }));
+  ui.accepted.hidden = status !== "accepted";
+  if (status === "accepted") {
+    ui.accepted.replaceChildren(
+      "Accepted estimate ",
+      el("strong", { className: "estimate", text: round.estimate }),
+    );
+  }
+  ui.acceptForm.hidden = !isFacilitator;
+}
+
+let acceptPrefilledFor = null;
+function renderControls(status) {
+  const { round } = state;
+  const live = isLive();
+  const voting = status === "voting";
+  const finished = status === "revealed" || status === "accepted";
+  const todo = state.backlog.filter((s) => !s.estimate);
+
+  ui.acceptForm.hidden = !finished;
+  if (finished) {
+    const key = `${round.id}:${status}`;
+    if (acceptPrefilledFor !== key) {
+      acceptPrefilledFor = key;
+      ui.acceptValue.value = round.estimate || (round.stats && round.stats.suggestion) || "";
+    }
+  }
+  ui.acceptBtn.disabled = !live || !finished;
+  ui.acceptNextBtn.disabled = !live || !finished;
+  ui.acceptNextBtn.hidden = round === null || round.story_id === null;
+  ui.revealBtn.disabled = !live || !voting;
+  ui.restartBtn.disabled = !live || round === null;
+  ui.nextBtn.disabled = !live || voting || todo.length === 0;
+
+  renderStorySelect(todo);
+  ui.storySelect.disabled = !live || voting || state.backlog.length === 0;
+  ui.startBtn.disabled = ui.storySelect.disabled;
+  ui.quickTitle.disabled = !live || voting;
+  ui.quickBtn.disabled = !live || voting;
+
+  const deckOptions = state.decks.map((d) => el("option", { value: d.key, text: d.name }));
+  const deckSig = state.decks.map((d) => d.key).join(",");
+  if (ui.deckSelect.dataset.sig !== deckSig) {
+    ui.deckSelect.replaceChildren(...deckOptions);
+    ui.deckSelect.dataset.sig = deckSig;
+  }
+  ui.deckSelect.value = state.deck.key;
+  ui.deckSelect.disabled = !live || voting;
+  ui.deckSelect.title = voting ? "Change the deck between rounds" : "";
+}
+
+function renderStorySelect(todo) {
+  const previous = ui.storySelect.value;
+  const done = state.backlog.filter((s) => s.estimate);
+  const label = (s) => `${s.external_key ? `${s.external_key} · ` : ""}${s.title}`;
+  const groups = [];
+  if (todo.length) {
+    groups.push(
+      el(
+        "optgroup",
+        { label: "To estimate" },
+        ...todo.map((s) => el("option", { value: s.id, text: label(s) })),
+      ),
+    );
+  }
+  if (done.length) {
+    groups.push(
+      el(
+        "optgroup",
+        { label: "Estimated" },
+        ...done.map((s) => el("option", { value: s.id, text: `${label(s)} (${s.estimate})` })),
+      ),
+    );
+  }
+  if (!groups.length) groups.push(el("option", { value: "", text: "The backlog is empty" }));
+  ui.storySelect.replaceChildren(...groups);
+  if (previous && state.backlog.some((s) => String(s.id) === previous)) ui.storySelect.value = previous;
+}
+
+function renderBacklog() {
+  const current = state.round ? state.round.story_id : null;
+  const todo = state.backlog.filter((s) => !s.estimate).length;
+  ui.backlogCount.textContent = state.backlog.length ? `${todo} of ${state.backlog.length} to estimate` : "";
+  if (!state.backlog.length) {
+    ui.backlog.replaceChildren(el("li", { className: "muted empty", text: "No stories yet." }));
+    return;
+  }
+  ui.backlog.replaceChildren(
+    ...state.backlog.map((s) =>
+      el(
+        "li",
+        {
+          className: `mini-story${s.id === current ? " current" : ""}`,
+          dataset: { storyId: String(s.id), estimate: s.estimate || "" },
+          "aria-current": s.id === current ? "step" : null,
+        },
+        el(
+          "span",
+          { className: "mini-story-text" },
+          s.external_key ? el("span", { className: "key", text: `${s.external_key} ` }) : null,
+          el("span", { text: s.title }),
+        ),
+        s.estimate
+          ? el("span", { className: "estimate", title: "Accepted estimate", text: s.estimate })
+          : el("span", { className: "estimate none", title: "Not estimated yet", text: "–" }),
+      ),
+    ),
+  );
+}
+
+// --- controls ------------------------------------------------------------------------------
+
+ui.revealBtn.addEventListener("click", () => send("reveal_cards"));
+ui.restartBtn.addEventListener("click", () => send("restart_round"));
+ui.nextBtn.addEventListener("click", () => send("next_story"));
+ui.startForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const id = Number.parseInt(ui.storySelect.value, 10);
+  if (Number.isInteger(id)) send("start_round", { story_id: id });
+});
+ui.quickForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const title = ui.quickTitle.value.trim();
+  if (send("start_round", title ? { title } : {}) !== null) ui.quickTitle.value = "";
+});
+ui.deckSelect.addEventListener("change", () => send("set_deck", { deck: ui.deckSelect.value }));
+function accept(next) {
+  const value = ui.acceptValue.value.trim();
+  if (!value) {
+    toast("Type the estimate to accept.", "error");
+    ui.acceptValue.focus();
+    return;
+  }
+  send("accept_estimate", next ? { value, next: true } : { value });
+}
+ui.acceptForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  accept(false);
+});
+ui.acceptNextBtn.addEventListener("click", () => accept(true));
+
+connect();

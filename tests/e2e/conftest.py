@@ -1,0 +1,172 @@
+"""A real server and a real Chromium for the browser tests.
+
+The server is a separate Daphne process in embedded mode (in-memory channel layer, SQLite files
+in a temporary directory), migrated and seeded with the demo team. It has its own databases, so
+these tests never use pytest-django's ``db`` fixture.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_PASSWORD = "e2e-demo-password"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+START_TIMEOUT = 60.0
+_server_log = pytest.StashKey[Path]()
+
+
+def _skip_or_fail(reason: str) -> None:
+    # CI must run the browser tests: a missing browser there is a broken build, not a skip.
+    if os.environ.get("CI"):
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _tail(path: Path, lines: int = 80) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no server log)"
+
+
+def _server_env(tmp: Path) -> dict[str, str]:
+    env = os.environ.copy()
+    for name in ("REDIS_URL", "CELERY_BROKER_URL"):
+        env.pop(name, None)
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp}/default.sqlite3",
+        SHARD_URLS=f"eu-1@eu=sqlite:///{tmp}/shard-eu-1.sqlite3",
+        DJANGO_DEBUG="true",
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        DJANGO_SETTINGS_MODULE="pokerproject.settings",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def _manage(env: dict[str, str], *args: str) -> None:
+    command = [sys.executable, str(ROOT / "manage.py"), *args]
+    result = subprocess.run(  # noqa: S603 - our own interpreter and manage.py
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}",
+            pytrace=False,
+        )
+
+
+def _daphne() -> list[str]:
+    script = Path(sys.executable).parent / "daphne"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "daphne"]
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the server exited ({process.returncode}):\n{_tail(log)}", pytrace=False)
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    pytest.fail(
+        f"the server did not answer /healthz in {START_TIMEOUT:.0f}s:\n{_tail(log)}", pytrace=False
+    )
+
+
+@pytest.fixture(scope="session")
+def live_server_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Start a migrated, seeded Daphne on a free port; yield its base URL."""
+    tmp = tmp_path_factory.mktemp("e2e-server")
+    env = _server_env(tmp)
+    _manage(env, "migrate_all")
+    _manage(env, "seed_demo", "--password", DEMO_PASSWORD)
+    port = _free_port()
+    log = tmp / "server.log"
+    request.config.stash[_server_log] = log
+    url = f"http://127.0.0.1:{port}"
+    with log.open("wb") as out:
+        process = subprocess.Popen(  # noqa: S603 - our own daphne
+            [*_daphne(), "-b", "127.0.0.1", "-p", str(port), "pokerproject.asgi:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_healthy(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Attach the tail of the server's log to a failing browser test's report."""
+    outcome = yield
+    report = outcome.get_result()
+    log = item.config.stash.get(_server_log, None)
+    if report.failed and log is not None:
+        report.sections.append(("live server log (tail)", _tail(log)))
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        _skip_or_fail(
+            f"no Chromium executable at {path} (install the distribution's chromium or set "
+            "CHROMIUM_PATH; browsers are never downloaded by these tests)"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path: str):
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _skip_or_fail("the playwright package is not installed (requirements-dev.txt)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()
