@@ -267,8 +267,11 @@ def compute_statistics(deck: Deck, values: Iterable[str]) -> Statistics:
         suggestion = scored[0]
     elif median is not None:
         numeric_cards = [c for c in deck.cards if card_value(c) is not None]
-        above = [c for c in numeric_cards if card_value(c) >= median]  # type: ignore[operator]
-        suggestion = above[0] if above else numeric_cards[-1]
+        # Nearest card to the median; on a tie the larger one (estimates round up).
+        suggestion = min(
+            numeric_cards,
+            key=lambda c: (abs(card_value(c) - median), -card_value(c)),  # type: ignore[operator]
+        )
     elif mode:
         suggestion = mode[0]
 

@@ -111,7 +111,7 @@ def parse_command(text: str | None) -> Command:
     if request_id is not None and (
         not isinstance(request_id, str | int) or isinstance(request_id, bool)
     ):
-        raise ProtocolError("invalid", "request_id must be a string or a number.")
+        raise ProtocolError("invalid", "request_id must be a string or an integer.")
     if isinstance(request_id, str) and len(request_id) > 64:
         raise ProtocolError("invalid", "request_id is longer than 64 characters.")
     name = frame["type"]
@@ -155,7 +155,8 @@ def check_event(frame: dict[str, Any]) -> None:
     name = frame.get("type")
     if name not in EVENTS:
         raise ValueError(f"undeclared event {name!r}")
-    if not isinstance(frame.get("version"), int):
+    version = frame.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
         raise ValueError(f"event {name!r} has no integer version")
     missing = EVENTS[name] - set(frame.get("data", {}))
     if missing:
