@@ -6,7 +6,7 @@ PORT   ?= 8000
 HOST   ?= 127.0.0.1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast lint format migrate demo check-deploy clean
+.PHONY: help run test test-fast lint format migrate demo check-deploy clean cluster cluster-stop bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-14s %s\n", $$1, $$2}'
@@ -52,3 +52,19 @@ check-deploy: $(VENV)/.runtime ## Django's deployment checks with production-lik
 
 clean: ## Remove the virtualenv, the embedded databases and collected static files
 	rm -rf $(VENV) var staticfiles
+
+# --- Cluster and benchmark (deploy/cluster/, bench/; docs/operations.md, docs/performance.md) ---
+WORKERS ?= 2
+SERVER  ?= uvicorn
+TEAMS   ?= 200
+MEMBERS ?= 10
+BENCH_ARGS ?=
+
+cluster: $(VENV)/.runtime ## Start HAProxy, ASGI workers (WORKERS, SERVER), Redis, PG shards, Celery on :8080
+	WORKERS=$(WORKERS) SERVER=$(SERVER) deploy/cluster/cluster.sh start
+
+cluster-stop: ## Stop every process `make cluster` started
+	deploy/cluster/cluster.sh stop
+
+bench: $(VENV)/.dev ## Load test through the cluster's balancer vs a raw websockets server (TEAMS, MEMBERS, BENCH_ARGS)
+	$(PY) -m bench.run --teams $(TEAMS) --members $(MEMBERS) $(BENCH_ARGS)

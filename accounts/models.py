@@ -29,6 +29,9 @@ class Team(GlobalModel):
     shard = models.CharField(
         max_length=64, help_text="Database alias of the team's home shard within its region."
     )
+    # Set while `manage.py move_team` runs, so an interrupted move can be finished by rerunning it.
+    moving_from = models.CharField(max_length=64, blank=True)
+    moving_to = models.CharField(max_length=64, blank=True)
     created_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

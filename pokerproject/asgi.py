@@ -1,5 +1,6 @@
 """ASGI entry point: Django for HTTP, the live table for WebSockets."""
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -21,3 +22,22 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+
+def _tune_gc() -> None:
+    """Keep the cyclic GC from pausing a worker that holds thousands of sockets.
+
+    Everything imported so far lives as long as the process: ``gc.freeze()`` moves it out of the
+    collector's generations so full collections stop scanning it. ``GC_THRESHOLDS`` ("g0,g1,g2")
+    makes collections rarer. Both are process knobs, read from the environment here; the embedded
+    default leaves the interpreter's own settings alone. Measured in docs/performance.md.
+    """
+    thresholds = os.environ.get("GC_THRESHOLDS", "")
+    if thresholds:
+        gc.set_threshold(*(int(part) for part in thresholds.split(",")))
+    if os.environ.get("GC_FREEZE", "").lower() in ("1", "true", "yes"):
+        gc.collect()
+        gc.freeze()
+
+
+_tune_gc()

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "accounts",
     "stories",
     "rooms",
+    "pokerproject.replication",
 ]
 
 MIDDLEWARE = [
@@ -107,8 +108,13 @@ def _database(url: str) -> dict:
     return config
 
 
+# The embedded default has two regions, so placement and replication work on a laptop too.
 SHARDS = parse_shard_urls(
-    env("SHARD_URLS", default=f"eu-1@eu=sqlite:///{VAR_DIR / 'shard-eu-1.sqlite3'}")
+    env(
+        "SHARD_URLS",
+        default=f"eu-1@eu=sqlite:///{VAR_DIR / 'shard-eu-1.sqlite3'},"
+        f"us-1@us=sqlite:///{VAR_DIR / 'shard-us-1.sqlite3'}",
+    )
 )
 DATABASES = {
     "default": _database(env("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'default.sqlite3'}"))
@@ -116,25 +122,52 @@ DATABASES = {
 for _shard in SHARDS:
     DATABASES[_shard.alias] = _database(_shard.url)
 DATABASE_ROUTERS = ["pokerproject.regions.router.PlacementRouter"]
+# Raise on a query that reaches a shard other than the one the current team scope allows
+# (pokerproject/regions/guard.py). On while debugging and in tests; costs a check per query.
+SHARD_GUARD = env.bool("SHARD_GUARD", default=DEBUG)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, channel layer, Celery -------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
 CHANNEL_LAYER_PREFIX = env("CHANNEL_LAYER_PREFIX", default="poker")
+# redis-py 8's pools raise when exhausted (the async one defaults to 100 connections): size them.
+REDIS_MAX_CONNECTIONS = env.int("REDIS_MAX_CONNECTIONS", default=500)
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
+            # The cache may use its own Redis database (the cluster does); the layer's pub/sub
+            # ignores database numbers, so its prefix is what keeps deployments apart.
+            "LOCATION": env("REDIS_CACHE_URL", default=REDIS_URL),
             "KEY_PREFIX": CHANNEL_LAYER_PREFIX,
+            "OPTIONS": {"max_connections": REDIS_MAX_CONNECTIONS},
         }
     }
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": CHANNEL_LAYER_PREFIX, "capacity": 1000},
+    # "pubsub" (the cluster and deploy/ set it): one PUBLISH per group_send, one SUBSCRIBE per
+    # group and worker; 3-4x cheaper than "core" (per-channel lists) for many small groups
+    # (docs/performance.md). "core" stays the default: its channels can be read from any event
+    # loop, which the service tests' group listener (rooms/tests/channel_events.py) relies on.
+    if env("CHANNEL_LAYER_BACKEND", default="core") != "pubsub":
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {
+                    "hosts": [{"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS}],
+                    "prefix": CHANNEL_LAYER_PREFIX,
+                    "capacity": 1000,
+                },
+            }
         }
-    }
+    else:
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {
+                    "hosts": [{"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS}],
+                    "prefix": CHANNEL_LAYER_PREFIX,
+                },
+            }
+        }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
@@ -145,6 +178,13 @@ CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ROUTES = {"replication.*": {"queue": "replication"}}
+CELERY_BEAT_SCHEDULE = {
+    "replication-sweep": {
+        "task": "replication.sweep",
+        "schedule": env.float("REPLICATION_SWEEP_SECONDS", default=15.0),
+    },
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 

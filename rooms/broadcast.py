@@ -1,5 +1,6 @@
 """The one way state changes reach sockets: after the transaction that made them commits."""
 
+import json
 import logging
 
 from asgiref.sync import async_to_sync
@@ -19,13 +20,24 @@ def group_name(team_id: int) -> str:
     return f"team.{int(team_id)}"
 
 
+def encode(event: dict) -> str:
+    """The event as the text frame every socket of the team receives."""
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+
+
+def team_message(event: dict) -> dict:
+    """The channel-layer message for ``event``: the event, and its frame serialised once here so
+    each of the team's sockets forwards the same text instead of encoding it again."""
+    return {"type": TEAM_EVENT, "event": event, "text": encode(event)}
+
+
 def send_now(team_id: int, event: dict) -> None:
     protocol.check_event(event)
     layer = get_channel_layer()
     if layer is None:  # pragma: no cover - settings always define a layer
         return
     try:
-        async_to_sync(layer.group_send)(group_name(team_id), {"type": TEAM_EVENT, "event": event})
+        async_to_sync(layer.group_send)(group_name(team_id), team_message(event))
     except Exception:
         # The change is committed; clients that miss this event catch up from the version gap.
         logger.exception("broadcast of %s to team %s failed", event.get("type"), team_id)

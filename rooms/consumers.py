@@ -14,7 +14,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from accounts.selectors import NotAMember, membership_get
-from rooms import game, protocol, selectors, services
+from rooms import batching, game, protocol, selectors, services
 from rooms.broadcast import TEAM_EVENT, group_name
 
 logger = logging.getLogger(__name__)
@@ -94,6 +94,23 @@ class RoomConsumer(AsyncWebsocketConsumer):
         )
         return selectors.room_snapshot(membership=self.membership)
 
+    async def _reload(self) -> None:
+        """Read the membership and the team's home shard again, and sit down at the new table."""
+        old_team = self.membership.team
+        try:
+            self.membership = await database_sync_to_async(membership_get)(
+                team_slug=old_team.slug, user=self.scope["user"]
+            )
+        except NotAMember:
+            await self.close(code=protocol.CLOSE_FORBIDDEN)
+            raise
+        if self.membership.team.shard != old_team.shard:
+            await database_sync_to_async(services.presence_join)(
+                team=self.membership.team,
+                user_id=self.membership.user_id,
+                channel_name=self.channel_name,
+            )
+
     async def disconnect(self, code: int) -> None:
         if self.group is None:
             return
@@ -134,7 +151,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
             method, action = self.COMMANDS[command.name]
             if action is not None:
                 game.require(self.membership.role, action)
-            await getattr(self, method)(command)
+            try:
+                await getattr(self, method)(command)
+            except services.TeamMoved:
+                # The team moved to another shard while this socket was open: follow it.
+                await self._reload()
+                await getattr(self, method)(command)
         except protocol.ProtocolError as exc:
             logger.info("rejected frame from user %s: %s", self.membership.user_id, exc.code)
             await self._send(protocol.error(request_id, exc.code, str(exc)))
@@ -165,14 +187,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
             story_id=command.data.get("story_id"),
             title=command.data.get("title", ""),
         )
-        await self._ack(command, update, round_id=update.round.pk)
+        await self._ack(command, update, round_id=str(update.round.pk))
 
     async def do_next_story(self, command: protocol.Command) -> None:
         update = await self._call(services.round_start_next)
-        await self._ack(command, update, round_id=update.round.pk)
+        await self._ack(command, update, round_id=str(update.round.pk))
 
     async def do_cast_vote(self, command: protocol.Command) -> None:
-        update = await self._call(services.vote_cast, value=command.data["value"])
+        update = await batching.vote_cast(membership=self.membership, value=command.data["value"])
         # The value goes back to its voter only, in the ack.
         await self._ack(command, update, value=update.value)
 
@@ -184,7 +206,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def do_restart_round(self, command: protocol.Command) -> None:
         update = await self._call(services.round_restart)
-        await self._ack(command, update, round_id=update.round.pk)
+        await self._ack(command, update, round_id=str(update.round.pk))
 
     async def do_accept_estimate(self, command: protocol.Command) -> None:
         update = await self._call(
@@ -203,6 +225,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def team_event(self, message: dict) -> None:
         event = message["event"]
+        if event["type"] == "table_resumed":
+            await self._reload()
         if (
             event["type"] == "members_changed"
             and event["data"]["user_id"] == self.membership.user_id
@@ -213,4 +237,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await self.close(code=protocol.CLOSE_FORBIDDEN)
                 return
             self.membership.role = role
-        await self._send(event)
+        # The broadcaster serialised the frame once for the whole team (rooms.broadcast).
+        text = message.get("text")
+        if text is None:
+            await self._send(event)
+        else:
+            await self.send(text_data=text)

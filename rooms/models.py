@@ -20,6 +20,9 @@ class Room(RegionalModel):
         "stories.Round", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     version = models.PositiveBigIntegerField(default=0)
+    paused = models.BooleanField(
+        default=False, help_text="Set while the team moves between shards: commands wait."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 COMMANDS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "get_snapshot": {},
-    "start_round": {"story_id": (int, False), "title": (str, False)},
+    "start_round": {"story_id": (str, False), "title": (str, False)},
     "next_story": {},
     "cast_vote": {"value": (str, True)},
     "withdraw_vote": {},
@@ -48,8 +48,11 @@ EVENTS: dict[str, frozenset[str]] = {
     "table_paused": frozenset({"reason"}),
     "table_resumed": frozenset(),
 }
-# Events that do not change the table's version (presence is not part of the durable state).
-UNVERSIONED_EVENTS = frozenset({"snapshot", "presence_changed", "members_changed"})
+# Events that do not change the table's version (presence is not part of the durable state; a
+# pause is not a change of the table).
+UNVERSIONED_EVENTS = frozenset(
+    {"snapshot", "presence_changed", "members_changed", "table_paused", "table_resumed"}
+)
 
 # Keys a vote value may never appear under in a frame to anyone but its voter before reveal.
 SECRET_KEYS = frozenset({"value", "my_vote"})
@@ -73,7 +76,8 @@ ERROR_CODES = {
     "round_in_progress": "A round is being played.",
     "invalid_estimate": "The estimate is empty or too long.",
     "backlog_done": "Every story in the backlog has an estimate.",
-    "paused": "The table is paused for maintenance; try again shortly.",
+    "paused": "The table is paused while the team moves; try again shortly.",
+    "moved": "The team has moved; reconnect.",
     "internal": "Something went wrong on the server; nothing was changed.",
 }
 

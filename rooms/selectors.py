@@ -20,8 +20,9 @@ def round_payload(round_: Round | None, votes: list[Vote] | None = None) -> dict
     if votes is None:
         votes = list(round_.votes.all())
     payload: dict[str, Any] = {
-        "id": round_.pk,
-        "story_id": round_.story_id,
+        "id": str(round_.pk),
+        "story_id": str(round_.story_id) if round_.story_id else None,
+        "story_key": round_.story.external_key if round_.story_id and round_.story else "",
         "title": round_.title,
         "status": round_.status,
         "deck": round_.deck,
@@ -38,7 +39,7 @@ def round_payload(round_: Round | None, votes: list[Vote] | None = None) -> dict
 
 def story_payload(story: Story) -> dict[str, Any]:
     return {
-        "id": story.pk,
+        "id": str(story.pk),
         "title": story.title,
         "external_key": story.external_key,
         "url": story.url,

@@ -7,17 +7,21 @@ before writing, so the socket, the pages and the API behave the same.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Membership, Team
+from pokerproject.regions.guard import team_atomic
+from pokerproject.replication.services import outbox_record
 from rooms import game, protocol
 from rooms.broadcast import broadcast_on_commit
 from rooms.models import Presence, Room
 from rooms.selectors import backlog_payload, participants_payload, round_payload
 from stories.models import Round, Story, Vote
+from stories.selectors import story_get
 
 
 @dataclass(frozen=True)
@@ -37,17 +41,34 @@ class BacklogDone(game.GameError):
     code = "backlog_done"
 
 
+class TablePaused(game.GameError):
+    code = "paused"
+
+
+class TeamMoved(game.GameError):
+    """The team's rows are no longer on the shard this caller knows; reload the team."""
+
+    code = "moved"
+
+
 def _lock_room(team: Team) -> Room:
-    """Lock the team's room row for this transaction: table changes to one team are serialised."""
+    """Lock the team's room row for this transaction: table changes to one team are serialised.
+
+    A paused table (the team is being moved) refuses every change until it resumes.
+    """
     rooms = Room.objects.using(team.shard).select_for_update()
     room = rooms.filter(team_id=team.pk).first()
     if room is None:
+        if Team.objects.filter(pk=team.pk).values_list("shard", flat=True).first() != team.shard:
+            raise TeamMoved("The team has moved to another shard.")
         try:
             with transaction.atomic(using=team.shard):
                 Room.objects.using(team.shard).create(team_id=team.pk)
         except IntegrityError:
             pass  # created concurrently
         room = rooms.get(team_id=team.pk)
+    if room.paused:
+        raise TablePaused("The table is paused while the team moves; try again in a moment.")
     return room
 
 
@@ -89,17 +110,17 @@ def _open_round(team: Team, room: Room, *, story: Story | None, title: str, user
 
 
 def round_start(
-    *, membership: Membership, story_id: int | None = None, title: str = ""
+    *, membership: Membership, story_id: str | uuid.UUID | None = None, title: str = ""
 ) -> TableUpdate:
     """Put a story (or a quick round with an optional label) on the table."""
     game.require(membership.role, game.Action.START_ROUND)
     team = membership.team
-    with transaction.atomic(using=team.shard):
+    with team_atomic(team):
         room = _lock_room(team)
         game.require_can_start(_current_status(room))
         story = None
         if story_id is not None:
-            story = Story.objects.using(team.shard).filter(team_id=team.pk, pk=story_id).first()
+            story = story_get(team=team, story_id=story_id)
             if story is None:
                 raise UnknownStory("No such story in this team's backlog.")
         round_ = _open_round(team, room, story=story, title=title, user_id=membership.user_id)
@@ -117,7 +138,7 @@ def round_start_next(*, membership: Membership) -> TableUpdate:
     """Start a round on the first story of the backlog that has no estimate yet."""
     game.require(membership.role, game.Action.START_ROUND)
     team = membership.team
-    with transaction.atomic(using=team.shard):
+    with team_atomic(team):
         room = _lock_room(team)
         game.require_can_start(_current_status(room))
         current = room.current_round.story if room.current_round_id else None
@@ -132,7 +153,7 @@ def vote_cast(*, membership: Membership, value: object) -> TableUpdate:
     """Play a card, or change it. Only the voter learns the value until reveal."""
     game.require(membership.role, game.Action.CAST_VOTE)
     team = membership.team
-    with transaction.atomic(using=team.shard):
+    with team_atomic(team):
         room = _lock_room(team)
         game.require_voting(_current_status(room))
         round_ = room.current_round
@@ -149,7 +170,7 @@ def vote_cast(*, membership: Membership, value: object) -> TableUpdate:
 def vote_withdraw(*, membership: Membership) -> TableUpdate:
     game.require(membership.role, game.Action.CAST_VOTE)
     team = membership.team
-    with transaction.atomic(using=team.shard):
+    with team_atomic(team):
         room = _lock_room(team)
         game.require_voting(_current_status(room))
         deleted, _ = (
@@ -166,7 +187,7 @@ def round_reveal(*, membership: Membership) -> TableUpdate:
     """Turn the cards: close the round, store its statistics, show every vote to everyone."""
     game.require(membership.role, game.Action.REVEAL)
     team = membership.team
-    with transaction.atomic(using=team.shard):
+    with team_atomic(team):
         room = _lock_room(team)
         game.require_voting(_current_status(room))
         round_ = room.current_round
@@ -177,6 +198,7 @@ def round_reveal(*, membership: Membership) -> TableUpdate:
         round_.revealed_at = timezone.now()
         round_.version += 1
         round_.save(using=team.shard)
+        outbox_record(team=team, round_=round_)
         _emit(team, room, "cards_revealed", {"round": round_payload(round_, votes)})
     return TableUpdate(version=room.version, round=round_)
 
@@ -186,7 +208,7 @@ def round_restart(*, membership: Membership) -> TableUpdate:
     cancelled and its votes are never shown."""
     game.require(membership.role, game.Action.RESTART)
     team = membership.team
-    with transaction.atomic(using=team.shard):
+    with team_atomic(team):
         room = _lock_room(team)
         previous = room.current_round
         if previous is None:
@@ -212,7 +234,7 @@ def estimate_accept(
     game.require(membership.role, game.Action.ACCEPT)
     estimate = game.validate_estimate(value)
     team = membership.team
-    with transaction.atomic(using=team.shard):
+    with team_atomic(team):
         room = _lock_room(team)
         game.require_revealed(_current_status(room))
         round_ = room.current_round
@@ -227,13 +249,14 @@ def estimate_accept(
             story.estimate = estimate
             story.estimated_at = now
             story.save(using=team.shard, update_fields=["estimate", "estimated_at", "updated_at"])
+        outbox_record(team=team, round_=round_)
         _emit(
             team,
             room,
             "estimate_accepted",
             {
-                "round_id": round_.pk,
-                "story_id": round_.story_id,
+                "round_id": str(round_.pk),
+                "story_id": str(round_.story_id) if round_.story_id else None,
                 "estimate": estimate,
                 "backlog": backlog_payload(team=team),
             },
@@ -250,7 +273,7 @@ def room_set_deck(*, membership: Membership, deck: str) -> TableUpdate:
     game.require(membership.role, game.Action.SET_DECK)
     chosen = game.get_deck(deck)
     team = membership.team
-    with transaction.atomic(using=team.shard):
+    with team_atomic(team):
         room = _lock_room(team)
         game.require_can_start(_current_status(room))
         room.deck = chosen.key
@@ -279,7 +302,7 @@ def _presence_changed(team: Team) -> None:
 
 
 def presence_join(*, team: Team, user_id: int, channel_name: str) -> None:
-    with transaction.atomic(using=team.shard):
+    with team_atomic(team):
         Presence.objects.using(team.shard).update_or_create(
             channel_name=channel_name, defaults={"team_id": team.pk, "user_id": user_id}
         )
@@ -287,7 +310,7 @@ def presence_join(*, team: Team, user_id: int, channel_name: str) -> None:
 
 
 def presence_leave(*, team: Team, channel_name: str) -> None:
-    with transaction.atomic(using=team.shard):
+    with team_atomic(team):
         deleted, _ = Presence.objects.using(team.shard).filter(channel_name=channel_name).delete()
         if deleted:
             _presence_changed(team)

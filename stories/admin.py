@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 
 from pokerproject.regions.admin import ReadOnlyShardAdmin, ShardAdmin
 from stories.models import Round, Story, Vote
@@ -6,6 +7,7 @@ from stories.models import Round, Story, Vote
 
 @admin.register(Story)
 class StoryAdmin(ShardAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["title", "external_key", "team_id", "position", "estimate", "updated_at"]
     list_filter = ["team_id"]
     search_fields = ["title", "external_key"]

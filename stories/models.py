@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from pokerproject.regions.ids import uuid7
 from pokerproject.regions.placement import RegionalModel
 from rooms.game import DEFAULT_DECK, RoundStatus
 
@@ -15,6 +16,8 @@ ROUND_STATUS_CHOICES = [(s.value, s.value.capitalize()) for s in RoundStatus]
 
 
 class Story(RegionalModel):
+    # Ids are global (not a shard's sequence): a story keeps its id and URL when its team moves.
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     team_id = models.BigIntegerField(db_index=True)
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -46,6 +49,8 @@ class Story(RegionalModel):
 
 
 class Round(RegionalModel):
+    # Global ids: the copies in other regions and a moved team's rows keep the round's id.
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     team_id = models.BigIntegerField(db_index=True)
     story = models.ForeignKey(
         Story, null=True, blank=True, on_delete=models.SET_NULL, related_name="rounds"
@@ -65,6 +70,7 @@ class Round(RegionalModel):
     started_at = models.DateTimeField(default=timezone.now)
     revealed_at = models.DateTimeField(null=True, blank=True)
     accepted_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]

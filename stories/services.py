@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.db import transaction
 from django.db.models import Max
 
+from pokerproject.regions.guard import team_atomic
 from rooms import game
 from rooms.selectors import backlog_payload
 from rooms.services import UnknownStory, room_touch
@@ -44,7 +44,7 @@ def story_create(
 ) -> Story:
     game.require(membership.role, game.Action.MANAGE_BACKLOG)
     team = membership.team
-    with transaction.atomic(using=team.shard):
+    with team_atomic(team):
         last = Story.objects.using(team.shard).filter(team_id=team.pk).aggregate(Max("position"))
         story = Story(
             team_id=team.pk,
@@ -66,7 +66,7 @@ def story_update(*, membership: Membership, story_id: int, **fields: str) -> Sto
     if unknown:
         raise ValueError(f"not editable: {sorted(unknown)}")
     team = membership.team
-    with transaction.atomic(using=team.shard):
+    with team_atomic(team):
         story = _get(membership, story_id, lock=True)
         for name, value in fields.items():
             setattr(story, name, value.strip())
@@ -79,7 +79,7 @@ def story_delete(*, membership: Membership, story_id: int) -> None:
     """Delete a story. Its finished rounds stay in the team's history, detached from it."""
     game.require(membership.role, game.Action.MANAGE_BACKLOG)
     team = membership.team
-    with transaction.atomic(using=team.shard):
+    with team_atomic(team):
         _get(membership, story_id, lock=True).delete()
         _announce(membership)
 
@@ -91,7 +91,7 @@ def story_move(*, membership: Membership, story_id: int, offset: int) -> list[in
     """
     game.require(membership.role, game.Action.MANAGE_BACKLOG)
     team = membership.team
-    with transaction.atomic(using=team.shard):
+    with team_atomic(team):
         stories = list(
             Story.objects.using(team.shard)
             .select_for_update()

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 
 
 class RegionsConfig(AppConfig):
@@ -8,3 +9,6 @@ class RegionsConfig(AppConfig):
 
     def ready(self) -> None:
         from pokerproject.regions import checks  # noqa: F401  (registers the system checks)
+        from pokerproject.regions.guard import on_connection_created
+
+        connection_created.connect(on_connection_created, dispatch_uid="regions.shard_guard")

@@ -134,7 +134,7 @@ async def test_full_round_seen_by_everyone(table):
         }
         assert [s["title"] for s in alice.snapshot["data"]["backlog"]] == ["Login page", "Logout"]
 
-        ack = await alice.command("start_round", story_id=table["story"].pk)
+        ack = await alice.command("start_round", story_id=str(table["story"].pk))
         assert ack["type"] == "ack"
         for player in (alice, bob, carol):
             started = await player.event("round_started")
@@ -207,7 +207,7 @@ async def test_vote_value_never_reaches_others_before_reveal(table):
         await alice.quiet()
         await carol.quiet()
         for player in (alice, carol, dave):
-            assert _values_in(player.frames + [player.snapshot]) == []
+            assert _values_in([*player.frames, player.snapshot]) == []
         # The voter's own reconnect restores his card.
         await bob.close()
         bob = await connect(table["bob"])
@@ -409,7 +409,7 @@ async def test_versions_grow_by_one_per_change(table):
 
 
 async def test_role_change_applies_to_open_socket(table):
-    """A voter demoted to observer while connected can no longer vote; a removed member is cut off."""
+    """A voter demoted to observer can no longer vote; a removed member is cut off."""
     alice = await connect(table["alice"])
     bob = await connect(table["bob"])
     try:

@@ -68,7 +68,7 @@ def test_unknown_command(name):
         ("cast_vote", {"value": 5}),  # int for str
         ("cast_vote", {"value": True}),
         ("cast_vote", {"value": ["5"]}),
-        ("start_round", {"story_id": "3"}),  # str for int
+        ("start_round", {"story_id": 3}),  # ids are UUID strings
         ("start_round", {"story_id": True}),  # bool is not an id
         ("start_round", {"story_id": 3.0}),
         ("start_round", {"title": 7}),
@@ -152,8 +152,8 @@ def test_optional_fields_may_be_absent_or_null():
     assert parse_command(frame("start_round")).data == {}
     assert parse_command(frame("start_round", data=None)).data == {}
     assert parse_command(frame("start_round", data={"story_id": None})).data == {}
-    assert parse_command(frame("start_round", data={"story_id": 3, "title": "Login"})).data == {
-        "story_id": 3,
+    assert parse_command(frame("start_round", data={"story_id": "3", "title": "Login"})).data == {
+        "story_id": "3",
         "title": "Login",
     }
     assert parse_command(frame("accept_estimate", data={"value": "8", "next": True})).data == {

@@ -99,7 +99,7 @@ def test_full_round_from_start_to_accepted_estimate(table):
     [event] = t.channel.events()
     assert event["type"] == "round_started"
     assert event["version"] == started.version == base + 1
-    assert event["data"]["round"]["id"] == round_.pk
+    assert event["data"]["round"]["id"] == str(round_.pk)
     assert event["data"]["round"]["voted"] == []
 
     t.act(services.vote_cast, membership=t.bob, value="5")
@@ -149,8 +149,8 @@ def test_full_round_from_start_to_accepted_estimate(table):
     [event] = t.channel.events()
     assert event["type"] == "estimate_accepted"
     assert event["version"] == accepted.version == base + 9
-    assert event["data"]["round_id"] == round_.pk
-    assert event["data"]["story_id"] == story.pk
+    assert event["data"]["round_id"] == str(round_.pk)
+    assert event["data"]["story_id"] == str(story.pk)
     assert event["data"]["estimate"] == "5"
     assert [s["estimate"] for s in event["data"]["backlog"]] == ["5"]
     assert room_of(t).version == base + 9
@@ -311,7 +311,9 @@ def test_start_on_a_story_of_another_team_is_unknown_story(table, team_factory):
         t, services.UnknownStory, services.round_start, membership=t.lead, story_id=foreign.pk
     )
     assert error.code == "unknown_story"
-    refused(t, services.UnknownStory, services.round_start, membership=t.lead, story_id=10**9)
+    refused(
+        t, services.UnknownStory, services.round_start, membership=t.lead, story_id="not-a-uuid"
+    )
 
 
 def test_reveal_and_accept_need_the_right_state(table):
@@ -348,7 +350,7 @@ def test_restart_a_voting_round_cancels_it_and_votes_again_on_the_same_story(tab
     assert room_of(t).current_round_id == second.pk
     [event] = t.channel.events()
     assert event["type"] == "round_started"
-    assert event["data"]["round"]["id"] == second.pk
+    assert event["data"]["round"]["id"] == str(second.pk)
     assert secret_keys_in(event) == []
 
 

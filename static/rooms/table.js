@@ -685,8 +685,8 @@ ui.restartBtn.addEventListener("click", () => send("restart_round"));
 ui.nextBtn.addEventListener("click", () => send("next_story"));
 ui.startForm.addEventListener("submit", (event) => {
   event.preventDefault();
-  const id = Number.parseInt(ui.storySelect.value, 10);
-  if (Number.isInteger(id)) send("start_round", { story_id: id });
+  const id = ui.storySelect.value;  // story ids are UUID strings
+  if (id) send("start_round", { story_id: id });
 });
 ui.quickForm.addEventListener("submit", (event) => {
   event.preventDefault();

@@ -1,0 +1,63 @@
+"""Check that every region holds the same finished rounds as each team's home shard."""
+
+import uuid
+
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.models import Team
+from pokerproject.replication import services
+from pokerproject.replication.models import RoundReplica
+from pokerproject.replication.selectors import region_diffs
+
+
+class Command(BaseCommand):
+    help = (
+        "Compare every team's finished rounds at home with the copies in the other regions "
+        "(counts and checksums). With --repair, re-queue what is missing or different and drop "
+        "copies that have no origin. Exits 1 when differences remain."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--repair", action="store_true")
+        parser.add_argument("--team", help="only this team's slug")
+
+    def handle(self, *args, **options):
+        teams = Team.objects.order_by("pk")
+        if options["team"]:
+            teams = teams.filter(slug=options["team"])
+            if not teams.exists():
+                raise CommandError(f"no team {options['team']!r}")
+        differences = 0
+        checked = 0
+        for team in teams:
+            for diff in region_diffs(team=team):
+                checked += 1
+                if diff.agrees:
+                    continue
+                differences += 1
+                self.stdout.write(
+                    f"{team.slug} ({team.region}/{team.shard}) vs {diff.region}/{diff.shard}: "
+                    f"home {diff.home_count}, copy {diff.copy_count}; "
+                    f"missing {len(diff.missing)}, different {len(diff.different)}, "
+                    f"extra {len(diff.extra)}"
+                )
+                for label, ids in (
+                    ("missing", diff.missing),
+                    ("different", diff.different),
+                    ("extra", diff.extra),
+                ):
+                    for round_id in ids:
+                        self.stdout.write(f"  {label} {round_id}")
+                if options["repair"]:
+                    requeue = [uuid.UUID(i) for i in diff.missing + diff.different]
+                    services.outbox_requeue_team(team=team, round_ids=requeue)
+                    RoundReplica.objects.using(diff.shard).filter(
+                        team_id=team.pk, id__in=diff.extra
+                    ).delete()
+                    self.stdout.write(
+                        f"  repair: re-queued {len(requeue)}, dropped {len(diff.extra)}"
+                    )
+        verdict = "agree" if not differences else f"{differences} disagree"
+        self.stdout.write(f"{checked} team/region pairs checked: {verdict}")
+        if differences and not options["repair"]:
+            raise SystemExit(1)

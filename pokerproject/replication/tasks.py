@@ -1,0 +1,30 @@
+"""Thin Celery tasks: ids in, one service call, retries with back-off."""
+
+import uuid
+
+from celery import shared_task
+from django.db import DatabaseError
+
+
+@shared_task(
+    name="replication.replicate_round",
+    queue="replication",
+    acks_late=True,
+    reject_on_worker_lost=True,  # a worker killed mid-copy gives the message back to the broker
+    autoretry_for=(DatabaseError, RuntimeError),
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=8,  # then the sweep takes over, on the row's own back-off
+)
+def replicate_round(shard: str, round_id: str) -> int:
+    from pokerproject.replication.services import outbox_deliver
+
+    return outbox_deliver(shard=shard, round_id=uuid.UUID(round_id))
+
+
+@shared_task(name="replication.sweep", queue="replication", acks_late=True)
+def sweep() -> int:
+    from pokerproject.replication.services import outbox_sweep
+
+    return outbox_sweep()
