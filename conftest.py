@@ -13,6 +13,11 @@ from rooms.game import Role
 ALL_DATABASES = "__all__"
 
 
+def pytest_configure(config):
+    # Every test runs with the shard guard: a query reaching a shard other than the team's fails.
+    settings.SHARD_GUARD = True
+
+
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -25,7 +25,15 @@ class InviteInline(admin.TabularInline):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "region", "shard", "member_count", "created_at"]
+    list_display = [
+        "name",
+        "slug",
+        "region",
+        "shard",
+        "replication",
+        "member_count",
+        "created_at",
+    ]
     list_filter = ["region", "shard"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
@@ -34,6 +42,21 @@ class TeamAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # Region and shard decide where rows live: they change only through a move.
         return ["shard", "created_at", "region"] if obj else ["shard", "created_at"]
+
+    @admin.display(description="replication")
+    def replication(self, obj: Team) -> str:
+        """Pending copies on the team's home shard, and whether a move is under way."""
+        from pokerproject.replication.selectors import pending_count
+
+        state = []
+        if obj.moving_to:
+            state.append(f"moving {obj.moving_from} → {obj.moving_to}")
+        try:
+            pending = pending_count(team=obj)
+        except Exception:  # a shard that is down must not break the admin list
+            return "shard unavailable"
+        state.append(f"{pending} pending" if pending else "in sync")
+        return "; ".join(state)
 
     @admin.display(description="members")
     def member_count(self, obj: Team) -> int:

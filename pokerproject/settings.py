@@ -108,12 +108,15 @@ def _database(url: str) -> dict:
     return config
 
 
-# The embedded default has two regions, so placement and replication work on a laptop too.
+# The embedded default has two regions (one with two shards), so placement and replication
+# work on a laptop too.
 SHARDS = parse_shard_urls(
     env(
         "SHARD_URLS",
-        default=f"eu-1@eu=sqlite:///{VAR_DIR / 'shard-eu-1.sqlite3'},"
-        f"us-1@us=sqlite:///{VAR_DIR / 'shard-us-1.sqlite3'}",
+        default=",".join(
+            f"{alias}@{alias[:2]}=sqlite:///{VAR_DIR / f'shard-{alias}.sqlite3'}"
+            for alias in ("eu-1", "eu-2", "us-1")
+        ),
     )
 )
 DATABASES = {
@@ -176,6 +179,11 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
+# With a Redis broker, a task taken by a worker that dies unacknowledged goes back to the queue
+# after this many seconds (the replication sweep resends sooner).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300)
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ROUTES = {"replication.*": {"queue": "replication"}}

@@ -49,11 +49,13 @@ class Command(BaseCommand):
                     for round_id in ids:
                         self.stdout.write(f"  {label} {round_id}")
                 if options["repair"]:
+                    # A drifted copy may carry the origin's version, so the version guard would
+                    # keep it: drop it with the strays, then send the originals again.
+                    RoundReplica.objects.using(diff.shard).filter(
+                        team_id=team.pk, id__in=diff.different + diff.extra
+                    ).delete()
                     requeue = [uuid.UUID(i) for i in diff.missing + diff.different]
                     services.outbox_requeue_team(team=team, round_ids=requeue)
-                    RoundReplica.objects.using(diff.shard).filter(
-                        team_id=team.pk, id__in=diff.extra
-                    ).delete()
                     self.stdout.write(
                         f"  repair: re-queued {len(requeue)}, dropped {len(diff.extra)}"
                     )
