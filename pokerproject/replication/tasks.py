@@ -1,4 +1,7 @@
-"""Thin Celery tasks: ids in, one service call, retries with back-off."""
+"""Thin Celery tasks: ids in, one service call, retries with back-off.
+
+Both run on the `replication` queue (CELERY_TASK_ROUTES in settings).
+"""
 
 import uuid
 
@@ -8,7 +11,6 @@ from django.db import DatabaseError
 
 @shared_task(
     name="replication.replicate_round",
-    queue="replication",
     acks_late=True,
     reject_on_worker_lost=True,  # a worker killed mid-copy gives the message back to the broker
     autoretry_for=(DatabaseError, RuntimeError),
@@ -23,7 +25,7 @@ def replicate_round(shard: str, round_id: str) -> int:
     return outbox_deliver(shard=shard, round_id=uuid.UUID(round_id))
 
 
-@shared_task(name="replication.sweep", queue="replication", acks_late=True)
+@shared_task(name="replication.sweep", acks_late=True)
 def sweep() -> int:
     from pokerproject.replication.services import outbox_sweep
 
