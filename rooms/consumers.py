@@ -14,7 +14,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from accounts.selectors import NotAMember, membership_get
-from rooms import batching, game, protocol, selectors, services
+from rooms import batching, game, presence, protocol, selectors, services
 from rooms.broadcast import TEAM_EVENT, group_name
 
 logger = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             logger.info("socket refused: user %s is not a member of %s", user.pk, slug)
             await self._refuse(protocol.CLOSE_FORBIDDEN)
             return
+        presence.ensure_heartbeat()
         self.bucket = TokenBucket(
             settings.ROOM_RATE_LIMIT_PER_SECOND, settings.ROOM_RATE_LIMIT_BURST
         )

@@ -35,6 +35,7 @@ class Presence(RegionalModel):
     team_id = models.BigIntegerField(db_index=True)
     user_id = models.BigIntegerField()
     channel_name = models.CharField(max_length=200, unique=True)
+    worker = models.CharField(max_length=32, default="", help_text="Process holding the socket.")
     connected_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from accounts.models import Membership
-from rooms import game
+from rooms import game, presence
 from rooms.models import Presence, Room
 from stories.models import Round, Story, Vote
 
@@ -54,9 +54,11 @@ def backlog_payload(*, team: Team) -> list[dict[str, Any]]:
 
 def participants_payload(*, team: Team, round_: Round | None = None) -> list[dict[str, Any]]:
     """Every member with role, whether a socket of theirs is open and whether they have voted."""
-    online = set(
-        Presence.objects.using(team.shard).filter(team_id=team.pk).values_list("user_id", flat=True)
+    rows = list(
+        Presence.objects.using(team.shard).filter(team_id=team.pk).values_list("user_id", "worker")
     )
+    running = presence.alive({worker for _, worker in rows})
+    online = {user_id for user_id, worker in rows if worker in running}
     voted: set[int] = set()
     if round_ is not None:
         voted = set(round_.votes.values_list("user_id", flat=True))

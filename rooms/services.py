@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.models import Membership, Team
 from pokerproject.regions.guard import team_atomic
 from pokerproject.replication.services import outbox_record
-from rooms import game, protocol
+from rooms import game, presence, protocol
 from rooms.broadcast import broadcast_on_commit
 from rooms.models import Presence, Room
 from rooms.selectors import backlog_payload, participants_payload, round_payload
@@ -302,9 +302,17 @@ def _presence_changed(team: Team) -> None:
 
 
 def presence_join(*, team: Team, user_id: int, channel_name: str) -> None:
+    presence.mark_alive()
     with team_atomic(team):
-        Presence.objects.using(team.shard).update_or_create(
-            channel_name=channel_name, defaults={"team_id": team.pk, "user_id": user_id}
+        rows = Presence.objects.using(team.shard)
+        # Rows left by a worker that died without a goodbye no longer count: clear them here.
+        workers = set(rows.filter(team_id=team.pk).values_list("worker", flat=True))
+        dead = workers - presence.alive(workers)
+        if dead:
+            rows.filter(team_id=team.pk, worker__in=dead).delete()
+        rows.update_or_create(
+            channel_name=channel_name,
+            defaults={"team_id": team.pk, "user_id": user_id, "worker": presence.WORKER_ID},
         )
         _presence_changed(team)
 

@@ -13,7 +13,7 @@ from django.db import DatabaseError
     name="replication.replicate_round",
     acks_late=True,
     reject_on_worker_lost=True,  # a worker killed mid-copy gives the message back to the broker
-    autoretry_for=(DatabaseError, RuntimeError),
+    autoretry_for=(DatabaseError, OSError, RuntimeError),
     retry_backoff=2,
     retry_backoff_max=300,
     retry_jitter=True,

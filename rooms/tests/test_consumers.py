@@ -432,3 +432,29 @@ async def test_role_change_applies_to_open_socket(table):
     finally:
         await alice.close()
         await bob.close()
+
+
+async def test_members_of_a_dead_worker_are_not_shown_online(table):
+    """A socket left behind by a crashed worker does not keep its member online."""
+    from rooms.models import Presence
+
+    await database_sync_to_async(
+        lambda: Presence.objects.using(table["team"].shard).create(
+            team_id=table["team"].pk,
+            user_id=table["dave"].user_id,
+            channel_name="gone-with-its-worker",
+            worker="crashed-worker",
+        )
+    )()
+    alice = await connect(table["alice"])
+    try:
+        online = {p["user_id"] for p in alice.snapshot["data"]["participants"] if p["online"]}
+        assert online == {table["alice"].user_id}
+        stale = await database_sync_to_async(
+            lambda: (
+                Presence.objects.using(table["team"].shard).filter(worker="crashed-worker").count()
+            )
+        )()
+        assert stale == 0
+    finally:
+        await alice.close()
