@@ -245,6 +245,9 @@ WHITENOISE_MAX_AGE = 31536000 if not DEBUG else 0
 ROOM_MAX_FRAME_BYTES = env.int("ROOM_MAX_FRAME_BYTES", default=4096)
 ROOM_RATE_LIMIT_PER_SECOND = env.int("ROOM_RATE_LIMIT_PER_SECOND", default=20)
 ROOM_RATE_LIMIT_BURST = env.int("ROOM_RATE_LIMIT_BURST", default=40)
+# Group commit: a worker writes the votes it receives within this window in one transaction.
+ROOM_VOTE_BATCH_MS = env.float("ROOM_VOTE_BATCH_MS", default=2.0)
+ROOM_VOTE_BATCH_MAX = env.int("ROOM_VOTE_BATCH_MAX", default=200)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -1,13 +1,11 @@
 """Group commit of votes: the votes a worker receives within a few milliseconds are written in
-one transaction per shard, then each is broadcast and acknowledged.
+one transaction per shard (rooms.services.votes_cast_batch), then each is broadcast from the event
+loop and acknowledged.
 
-Same rules and promises as ``rooms.services.vote_cast``: the role may vote, the round is being
-voted, the card is in the round's deck; a vote is acknowledged only after its transaction
-committed; the team learns only *who* voted (``vote_cast`` carries the user id, never the
-value); every accepted vote adds one to the room's version and its event carries the new value.
-What changes is the cost: one thread hop and three statements per batch (lock the batch's rooms,
-upsert its votes, bump the rooms' versions) instead of a hop and ~10 statements per vote through
-the ORM — see docs/performance.md.
+Same rules and promises as ``rooms.services.vote_cast`` (it is the same code): a vote is
+acknowledged only after its transaction committed, and the team learns only *who* voted. What
+changes is the cost: one thread hop and three statements per batch instead of a hop and several
+statements per vote (docs/performance.md).
 
 Used from the socket consumer: ``update = await batching.vote_cast(membership=..., value=...)``.
 """
@@ -22,15 +20,11 @@ from dataclasses import dataclass
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import transaction
-from django.utils import timezone
 
 from accounts.models import Membership
-from rooms import game, protocol
+from rooms import game, services
 from rooms.broadcast import group_name, team_message
-from rooms.models import Room
 from rooms.services import TableUpdate
-from stories.models import Vote
 
 logger = logging.getLogger(__name__)
 
@@ -40,70 +34,6 @@ class _Pending:
     membership: Membership
     value: object
     future: asyncio.Future
-
-
-def votes_commit(*, alias: str, pending: list[tuple[Membership, object]]):
-    """Write ``pending`` votes (all homed on ``alias``) in one transaction.
-
-    Returns, in order, a TableUpdate for each accepted vote or the GameError that refused it, and
-    the events to broadcast (team id, event) once the caller knows the transaction committed.
-    Rooms are locked in team-id order, so concurrent batches (other workers) cannot deadlock.
-    """
-    now = timezone.now()
-    results: list[TableUpdate | game.GameError] = []
-    events: list[tuple[int, dict]] = []
-    team_ids = sorted({membership.team_id for membership, _ in pending})
-    with transaction.atomic(using=alias):
-        rooms = {
-            room.team_id: room
-            for room in Room.objects.using(alias)
-            .select_for_update(of=("self",))
-            .select_related("current_round")
-            .filter(team_id__in=team_ids)
-            .order_by("team_id")
-        }
-        votes: dict[tuple[int, int], Vote] = {}
-        changed: dict[int, Room] = {}
-        for membership, value in pending:
-            room = rooms.get(membership.team_id)
-            round_ = room.current_round if room is not None else None
-            try:
-                game.require_voting(round_.status if round_ is not None else None)
-                deck = game.Deck(round_.deck, round_.deck, tuple(round_.cards))
-                card = game.validate_vote(deck, value)
-            except game.GameError as exc:
-                results.append(exc)
-                continue
-            votes[(round_.pk, membership.user_id)] = Vote(
-                round=round_,
-                team_id=membership.team_id,
-                user_id=membership.user_id,
-                value=card,
-                cast_at=now,
-            )
-            room.version += 1
-            changed[room.pk] = room
-            events.append(
-                (
-                    membership.team_id,
-                    protocol.event(
-                        "vote_cast", version=room.version, data={"user_id": membership.user_id}
-                    ),
-                )
-            )
-            results.append(TableUpdate(version=room.version, round=round_, value=card))
-        if votes:
-            Vote.objects.using(alias).bulk_create(
-                list(votes.values()),
-                update_conflicts=True,
-                unique_fields=["round", "user_id"],
-                update_fields=["value", "cast_at"],
-            )
-        if changed:
-            for room in changed.values():
-                room.updated_at = now
-            Room.objects.using(alias).bulk_update(list(changed.values()), ["version", "updated_at"])
-    return results, events
 
 
 class VoteBatcher:
@@ -142,7 +72,7 @@ class VoteBatcher:
 
     async def _commit(self, alias: str, items: list[_Pending]) -> None:
         try:
-            results, events = await database_sync_to_async(votes_commit)(
+            results, events = await database_sync_to_async(services.votes_cast_batch)(
                 alias=alias, pending=[(i.membership, i.value) for i in items]
             )
         except Exception as exc:  # nothing was committed: every vote of the batch fails
@@ -179,8 +109,8 @@ async def vote_cast(*, membership: Membership, value: object) -> TableUpdate:
     batcher = _batchers.get(loop)
     if batcher is None:
         batcher = VoteBatcher(
-            window=getattr(settings, "ROOM_VOTE_BATCH_MS", 2) / 1000,
-            max_batch=getattr(settings, "ROOM_VOTE_BATCH_MAX", 200),
+            window=settings.ROOM_VOTE_BATCH_MS / 1000,
+            max_batch=settings.ROOM_VOTE_BATCH_MAX,
         )
         _batchers[loop] = batcher
     return await batcher.cast(membership=membership, value=value)

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Membership, Team
-from pokerproject.regions.guard import team_atomic
+from pokerproject.regions.guard import shard_scope, team_atomic
 from pokerproject.replication.services import outbox_record
 from rooms import game, presence, protocol
-from rooms.broadcast import broadcast_on_commit
+from rooms.broadcast import broadcast_on_commit, send_now
 from rooms.models import Presence, Room
 from rooms.selectors import backlog_payload, participants_payload, round_payload
 from stories.models import Round, Story, Vote
@@ -152,19 +153,96 @@ def round_start_next(*, membership: Membership) -> TableUpdate:
 def vote_cast(*, membership: Membership, value: object) -> TableUpdate:
     """Play a card, or change it. Only the voter learns the value until reveal."""
     game.require(membership.role, game.Action.CAST_VOTE)
-    team = membership.team
-    with team_atomic(team):
-        room = _lock_room(team)
-        game.require_voting(_current_status(room))
-        round_ = room.current_round
-        card = game.validate_vote(game.Deck(round_.deck, round_.deck, tuple(round_.cards)), value)
-        Vote.objects.using(team.shard).update_or_create(
-            round=round_,
-            user_id=membership.user_id,
-            defaults={"value": card, "team_id": team.pk, "cast_at": timezone.now()},
+    alias = membership.team.shard
+    [result], events = votes_cast_batch(alias=alias, pending=[(membership, value)])
+    for team_id, event in events:
+        transaction.on_commit(partial(send_now, team_id, event), using=alias)
+    if isinstance(result, game.GameError):
+        raise result
+    return result
+
+
+def votes_cast_batch(
+    *, alias: str, pending: list[tuple[Membership, object]]
+) -> tuple[list[TableUpdate | game.GameError], list[tuple[int, dict]]]:
+    """Write votes of teams homed on ``alias`` in one transaction (group commit).
+
+    Returns, in order, a TableUpdate for each accepted vote or the GameError that refused it, and
+    the ``vote_cast`` events for the caller to broadcast once the transaction has committed (the
+    team learns who voted, never the value). Rooms are locked in team-id order, so concurrent
+    batches of other workers cannot deadlock. rooms.batching feeds it the votes a worker
+    receives within a few milliseconds; ``vote_cast`` is a batch of one.
+    """
+    now = timezone.now()
+    results: list[TableUpdate | game.GameError] = []
+    events: list[tuple[int, dict]] = []
+    team_ids = sorted({membership.team_id for membership, _ in pending})
+    with shard_scope(alias), transaction.atomic(using=alias):
+        rooms = {
+            room.team_id: room
+            for room in Room.objects.using(alias)
+            .select_for_update(of=("self",))
+            .select_related("current_round")
+            .filter(team_id__in=team_ids)
+            .order_by("team_id")
+        }
+        # A team without a room here may have moved to another shard (as in _lock_room).
+        absent = [team_id for team_id in team_ids if team_id not in rooms]
+        moved = set(
+            Team.objects.filter(pk__in=absent).exclude(shard=alias).values_list("pk", flat=True)
+            if absent
+            else ()
         )
-        _emit(team, room, "vote_cast", {"user_id": membership.user_id})
-    return TableUpdate(version=room.version, round=round_, value=card)
+        votes: dict[tuple, Vote] = {}
+        changed: dict[int, Room] = {}
+        for membership, value in pending:
+            room = rooms.get(membership.team_id)
+            round_ = room.current_round if room is not None else None
+            try:
+                game.require(membership.role, game.Action.CAST_VOTE)
+                if membership.team_id in moved:
+                    raise TeamMoved("The team has moved to another shard.")
+                if room is not None and room.paused:
+                    raise TablePaused(
+                        "The table is paused while the team moves; try again in a moment."
+                    )
+                game.require_voting(round_.status if round_ is not None else None)
+                card = game.validate_vote(
+                    game.Deck(round_.deck, round_.deck, tuple(round_.cards)), value
+                )
+            except game.GameError as exc:
+                results.append(exc)
+                continue
+            votes[(round_.pk, membership.user_id)] = Vote(
+                round=round_,
+                team_id=membership.team_id,
+                user_id=membership.user_id,
+                value=card,
+                cast_at=now,
+            )
+            room.version += 1
+            changed[room.pk] = room
+            events.append(
+                (
+                    membership.team_id,
+                    protocol.event(
+                        "vote_cast", version=room.version, data={"user_id": membership.user_id}
+                    ),
+                )
+            )
+            results.append(TableUpdate(version=room.version, round=round_, value=card))
+        if votes:
+            Vote.objects.using(alias).bulk_create(
+                list(votes.values()),
+                update_conflicts=True,
+                unique_fields=["round", "user_id"],
+                update_fields=["value", "cast_at"],
+            )
+        for room in changed.values():
+            room.updated_at = now
+        if changed:
+            Room.objects.using(alias).bulk_update(list(changed.values()), ["version", "updated_at"])
+    return results, events
 
 
 def vote_withdraw(*, membership: Membership) -> TableUpdate:

@@ -458,3 +458,30 @@ async def test_members_of_a_dead_worker_are_not_shown_online(table):
         assert stale == 0
     finally:
         await alice.close()
+
+
+async def test_votes_arriving_together_are_committed_as_one_batch(table, settings):
+    """Votes sent at once are group-committed: each is acked once written, with its own version,
+    and every member sees every vote."""
+    import asyncio
+
+    settings.ROOM_VOTE_BATCH_MS = 50  # wide enough that the three votes share a batch
+    alice, bob, dave = [await connect(table[n]) for n in ("alice", "bob", "dave")]
+    try:
+        started = await alice.command("start_round")
+        acks = await asyncio.gather(
+            alice.command("cast_vote", value="3"),
+            bob.command("cast_vote", value="5"),
+            dave.command("cast_vote", value="8"),
+        )
+        assert [a["type"] for a in acks] == ["ack", "ack", "ack"]
+        assert sorted(a["version"] for a in acks) == [started["version"] + i for i in (1, 2, 3)]
+        seen = sorted([(await bob.event("vote_cast"))["data"]["user_id"] for _ in range(3)])
+        assert seen == sorted(table[n].user_id for n in ("alice", "bob", "dave"))
+        stored = await database_sync_to_async(
+            lambda: sorted(Vote.objects.using(table["team"].shard).values_list("value", flat=True))
+        )()
+        assert stored == ["3", "5", "8"]
+    finally:
+        for player in (alice, bob, dave):
+            await player.close()

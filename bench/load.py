@@ -1,0 +1,527 @@
+"""The load generator: T teams x M members on real sockets, playing the live table's protocol.
+
+    python -m bench.load --url http://127.0.0.1:8080 --seed var/bench/seed.json --rates 100,500
+
+Phases: connect (handshakes/s, failures, server memory per socket), idle hold (CPU), a ladder of
+aggregate vote rates (votes/s, deliveries/s, latency from a member's vote to each teammate seeing
+its ``vote_cast``, missing deliveries, CPU of the server and of this generator), and a reveal
+burst of every team at once. Loopback only; every phase is bounded in time. ``bench.run``
+drives it against the cluster and the raw server and writes the report.
+
+Latency is measured in this one process: the clock that stamps a vote is the clock that stamps
+each teammate's receipt. A voter votes again only once every teammate saw its previous vote, so
+a ``vote_cast`` maps to exactly one outstanding vote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import random
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import websockets
+
+from bench import procstats
+
+CARDS = ("3", "5")  # alternate, so every vote changes the card
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def latency_summary(values_s: list[float]) -> dict[str, float | None]:
+    ms = [v * 1000 for v in values_s]
+    return {
+        "p50_ms": _round(percentile(ms, 0.50)),
+        "p95_ms": _round(percentile(ms, 0.95)),
+        "p99_ms": _round(percentile(ms, 0.99)),
+        "max_ms": _round(max(ms) if ms else None),
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+@dataclass(eq=False)
+class Vote:
+    team: Team
+    voter: Member
+    t0: float
+    waiting: set[int]
+    step: Step
+    acked: bool = False
+
+
+@dataclass(eq=False)
+class Member:
+    team: Team
+    user_id: int
+    session: str
+    role: str
+    ws: Any = None
+    snapshot: dict | None = None
+    ids: itertools.count = field(default_factory=itertools.count)
+    waiters: dict[str, asyncio.Future] = field(default_factory=dict)
+    acks: dict[str, Vote] = field(default_factory=dict)
+    card: int = 0
+
+    def request_id(self) -> str:
+        return f"r{next(self.ids)}"
+
+
+@dataclass(eq=False)
+class Team:
+    slug: str
+    members: list[Member] = field(default_factory=list)
+    votes: dict[int, Vote] = field(default_factory=dict)  # voter user_id -> outstanding vote
+    reveal_t0: float | None = None
+    reveal_waiting: set[int] = field(default_factory=set)
+
+    @property
+    def facilitator(self) -> Member:
+        return next(m for m in self.members if m.role == "facilitator")
+
+
+@dataclass
+class Step:
+    rate: float
+    sent: int = 0
+    skipped: int = 0  # a vote was due but every voter still waited for its previous one
+    acked: int = 0
+    errors: int = 0
+    deliveries: int = 0
+    expected: int = 0
+    latencies: list[float] = field(default_factory=list)
+    ack_latencies: list[float] = field(default_factory=list)
+
+
+class Generator:
+    def __init__(self, url: str, seed: dict, *, deflate: bool = False) -> None:
+        self.base = url.rstrip("/")
+        self.ws_base = self.base.replace("http", "ws", 1)
+        self.deflate = deflate
+        self.teams: list[Team] = []
+        for entry in seed["teams"]:
+            team = Team(entry["slug"])
+            team.members = [
+                Member(team, m["user_id"], m["session"], m["role"]) for m in entry["members"]
+            ]
+            self.teams.append(team)
+        self.members = [m for t in self.teams for m in t.members]
+        self.idle: deque[Member] = deque()
+        self.readers: list[asyncio.Task] = []
+        self.reveal_latencies: list[float] = []
+        self.unexpected_errors: dict[str, int] = {}
+
+    # --- sockets --------------------------------------------------------------------------
+
+    async def _open(self, member: Member) -> float:
+        started = time.perf_counter()
+        ws = await websockets.connect(
+            f"{self.ws_base}/ws/teams/{member.team.slug}/",
+            origin=self.base,
+            additional_headers={"Cookie": f"sessionid={member.session}"},
+            open_timeout=60,
+            ping_interval=None,
+            compression="deflate" if self.deflate else None,
+            max_size=2**22,
+        )
+        snapshot = json.loads(await asyncio.wait_for(ws.recv(), 60))
+        if snapshot.get("type") != "snapshot":
+            await ws.close()
+            raise RuntimeError(f"expected a snapshot, got {snapshot.get('type')}")
+        member.ws, member.snapshot = ws, snapshot
+        self.readers.append(asyncio.create_task(self._read(member)))
+        return time.perf_counter() - started
+
+    async def _read(self, member: Member) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for text in member.ws:
+                now = time.perf_counter()
+                frame = json.loads(text)
+                kind = frame["type"]
+                if kind == "vote_cast":
+                    self._on_vote_cast(member, frame["data"]["user_id"], now)
+                elif kind in ("ack", "error"):
+                    self._on_answer(member, frame, now)
+                elif kind == "cards_revealed":
+                    self._on_revealed(member, now)
+
+    def _on_vote_cast(self, member: Member, voter_id: int, now: float) -> None:
+        vote = member.team.votes.get(voter_id)
+        if vote is None or member.user_id not in vote.waiting:
+            return
+        vote.waiting.discard(member.user_id)
+        vote.step.deliveries += 1
+        vote.step.latencies.append(now - vote.t0)
+        if not vote.waiting and vote.acked:
+            self._finish(vote)
+
+    def _on_answer(self, member: Member, frame: dict, now: float) -> None:
+        request_id = frame.get("request_id")
+        vote = member.acks.pop(request_id, None)
+        if vote is not None:
+            if frame["type"] == "error":
+                vote.step.errors += 1
+                self._count_error(frame)
+                vote.waiting.clear()
+                self._finish(vote)
+                return
+            vote.acked = True
+            vote.step.acked += 1
+            vote.step.ack_latencies.append(now - vote.t0)
+            if not vote.waiting:
+                self._finish(vote)
+            return
+        waiter = member.waiters.pop(request_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(frame)
+
+    def _count_error(self, frame: dict) -> None:
+        code = frame.get("code", "?")
+        self.unexpected_errors[code] = self.unexpected_errors.get(code, 0) + 1
+
+    def _finish(self, vote: Vote) -> None:
+        if vote.team.votes.get(vote.voter.user_id) is vote:
+            del vote.team.votes[vote.voter.user_id]
+            self.idle.append(vote.voter)
+
+    def _on_revealed(self, member: Member, now: float) -> None:
+        team = member.team
+        if team.reveal_t0 is not None and member.user_id in team.reveal_waiting:
+            team.reveal_waiting.discard(member.user_id)
+            self.reveal_latencies.append(now - team.reveal_t0)
+
+    async def command(self, member: Member, name: str, timeout: float = 60, **data) -> dict:
+        request_id = member.request_id()
+        future = asyncio.get_running_loop().create_future()
+        member.waiters[request_id] = future
+        await member.ws.send(json.dumps({"type": name, "request_id": request_id, "data": data}))
+        return await asyncio.wait_for(future, timeout)
+
+    # --- phases ---------------------------------------------------------------------------
+
+    async def connect(self, concurrency: int, probe: procstats.Probe) -> dict:
+        before = probe.memory()
+        gate = asyncio.Semaphore(concurrency)
+        failures: dict[str, int] = {}
+
+        async def one(member: Member) -> float | None:
+            async with gate:
+                try:
+                    return await self._open(member)
+                except Exception as exc:
+                    name = type(exc).__name__
+                    response = getattr(exc, "response", None)
+                    if response is not None:  # refused handshake: keep the HTTP status
+                        name += f" {response.status_code}"
+                    failures[name] = failures.get(name, 0) + 1
+                    return None
+
+        cpu = probe.cpu_start()
+        started = time.perf_counter()
+        times = await asyncio.gather(*(one(m) for m in self.members))
+        elapsed = time.perf_counter() - started
+        cpu_used = probe.cpu_stop(cpu)
+        # Let the join broadcasts (presence_changed to every teammate) drain before measuring.
+        await asyncio.sleep(2)
+        after = probe.memory()
+        opened = [t for t in times if t is not None]
+        server_before = before.get("server_mb", 0.0)
+        server_after = after.get("server_mb", 0.0)
+        return {
+            "sockets": len(opened),
+            "failures": sum(failures.values()),
+            "failure_kinds": failures,
+            "seconds": round(elapsed, 2),
+            "handshakes_per_s": round(len(opened) / elapsed, 1) if elapsed else None,
+            "handshake": latency_summary(opened),
+            "memory_before_mb": before,
+            "memory_after_mb": after,
+            "server_kb_per_socket": round((server_after - server_before) * 1024 / len(opened), 1)
+            if opened
+            else None,
+            "cpu": cpu_used,
+        }
+
+    async def prepare(self, concurrency: int = 50) -> None:
+        """Put a round on every table that has none being voted."""
+        gate = asyncio.Semaphore(concurrency)
+
+        async def start(team: Team) -> None:
+            facilitator = team.facilitator
+            if facilitator.ws is None or facilitator.snapshot is None:
+                return
+            round_ = facilitator.snapshot["data"].get("round")
+            if round_ and round_.get("status") == "voting":
+                return
+            async with gate:
+                frame = await self.command(facilitator, "start_round", title="Bench")
+                if frame["type"] == "error" and frame.get("code") != "round_in_progress":
+                    raise RuntimeError(f"start_round refused: {frame}")
+
+        await asyncio.gather(*(start(t) for t in self.teams))
+        voters = [m for m in self.members if m.ws is not None and m.role != "observer"]
+        random.shuffle(voters)
+        self.idle = deque(voters)
+
+    async def hold(self, seconds: float, probe: procstats.Probe) -> dict:
+        cpu = probe.cpu_start()
+        await asyncio.sleep(seconds)
+        return {"seconds": seconds, "cpu": probe.cpu_stop(cpu), "memory_mb": probe.memory()}
+
+    async def vote_step(
+        self, rate: float, seconds: float, probe: procstats.Probe, grace: float = 3.0
+    ) -> dict:
+        step = Step(rate=rate)
+        cpu = probe.cpu_start()
+        started = time.perf_counter()
+        while True:
+            elapsed = time.perf_counter() - started
+            if elapsed >= seconds:
+                break
+            due = int(rate * elapsed) - step.sent - step.skipped
+            for _ in range(due):
+                if not self.idle:
+                    step.skipped += 1
+                    continue
+                voter = self.idle.popleft()
+                team = voter.team
+                request_id = voter.request_id()
+                voter.card ^= 1
+                vote = Vote(
+                    team=team,
+                    voter=voter,
+                    t0=time.perf_counter(),
+                    waiting={m.user_id for m in team.members if m is not voter and m.ws},
+                    step=step,
+                )
+                team.votes[voter.user_id] = vote
+                voter.acks[request_id] = vote
+                step.expected += len(vote.waiting)
+                step.sent += 1
+                try:
+                    await voter.ws.send(
+                        json.dumps(
+                            {
+                                "type": "cast_vote",
+                                "request_id": request_id,
+                                "data": {"value": CARDS[voter.card]},
+                            }
+                        )
+                    )
+                except websockets.ConnectionClosed:
+                    step.errors += 1
+            await asyncio.sleep(0.002)
+        duration = time.perf_counter() - started
+        cpu_used = probe.cpu_stop(cpu)
+        # Give the tail a moment, then whatever is still outstanding is missing.
+        deadline = time.perf_counter() + grace
+        # Polling with a deadline: simpler than an event per vote, and off the hot path.
+        while time.perf_counter() < deadline and any(t.votes for t in self.teams):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        missing = unacked = 0
+        for team in self.teams:
+            for vote in list(team.votes.values()):
+                missing += len(vote.waiting)
+                unacked += not vote.acked
+                self._finish(vote)
+        for member in self.members:
+            member.acks.clear()
+        return {
+            "target_votes_per_s": rate,
+            "seconds": round(duration, 2),
+            "votes_sent": step.sent,
+            "votes_skipped": step.skipped,
+            "votes_acked": step.acked,
+            "votes_per_s": round(step.acked / duration, 1),
+            "deliveries": step.deliveries,
+            "deliveries_per_s": round(step.deliveries / duration, 1),
+            "expected_deliveries": step.expected,
+            "missing_deliveries": missing,
+            "unacked_votes": unacked,
+            "errors": step.errors,
+            "latency": latency_summary(step.latencies),
+            "ack_latency": latency_summary(step.ack_latencies),
+            "cpu": cpu_used,
+        }
+
+    async def reveal_burst(self, probe: procstats.Probe, timeout: float = 30) -> dict:
+        self.reveal_latencies = []
+        teams = [t for t in self.teams if t.facilitator.ws is not None]
+        expected = 0
+        cpu = probe.cpu_start()
+        started = time.perf_counter()
+        for team in teams:
+            team.reveal_waiting = {m.user_id for m in team.members if m.ws is not None}
+            expected += len(team.reveal_waiting)
+            team.reveal_t0 = time.perf_counter()
+            request_id = team.facilitator.request_id()
+            await team.facilitator.ws.send(
+                json.dumps({"type": "reveal_cards", "request_id": request_id, "data": {}})
+            )
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline and any(t.reveal_waiting for t in teams):  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        elapsed = time.perf_counter() - started
+        cpu_used = probe.cpu_stop(cpu)
+        missing = sum(len(t.reveal_waiting) for t in teams)
+        for team in teams:
+            team.reveal_t0 = None
+            team.reveal_waiting.clear()
+        return {
+            "teams": len(teams),
+            "deliveries": len(self.reveal_latencies),
+            "expected_deliveries": expected,
+            "missing_deliveries": missing,
+            "seconds": round(elapsed, 2),
+            "latency": latency_summary(self.reveal_latencies),
+            "cpu": cpu_used,
+        }
+
+    async def close(self) -> None:
+        gate = asyncio.Semaphore(500)
+
+        async def one(member: Member) -> None:
+            if member.ws is not None:
+                async with gate:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(member.ws.close(), 10)
+
+        await asyncio.gather(*(one(m) for m in self.members))
+        for task in self.readers:
+            task.cancel()
+        await asyncio.gather(*self.readers, return_exceptions=True)
+
+
+def step_passes(step: dict, slo_ms: float) -> bool:
+    """A step holds when it reached 95% of its rate, every delivery arrived and p99 <= SLO."""
+    p99 = step["latency"]["p99_ms"]
+    return (
+        step["votes_per_s"] >= 0.95 * step["target_votes_per_s"]
+        and step["missing_deliveries"] == 0
+        and step["errors"] == 0
+        and p99 is not None
+        and p99 <= slo_ms
+    )
+
+
+async def run(
+    *,
+    url: str,
+    seed: dict,
+    server_pids: dict[str, list[int]],
+    rates: list[float],
+    step_seconds: float,
+    hold_seconds: float,
+    slo_ms: float,
+    connect_concurrency: int = 200,
+    reveal: bool = True,
+    stop_after_failures: int = 1,
+    deflate: bool = False,
+    on_step: Any = None,
+) -> dict:
+    """Run every phase against ``url``; ``server_pids`` groups the server's processes by role."""
+    probe = procstats.Probe(server_pids)
+    generator = Generator(url, seed, deflate=deflate)
+    result: dict[str, Any] = {
+        "url": url,
+        "teams": len(generator.teams),
+        "members_per_team": len(generator.teams[0].members) if generator.teams else 0,
+    }
+    try:
+        result["connect"] = await generator.connect(connect_concurrency, probe)
+        await generator.prepare()
+        result["idle"] = await generator.hold(hold_seconds, probe)
+        result["ladder"] = []
+        failures = 0
+        for rate in rates:
+            if on_step is not None:
+                on_step("start", rate)
+            step = await generator.vote_step(rate, step_seconds, probe)
+            step["passes"] = step_passes(step, slo_ms)
+            result["ladder"].append(step)
+            if on_step is not None:
+                on_step("end", rate)
+            print(
+                f"  {url}: {rate:g} votes/s -> {step['votes_per_s']} votes/s, "
+                f"{step['deliveries_per_s']} deliveries/s, p99 {step['latency']['p99_ms']} ms, "
+                f"missing {step['missing_deliveries']}, {'ok' if step['passes'] else 'FAILS'}",
+                flush=True,
+            )
+            failures = 0 if step["passes"] else failures + 1
+            if failures >= stop_after_failures:
+                break
+        if reveal:
+            result["reveal"] = await generator.reveal_burst(probe)
+            print(
+                f"  {url}: reveal burst of {result['reveal']['teams']} teams: "
+                f"p99 {result['reveal']['latency']['p99_ms']} ms, "
+                f"missing {result['reveal']['missing_deliveries']}",
+                flush=True,
+            )
+        result["errors_by_code"] = generator.unexpected_errors
+        result["sustained"] = sustained(result["ladder"])
+    finally:
+        await generator.close()
+    return result
+
+
+def sustained(ladder: list[dict]) -> dict:
+    """The highest step that held: its votes/s and deliveries/s (zero if none held)."""
+    held = [s for s in ladder if s.get("passes")]
+    best = max(held, key=lambda s: s["deliveries_per_s"], default=None)
+    return {
+        "votes_per_s": best["votes_per_s"] if best else 0.0,
+        "deliveries_per_s": best["deliveries_per_s"] if best else 0.0,
+        "latency": best["latency"] if best else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8080")
+    parser.add_argument("--seed", default="var/bench/seed.json")
+    parser.add_argument("--rates", default="100,250")
+    parser.add_argument("--step-seconds", type=float, default=10)
+    parser.add_argument("--hold-seconds", type=float, default=5)
+    parser.add_argument("--slo-ms", type=float, default=50)
+    parser.add_argument("--out", default="")
+    args = parser.parse_args(argv)
+    procstats.use_uvloop()
+    seed = json.loads(Path(args.seed).read_text())
+    result = asyncio.run(
+        run(
+            url=args.url,
+            seed=seed,
+            server_pids=procstats.cluster_pids(),
+            rates=[float(r) for r in args.rates.split(",")],
+            step_seconds=args.step_seconds,
+            hold_seconds=args.hold_seconds,
+            slo_ms=args.slo_ms,
+        )
+    )
+    text = json.dumps(result, indent=2)
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""CPU and memory of the server's processes (and of the generator) while a phase runs.
+
+CPU is reported in percent of one core over the phase (200 = both cores of a 2-core box busy);
+memory as PSS (proportional set size: shared pages split between the processes sharing them),
+so forked children and PostgreSQL's shared buffers are not counted twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+CLUSTER_RUN = ROOT / "var" / "cluster" / "run"
+# What counts as "the server" for the memory target: the processes that hold the sockets and
+# carry the events (PostgreSQL and Celery are reported beside it).
+SERVER_GROUPS = ("workers", "lb", "redis", "raw")
+
+
+def use_uvloop() -> None:
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+
+
+def _group_of(name: str) -> str:
+    if name.startswith("worker-"):
+        return "workers"
+    if name.startswith("haproxy"):
+        return "lb"
+    if name.startswith("celery"):
+        return "celery"
+    return name
+
+
+def cluster_pids(run_dir: Path = CLUSTER_RUN) -> dict[str, list[int]]:
+    """The cluster's processes by role, from the pid files `make cluster` wrote, plus PostgreSQL."""
+    groups: dict[str, list[int]] = {}
+    for pidfile in sorted(run_dir.glob("*.pid")):
+        with contextlib.suppress(ValueError, OSError):
+            groups.setdefault(_group_of(pidfile.stem), []).append(int(pidfile.read_text()))
+    postgres = [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
+    if postgres:
+        groups["postgres"] = postgres
+    return groups
+
+
+class Probe:
+    def __init__(self, groups: dict[str, list[int]]) -> None:
+        self.groups: dict[str, list[psutil.Process]] = {}
+        for group, pids in groups.items():
+            procs: list[psutil.Process] = []
+            for pid in pids:
+                with contextlib.suppress(psutil.Error):
+                    proc = psutil.Process(pid)
+                    procs.append(proc)
+                    procs.extend(proc.children(recursive=True))
+            self.groups[group] = procs
+        self.groups["generator"] = [psutil.Process(os.getpid())]
+
+    @staticmethod
+    def _cpu_seconds(procs: list[psutil.Process]) -> float:
+        total = 0.0
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def cpu_start(self) -> tuple[float, dict[str, float]]:
+        return time.perf_counter(), {g: self._cpu_seconds(p) for g, p in self.groups.items()}
+
+    def cpu_stop(self, start: tuple[float, dict[str, float]]) -> dict[str, float]:
+        """Percent of one core each group used since ``start``; ``server`` sums SERVER_GROUPS."""
+        began, before = start
+        wall = max(time.perf_counter() - began, 1e-9)
+        used = {
+            g: round((self._cpu_seconds(p) - before[g]) / wall * 100, 1)
+            for g, p in self.groups.items()
+        }
+        used["server"] = round(sum(v for g, v in used.items() if g in SERVER_GROUPS), 1)
+        return used
+
+    def memory(self) -> dict[str, float]:
+        """PSS in MiB per group; ``server_mb`` sums SERVER_GROUPS."""
+        out: dict[str, float] = {}
+        for group, procs in self.groups.items():
+            total = 0
+            for proc in procs:
+                with contextlib.suppress(psutil.Error):
+                    info = proc.memory_full_info()
+                    total += getattr(info, "pss", info.rss)
+            out[group] = round(total / 2**20, 1)
+        out["server_mb"] = round(sum(v for g, v in out.items() if g in SERVER_GROUPS), 1)
+        return out

@@ -1,0 +1,351 @@
+"""`make bench`: seed T teams x M members, drive the cluster through its balancer, then the raw
+``websockets`` server with the same workload, and write the report (JSON + markdown).
+
+    python -m bench.run --teams 200 --members 10 [--rates 100,250,500] [--step-seconds 10]
+                        [--no-raw] [--profile] [--url http://127.0.0.1:8080]
+
+Starts the cluster (`deploy/cluster/cluster.sh start`) if its balancer does not answer, and then
+stops it again at the end unless --keep-cluster. Reports go to var/bench/ (report.json,
+report.md, and a time-stamped copy of each). Method and recorded results: docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+from bench import load, procstats
+
+ROOT = Path(__file__).resolve().parent.parent
+CLUSTER_ENV = ROOT / "var" / "cluster" / "env"
+CLUSTER_SCRIPT = ROOT / "deploy" / "cluster" / "cluster.sh"
+DEFAULT_RATES = "100,250,500,750,1000,1500,2000,3000"
+
+
+def read_env(path: Path) -> dict[str, str]:
+    """The ``export K=V`` lines the cluster script wrote, as a dict."""
+    env: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("export ") and "=" in line:
+            key, _, value = line[len("export ") :].partition("=")
+            parts = shlex.split(value) if value else [""]
+            env[key] = parts[0] if parts else ""
+    return env
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:  # noqa: S310
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def machine() -> dict:
+    cpu = platform.processor() or ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu,
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+def summarize_profile(path: Path, top: int = 15) -> dict:
+    """Top frames of a py-spy raw (collapsed) profile: own time and time including callees."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        frames = stack.split(";")
+        # Threads parked in a wait are not work: leave them out of the shares.
+        if frames[-1].startswith(("Condition.wait", "_worker (concurrent", "Runner.run")):
+            continue
+        total += n
+        own[frames[-1]] += n
+        for frame in set(frames):
+            inclusive[frame] += n
+    return {
+        "samples": total,
+        "own": [[f, round(100 * n / total, 1)] for f, n in own.most_common(top)] if total else [],
+        "inclusive": [[f, round(100 * n / total, 1)] for f, n in inclusive.most_common(top * 3)]
+        if total
+        else [],
+    }
+
+
+class Profiler:
+    """py-spy on the first worker during each ladder step; the report keeps the knee's."""
+
+    def __init__(self, pid: int, seconds: float, out_dir: Path) -> None:
+        self.pid, self.seconds, self.out_dir = pid, seconds, out_dir
+        self.proc: subprocess.Popen | None = None
+        self.files: dict[float, Path] = {}
+
+    def __call__(self, when: str, rate: float) -> None:
+        if when == "start":
+            path = self.out_dir / f"profile-{rate:g}.txt"
+            self.files[rate] = path
+            self.proc = subprocess.Popen(  # noqa: S603
+                [
+                    str(Path(sys.executable).parent / "py-spy"),
+                    "record",
+                    "-p",
+                    str(self.pid),
+                    "-d",
+                    str(int(self.seconds)),
+                    "-r",
+                    "100",
+                    "-f",
+                    "raw",
+                    "-o",
+                    str(path),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        elif self.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=15)
+            self.proc = None
+
+
+def run_against(url: str, seed: dict, pids: dict, args, on_step=None) -> dict:
+    return asyncio.run(
+        load.run(
+            url=url,
+            seed=seed,
+            server_pids=pids,
+            rates=[float(r) for r in args.rates.split(",")],
+            step_seconds=args.step_seconds,
+            hold_seconds=args.hold_seconds,
+            slo_ms=args.slo_ms,
+            connect_concurrency=args.connect_concurrency,
+            stop_after_failures=args.stop_after_failures,
+            on_step=on_step,
+        )
+    )
+
+
+def run_raw(seed_path: Path, seed: dict, args) -> dict:
+    port = free_port()
+    server = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "bench.raw_server", "--port", str(port), "--seed", str(seed_path)],
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            time.sleep(0.1)
+        return run_against(f"http://127.0.0.1:{port}", seed, {"raw": [server.pid]}, args)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=10)
+
+
+def fmt(value) -> str:
+    return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# Benchmark {report['started_at']}", ""]
+    m = report["machine"]
+    lines += [
+        f"{m['cpus']} CPUs ({m['cpu_model']}), {m['memory_gb']} GiB, Python {m['python']}; "
+        f"{report['teams']} teams x {report['members']} members; steps of "
+        f"{report['step_seconds']:g} s; SLO p99 <= {report['slo_ms']:g} ms.",
+        "",
+        "| server | sockets | failures | handshakes/s | server MiB | KiB/socket | idle CPU % |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, r in report["runs"].items():
+        c = r["connect"]
+        lines.append(
+            f"| {name} | {c['sockets']} | {c['failures']} | {fmt(c['handshakes_per_s'])} | "
+            f"{fmt(c['memory_after_mb']['server_mb'])} | {fmt(c['server_kb_per_socket'])} | "
+            f"{fmt(r['idle']['cpu']['server'])} |"
+        )
+    lines += [
+        "",
+        "| server | target votes/s | votes/s | deliveries/s | p50 ms | p95 ms | p99 ms | max ms "
+        "| missing | server CPU % | generator CPU % | holds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in report["runs"].items():
+        for s in r["ladder"]:
+            lat = s["latency"]
+            lines.append(
+                f"| {name} | {fmt(s['target_votes_per_s'])} | {fmt(s['votes_per_s'])} | "
+                f"{fmt(s['deliveries_per_s'])} | {fmt(lat['p50_ms'])} | {fmt(lat['p95_ms'])} | "
+                f"{fmt(lat['p99_ms'])} | {fmt(lat['max_ms'])} | {s['missing_deliveries']} | "
+                f"{fmt(s['cpu']['server'])} | {fmt(s['cpu']['generator'])} | "
+                f"{'yes' if s['passes'] else 'no'} |"
+            )
+    lines += ["", "| server | reveal burst: teams | p50 ms | p99 ms | max ms | missing |"]
+    lines += ["|---|---|---|---|---|---|"]
+    for name, r in report["runs"].items():
+        if "reveal" in r:
+            rv = r["reveal"]
+            lat = rv["latency"]
+            lines.append(
+                f"| {name} | {rv['teams']} | {fmt(lat['p50_ms'])} | {fmt(lat['p99_ms'])} | "
+                f"{fmt(lat['max_ms'])} | {rv['missing_deliveries']} |"
+            )
+    lines += [""]
+    for name, r in report["runs"].items():
+        s = r["sustained"]
+        lines.append(
+            f"- {name}: sustained {fmt(s['deliveries_per_s'])} deliveries/s "
+            f"({fmt(s['votes_per_s'])} votes/s) with p99 <= {report['slo_ms']:g} ms"
+        )
+    if report.get("ratio") is not None:
+        lines.append(f"- ratio ours / raw: **{report['ratio']:.2f}**")
+    if report.get("profile"):
+        p = report["profile"]
+        lines += ["", f"Profile of worker 1 at {fmt(p['rate'])} votes/s (py-spy, own time):", ""]
+        lines += [f"- {share}% {frame}" for frame, share in p["summary"]["own"]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--teams", type=int, default=200)
+    parser.add_argument("--members", type=int, default=10)
+    parser.add_argument("--rates", default=DEFAULT_RATES, help="votes/s of each ladder step")
+    parser.add_argument("--step-seconds", type=float, default=10)
+    parser.add_argument("--hold-seconds", type=float, default=5)
+    parser.add_argument("--slo-ms", type=float, default=50)
+    parser.add_argument("--connect-concurrency", type=int, default=200)
+    parser.add_argument(
+        "--stop-after-failures", type=int, default=1, help="end a ladder after N failing steps"
+    )
+    parser.add_argument("--url", default="", help="target (default: the cluster's balancer)")
+    parser.add_argument("--no-raw", action="store_true", help="skip the raw websockets server")
+    parser.add_argument("--profile", action="store_true", help="py-spy worker 1 at each step")
+    parser.add_argument("--keep-cluster", action="store_true")
+    parser.add_argument("--prefix", default="bench")
+    parser.add_argument("--out-dir", default=str(ROOT / "var" / "bench"))
+    args = parser.parse_args(argv)
+    procstats.use_uvloop()
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    started_cluster = False
+    url = args.url
+    if not url:
+        env = read_env(CLUSTER_ENV) if CLUSTER_ENV.exists() else {}
+        url = env.get("CLUSTER_URL", "http://127.0.0.1:8080")
+        if not answers(url):
+            print("bench: starting the cluster (deploy/cluster/cluster.sh start)", flush=True)
+            subprocess.run([str(CLUSTER_SCRIPT), "start"], check=True)  # noqa: S603
+            started_cluster = True
+            url = read_env(CLUSTER_ENV)["CLUSTER_URL"]
+    cluster_env = {**os.environ, **read_env(CLUSTER_ENV)}
+    report: dict = {
+        "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": machine(),
+        "teams": args.teams,
+        "members": args.members,
+        "step_seconds": args.step_seconds,
+        "slo_ms": args.slo_ms,
+        "rates": args.rates,
+        "runs": {},
+    }
+    try:
+        seed_path = out_dir / "seed.json"
+        subprocess.run(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "bench.seed",
+                f"--teams={args.teams}",
+                f"--members={args.members}",
+                f"--prefix={args.prefix}",
+                f"--out={seed_path}",
+            ],
+            cwd=ROOT,
+            env=cluster_env,
+            check=True,
+        )
+        seed = json.loads(seed_path.read_text())
+        pids = procstats.cluster_pids()
+        profiler = None
+        if args.profile and pids.get("workers"):
+            profiler = Profiler(pids["workers"][0], args.step_seconds, out_dir)
+        print(f"bench: cluster at {url}", flush=True)
+        report["runs"]["ours"] = run_against(url, seed, pids, args, on_step=profiler)
+        report["cluster"] = {
+            k: cluster_env.get(k)
+            for k in (
+                "CHANNEL_LAYER_BACKEND",
+                "GC_FREEZE",
+                "GC_THRESHOLDS",
+                "DATABASE_CONN_MAX_AGE",
+            )
+        }
+        if profiler is not None and profiler.files:
+            ladder = report["runs"]["ours"]["ladder"]
+            knee = next((s for s in ladder if not s["passes"]), ladder[-1])
+            rate = knee["target_votes_per_s"]
+            report["profile"] = {
+                "rate": rate,
+                "file": str(profiler.files[rate]),
+                "summary": summarize_profile(profiler.files[rate]),
+            }
+        if not args.no_raw:
+            print("bench: raw websockets server", flush=True)
+            report["runs"]["raw"] = run_raw(seed_path, seed, args)
+            raw = report["runs"]["raw"]["sustained"]["deliveries_per_s"]
+            ours = report["runs"]["ours"]["sustained"]["deliveries_per_s"]
+            report["ratio"] = round(ours / raw, 3) if raw else None
+    finally:
+        if started_cluster and not args.keep_cluster:
+            subprocess.run([str(CLUSTER_SCRIPT), "stop"], check=False)  # noqa: S603
+    stamp = report["started_at"].replace(":", "")
+    text = markdown(report)
+    for name in ("report", f"report-{stamp}"):
+        (out_dir / f"{name}.json").write_text(json.dumps(report, indent=2))
+        (out_dir / f"{name}.md").write_text(text)
+    print(text)
+    print(f"bench: report in {out_dir}/report.json and report.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# A real cluster on this machine: HAProxy in front of several ASGI workers, a Redis of its own,
+# a PostgreSQL database per alias, a Celery worker and beat. Used by `make cluster` /
+# `make cluster-stop`; documented in docs/operations.md ("Cluster").
+#
+#   deploy/cluster/cluster.sh start|stop|status|env
+#
+# Everything lives under var/cluster/: logs/ (one file per process), run/ (pid files), the
+# generated haproxy.cfg and redis.conf, and `env` (the environment every process got; `source` it
+# to run manage.py against the cluster). `start` first stops what a previous start left running,
+# so it is safe to rerun; `stop` ends only the processes whose pid files it wrote.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+
+WORKERS=${WORKERS:-2}                      # ASGI worker processes
+SERVER=${SERVER:-uvicorn}                  # uvicorn (measured faster, docs/performance.md) | daphne
+PORT=${CLUSTER_PORT:-8080}                 # the load balancer
+WORKER_BASE_PORT=${WORKER_BASE_PORT:-8100} # workers listen on BASE+1 .. BASE+WORKERS
+REDIS_PORT=${CLUSTER_REDIS_PORT:-6390}     # the cluster's own Redis (no persistence)
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
+DB_PREFIX=${DB_PREFIX:-poker_cluster}
+SHARDS=${SHARDS:-eu-1@eu,eu-2@eu}          # alias@region,... : one database per alias
+CELERY=${CELERY:-1}                        # 0: no Celery worker/beat (benchmarks of the socket path)
+RESET_DB=${RESET_DB:-0}                    # 1: drop the cluster's databases first (fresh schema)
+# HAProxy processes sharing the port (SO_REUSEPORT; the kernel spreads connections). A proxied
+# socket costs HAProxy two descriptors, and this box's hard limit is 20000 per process, so one
+# process holds fewer than 10,000 sockets. Each process hashes teams to workers identically.
+LB_PROCS=${LB_PROCS:-2}
+
+DIR=$ROOT/var/cluster
+LOGS=$DIR/logs
+RUN=$DIR/run
+VENV=$ROOT/.venv
+PY=$VENV/bin/python
+
+log() { printf 'cluster: %s\n' "$*"; }
+die() { printf 'cluster: %s\n' "$*" >&2; exit 1; }
+
+alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# Start "$@" in its own session (so stop can signal the whole process group), output to a log.
+spawn() {
+  local name=$1; shift
+  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  echo $! >"$RUN/$name.pid"
+}
+
+stop_one() {
+  local pidfile=$1 name pid
+  name=$(basename "$pidfile" .pid)
+  pid=$(cat "$pidfile" 2>/dev/null || true)
+  if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "$name did not stop in 10 s: killing it"
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    fi
+    log "stopped $name (pid $pid)"
+  fi
+  rm -f "$pidfile"
+}
+
+cmd_stop() {
+  [[ -d $RUN ]] || { log "nothing to stop"; return 0; }
+  # Balancer first (no new sockets), then workers and Celery, Redis last.
+  local f
+  for f in "$RUN"/haproxy-*.pid "$RUN"/worker-*.pid "$RUN"/celery-*.pid; do
+    [[ -e $f ]] && stop_one "$f"
+  done
+  for f in "$RUN"/*.pid; do [[ -e $f ]] && stop_one "$f"; done
+  return 0
+}
+
+ensure_packages() {
+  local missing=()
+  command -v haproxy >/dev/null 2>&1 || [[ -x /usr/sbin/haproxy ]] || missing+=(haproxy)
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+  if ((${#missing[@]})); then
+    log "installing ${missing[*]} (Debian packages)"
+    [[ $(id -u) == 0 ]] || die "run as root or install: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  [[ -x $PY ]] || die "no virtualenv: run 'make cluster' (it installs .venv)"
+}
+
+write_env() {
+  local secret shard_urls="" item alias
+  [[ -f $DIR/secret ]] || head -c 48 /dev/urandom | base64 | tr -d '\n/+=' >"$DIR/secret"
+  secret=$(cat "$DIR/secret")
+  IFS=',' read -ra items <<<"$SHARDS"
+  for item in "${items[@]}"; do
+    alias=${item%@*}
+    shard_urls+="${shard_urls:+,}$item=$PG_URL/${DB_PREFIX}_${alias//-/_}"
+  done
+  local redis=redis://127.0.0.1:$REDIS_PORT
+  cat >"$DIR/env" <<ENV
+# Written by deploy/cluster/cluster.sh; \`source var/cluster/env\` to talk to the cluster.
+export DJANGO_DEBUG=false
+export DJANGO_SECRET_KEY='$secret'
+export DJANGO_ALLOWED_HOSTS=127.0.0.1,localhost
+export DJANGO_SECURE_SSL_REDIRECT=false
+export DJANGO_SECURE_COOKIES=false
+export DJANGO_HSTS_SECONDS=0
+export DATABASE_URL=$PG_URL/$DB_PREFIX
+export SHARD_URLS=$shard_urls
+export DATABASE_CONN_MAX_AGE=300
+export REDIS_URL=$redis/0
+export REDIS_CACHE_URL=$redis/1
+export CELERY_BROKER_URL=$redis/2
+export CHANNEL_LAYER_PREFIX=poker
+export CHANNEL_LAYER_BACKEND=${CHANNEL_LAYER_BACKEND:-pubsub}
+export GC_FREEZE=${GC_FREEZE:-1}
+export GC_THRESHOLDS=${GC_THRESHOLDS:-50000,50,100}
+export LOG_LEVEL=\${LOG_LEVEL:-WARNING}
+export CLUSTER_URL=http://127.0.0.1:$PORT
+ENV
+}
+
+create_databases() {
+  local db
+  psql "$PG_URL/postgres" -qtAc "SELECT 1" >/dev/null || die "PostgreSQL does not answer at $PG_URL"
+  for db in "$DB_PREFIX" $(IFS=','; for i in $SHARDS; do a=${i%@*}; echo "${DB_PREFIX}_${a//-/_}"; done); do
+    if [[ $RESET_DB == 1 ]]; then
+      psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" && log "dropped database $db"
+    fi
+    psql "$PG_URL/postgres" -qtAc "SELECT 1 FROM pg_database WHERE datname='$db'" | grep -q 1 \
+      || { psql "$PG_URL/postgres" -qc "CREATE DATABASE $db" && log "created database $db"; }
+  done
+}
+
+start_redis() {
+  cat >"$DIR/redis.conf" <<CONF
+port $REDIS_PORT
+bind 127.0.0.1
+save ""
+appendonly no
+daemonize no
+maxclients 20000
+dir $DIR
+CONF
+  spawn redis redis-server "$DIR/redis.conf"
+  for _ in $(seq 1 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+  die "redis did not start (see $LOGS/redis.log)"
+}
+
+write_haproxy_cfg() {
+  local servers="" i
+  for i in $(seq 1 "$WORKERS"); do
+    servers+="    server w$i 127.0.0.1:$((WORKER_BASE_PORT + i)) check inter 2s fall 2 rise 1 maxconn 20000"$'\n'
+  done
+  cat >"$DIR/haproxy.cfg" <<CFG
+# Generated by deploy/cluster/cluster.sh (write_haproxy_cfg); edit it there.
+global
+    maxconn $(( ($(ulimit -n) - 200) / 2 ))
+
+defaults
+    mode http
+    option http-server-close
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout tunnel 1h        # open WebSockets
+    timeout http-request 10s
+
+frontend poker
+    bind 127.0.0.1:$PORT
+    # Locality: every socket and page of one team goes to the same worker, so a team's events
+    # are mostly fanned out inside one process. Correctness does not depend on it (Redis relays).
+    http-request set-var(txn.team) path,field(4,/) if { path_beg /ws/teams/ }
+    http-request set-var(txn.team) path,field(3,/) if { path_beg /teams/ }
+    use_backend by_team if { var(txn.team) -m found }
+    default_backend any
+
+backend by_team
+    balance hash var(txn.team)
+    hash-type consistent
+    option httpchk GET /healthz
+$servers
+backend any
+    balance roundrobin
+    option httpchk GET /healthz
+$servers
+CFG
+}
+
+wait_http() {
+  local url=$1 name=$2
+  for _ in $(seq 1 150); do
+    curl -fs -o /dev/null "$url" && return 0
+    alive "$RUN/$name.pid" || die "$name exited (see $LOGS/$name.log)"
+    sleep 0.2
+  done
+  die "$name did not answer $url (see $LOGS/$name.log)"
+}
+
+# A port still held by someone else (another checkout's cluster, whose pid files we do not own)
+# would be shared silently: HAProxy binds with SO_REUSEPORT. Refuse instead.
+check_ports() {
+  local p busy=()
+  for p in "$PORT" "$REDIS_PORT" $(seq $((WORKER_BASE_PORT + 1)) $((WORKER_BASE_PORT + WORKERS))); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && busy+=("$p")
+  done
+  ((${#busy[@]} == 0)) || die "ports in use by another process: ${busy[*]} (CLUSTER_PORT, WORKER_BASE_PORT, CLUSTER_REDIS_PORT move them)"
+}
+
+cmd_start() {
+  ensure_packages
+  cmd_stop >/dev/null
+  check_ports
+  mkdir -p "$LOGS" "$RUN"
+  ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+  write_env
+  # shellcheck disable=SC1091
+  source "$DIR/env"
+  create_databases
+  start_redis
+  log "migrating every database alias"
+  "$PY" manage.py migrate_all >>"$LOGS/migrate.log" 2>&1 || die "migrate failed (see $LOGS/migrate.log)"
+  "$PY" manage.py collectstatic --noinput >>"$LOGS/migrate.log" 2>&1 || die "collectstatic failed"
+  local i port
+  for i in $(seq 1 "$WORKERS"); do
+    port=$((WORKER_BASE_PORT + i))
+    case $SERVER in
+      uvicorn) spawn "worker-$i" "$VENV/bin/uvicorn" pokerproject.asgi:application \
+          --host 127.0.0.1 --port "$port" --loop uvloop --http httptools --ws websockets \
+          --lifespan off --no-access-log --timeout-graceful-shutdown 5 ;;
+      daphne) spawn "worker-$i" "$VENV/bin/daphne" -b 127.0.0.1 -p "$port" \
+          pokerproject.asgi:application ;;
+      *) die "SERVER must be uvicorn or daphne" ;;
+    esac
+  done
+  for i in $(seq 1 "$WORKERS"); do wait_http "http://127.0.0.1:$((WORKER_BASE_PORT + i))/healthz" "worker-$i"; done
+  if [[ $CELERY == 1 ]]; then
+    spawn celery-worker "$VENV/bin/celery" -A pokerproject worker -Q celery,replication \
+      --concurrency 2 --loglevel INFO -n "poker@%h"
+    spawn celery-beat "$VENV/bin/celery" -A pokerproject beat --loglevel INFO \
+      --schedule "$DIR/celerybeat-schedule" --pidfile=
+  fi
+  write_haproxy_cfg
+  haproxy -c -q -f "$DIR/haproxy.cfg" || die "invalid haproxy.cfg"
+  for i in $(seq 1 "$LB_PROCS"); do spawn "haproxy-$i" haproxy -W -db -f "$DIR/haproxy.cfg"; done
+  wait_http "http://127.0.0.1:$PORT/readyz" haproxy-1
+  log "up: http://127.0.0.1:$PORT/ ($WORKERS $SERVER workers behind $LB_PROCS HAProxy processes; logs in var/cluster/logs/)"
+  log "environment for manage.py: source var/cluster/env"
+}
+
+cmd_status() {
+  local f
+  [[ -d $RUN ]] || { log "not running"; return 0; }
+  for f in "$RUN"/*.pid; do
+    [[ -e $f ]] || continue
+    if alive "$f"; then echo "  $(basename "$f" .pid): running (pid $(cat "$f"))"
+    else echo "  $(basename "$f" .pid): dead"; fi
+  done
+}
+
+case ${1:-} in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  env) cat "$DIR/env" ;;
+  *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
+esac

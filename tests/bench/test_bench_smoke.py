@@ -1,0 +1,148 @@
+"""Benchmark smoke: the generator plays every phase against the raw server and the report renders.
+
+Not a timing test: a few teams for a couple of seconds, asserting that what was sent arrived and
+that the report holds every figure. The same generator against the real stack runs in
+tests/cluster/ (it needs PostgreSQL and Redis).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench import load, run
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.timeout(120)
+
+
+def _seed(teams: int, members: int) -> dict:
+    """A seed file as bench.seed writes it; the raw server needs no database."""
+    return {
+        "teams": [
+            {
+                "slug": f"smoke-t{t}",
+                "id": t + 1,
+                "members": [
+                    {
+                        "user_id": t * 100 + m,
+                        "username": f"smoke-t{t}-m{m}",
+                        "session": f"s{t}x{m}",
+                        "role": "facilitator" if m == 0 else "voter",
+                    }
+                    for m in range(members)
+                ],
+            }
+            for t in range(teams)
+        ]
+    }
+
+
+@pytest.fixture
+def raw_server(tmp_path):
+    seed = _seed(teams=4, members=3)
+    seed_path = tmp_path / "seed.json"
+    seed_path.write_text(json.dumps(seed))
+    port = run.free_port()
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "bench.raw_server", "--port", str(port), "--seed", str(seed_path)],
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    pytest.fail("the raw server did not start")
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}", seed, proc.pid
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+async def test_every_phase_runs_and_every_delivery_arrives(raw_server):
+    url, seed, pid = raw_server
+    result = await load.run(
+        url=url,
+        seed=seed,
+        server_pids={"raw": [pid]},
+        rates=[20, 40],
+        step_seconds=1,
+        hold_seconds=0.2,
+        slo_ms=10_000,
+    )
+    assert result["connect"]["sockets"] == 12
+    assert result["connect"]["failures"] == 0
+    assert result["connect"]["memory_after_mb"]["server_mb"] > 0
+    assert [s["target_votes_per_s"] for s in result["ladder"]] == [20, 40]
+    for step in result["ladder"]:
+        assert step["votes_sent"] > 0
+        assert step["votes_acked"] == step["votes_sent"]
+        assert step["deliveries"] == step["expected_deliveries"]
+        assert step["expected_deliveries"] == 2 * step["votes_sent"]
+        assert step["missing_deliveries"] == 0
+        assert step["latency"]["p99_ms"] is not None
+        assert "server" in step["cpu"]
+        assert "generator" in step["cpu"]
+    assert result["reveal"]["expected_deliveries"] == 12
+    assert result["reveal"]["deliveries"] == 12
+    assert result["sustained"]["deliveries_per_s"] > 0
+
+
+def test_the_report_renders_every_run():
+    step = {
+        "target_votes_per_s": 100.0,
+        "votes_per_s": 99.5,
+        "errors": 0,
+        "deliveries_per_s": 895.5,
+        "missing_deliveries": 0,
+        "latency": {"p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": 3.0, "max_ms": 4.0},
+        "cpu": {"server": 50.0, "generator": 20.0},
+        "passes": True,
+    }
+    one = {
+        "connect": {
+            "sockets": 10,
+            "failures": 0,
+            "handshakes_per_s": 100.0,
+            "memory_after_mb": {"server_mb": 50.0},
+            "server_kb_per_socket": 40.0,
+        },
+        "idle": {"cpu": {"server": 1.0}},
+        "ladder": [step],
+        "reveal": {
+            "teams": 1,
+            "latency": step["latency"],
+            "missing_deliveries": 0,
+        },
+        "sustained": load.sustained([step]),
+    }
+    report = {
+        "started_at": "2026-01-01T00:00:00Z",
+        "machine": run.machine(),
+        "teams": 1,
+        "members": 10,
+        "step_seconds": 10.0,
+        "slo_ms": 50.0,
+        "runs": {"ours": one, "raw": one},
+        "ratio": 1.0,
+    }
+    text = run.markdown(report)
+    assert "| ours | 100 | 99.5 | 895.5 | 1 | 2 | 3 | 4 | 0 | 50 | 20 | yes |" in text
+    assert "ratio ours / raw: **1.00**" in text
+    assert load.step_passes(step, slo_ms=50)
+    assert not load.step_passes({**step, "missing_deliveries": 1}, slo_ms=50)

@@ -1,0 +1,238 @@
+"""Real processes for the cluster tests: two ASGI workers and HAProxy in front of them.
+
+Needs PostgreSQL (``DATABASE_URL``) and Redis (``REDIS_URL``), as CI's first run provides; the
+tests are skipped on the embedded default. The fixture creates its own databases on that
+PostgreSQL server (one per alias of ``SHARD_URLS``), migrates them, seeds one team through
+``bench.seed``, starts the workers (the Redis pub/sub channel layer, as ``make cluster`` runs
+them) and, when the ``haproxy`` binary exists, the balancer with the cluster's hashing rules;
+everything is stopped and dropped afterwards. pytest-django's test databases are not used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 60.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _requirements() -> tuple[str, str, list[tuple[str, str]]]:
+    database_url = os.environ.get("DATABASE_URL", "")
+    redis_url = os.environ.get("REDIS_URL", "")
+    if not database_url.startswith(("postgres://", "postgresql://")) or not redis_url:
+        pytest.skip(
+            "cluster tests need PostgreSQL (DATABASE_URL=postgres://...) and Redis (REDIS_URL): "
+            "the embedded default has neither (CI's first run sets both)"
+        )
+    from pokerproject.regions.config import parse_shard_urls
+
+    shards = [(s.alias, s.region) for s in parse_shard_urls(os.environ.get("SHARD_URLS", ""))]
+    return database_url, redis_url, shards
+
+
+def _with_db(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+def _admin(database_url: str, sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(_with_db(database_url, "postgres"), autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def _tail(path: Path, lines: int = 60) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _run(cmd: list[str], env: dict[str, str]) -> None:
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+    if done.returncode:
+        pytest.fail(f"{' '.join(cmd[1:3])} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+
+
+@dataclass
+class LiveCluster:
+    workers: list[str]  # base URLs of each worker, reached directly
+    balancer: str | None  # base URL of HAProxy, when installed
+    seed: dict
+    seed_path: Path
+    env: dict[str, str]
+    logs: Path
+    procs: list[subprocess.Popen] = field(default_factory=list)
+
+    def team(self, index: int = 0) -> dict:
+        return self.seed["teams"][index]
+
+
+def _wait_http(url: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{url} exited with {proc.returncode}:\n{_tail(log)}", pytrace=False)
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback test server
+                return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.2)
+    pytest.fail(f"{url} did not answer in {START_TIMEOUT:.0f} s:\n{_tail(log)}", pytrace=False)
+
+
+def _haproxy_cfg(port: int, worker_ports: list[int]) -> str:
+    """The balancer rules of deploy/cluster/cluster.sh, for these ports."""
+    servers = "".join(
+        f"    server w{i} 127.0.0.1:{p} check inter 1s\n" for i, p in enumerate(worker_ports)
+    )
+    return f"""global
+    maxconn 1000
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout tunnel 1h
+frontend poker
+    bind 127.0.0.1:{port}
+    http-request set-var(txn.team) path,field(4,/) if {{ path_beg /ws/teams/ }}
+    http-request set-var(txn.team) path,field(3,/) if {{ path_beg /teams/ }}
+    use_backend by_team if {{ var(txn.team) -m found }}
+    default_backend any
+backend by_team
+    balance hash var(txn.team)
+    hash-type consistent
+{servers}backend any
+    balance roundrobin
+{servers}"""
+
+
+@pytest.fixture(scope="module")
+def live_cluster(tmp_path_factory) -> Iterator[LiveCluster]:
+    database_url, redis_url, shards = _requirements()
+    tmp = tmp_path_factory.mktemp("cluster")
+    run = uuid.uuid4().hex[:8]
+    directory = f"poker_cluster_test_{run}"
+    shard_dbs = {alias: f"{directory}_{alias.replace('-', '_')}" for alias, _ in shards}
+    env = {
+        **os.environ,
+        "DATABASE_URL": _with_db(database_url, directory),
+        "SHARD_URLS": ",".join(
+            f"{alias}@{region}={_with_db(database_url, shard_dbs[alias])}"
+            for alias, region in shards
+        ),
+        "REDIS_URL": redis_url,
+        "CHANNEL_LAYER_BACKEND": "pubsub",
+        "CHANNEL_LAYER_PREFIX": f"cluster-test-{run}",
+        "DATABASE_CONN_MAX_AGE": "60",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("CELERY_BROKER_URL", None)  # tasks run in the worker; this test is about sockets
+    for name in (directory, *shard_dbs.values()):
+        _admin(database_url, f'CREATE DATABASE "{name}"')
+    procs: list[subprocess.Popen] = []
+    try:
+        _run([sys.executable, "manage.py", "migrate_all"], env)
+        seed_path = tmp / "seed.json"
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "bench.seed",
+                "--teams=3",
+                "--members=3",
+                f"--prefix=xw{run}",
+                f"--out={seed_path}",
+            ],
+            env,
+        )
+        uvicorn = Path(sys.executable).parent / "uvicorn"
+        worker_ports = [_free_port(), _free_port()]
+        workers = []
+        for i, port in enumerate(worker_ports):
+            log = tmp / f"worker-{i}.log"
+            if uvicorn.exists():
+                cmd = [str(uvicorn), "pokerproject.asgi:application", "--port", str(port)]
+                cmd += ["--host", "127.0.0.1", "--lifespan", "off", "--no-access-log"]
+            else:
+                cmd = [str(Path(sys.executable).parent / "daphne"), "-p", str(port)]
+                cmd += ["-b", "127.0.0.1", "pokerproject.asgi:application"]
+            with log.open("wb") as out:
+                procs.append(
+                    subprocess.Popen(  # noqa: S603
+                        cmd,
+                        cwd=ROOT,
+                        env=env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+            workers.append(f"http://127.0.0.1:{port}")
+            _wait_http(f"{workers[-1]}/healthz", procs[-1], log)
+        balancer = None
+        haproxy = shutil.which("haproxy") or (
+            "/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None
+        )
+        if haproxy:
+            port = _free_port()
+            cfg = tmp / "haproxy.cfg"
+            cfg.write_text(_haproxy_cfg(port, worker_ports))
+            log = tmp / "haproxy.log"
+            with log.open("wb") as out:
+                procs.append(
+                    subprocess.Popen(  # noqa: S603
+                        [haproxy, "-db", "-f", str(cfg)],
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+            balancer = f"http://127.0.0.1:{port}"
+            _wait_http(f"{balancer}/healthz", procs[-1], log)
+        yield LiveCluster(
+            workers=workers,
+            balancer=balancer,
+            seed=json.loads(seed_path.read_text()),
+            seed_path=seed_path,
+            env=env,
+            logs=tmp,
+            procs=procs,
+        )
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        for name in (directory, *shard_dbs.values()):
+            _admin(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
