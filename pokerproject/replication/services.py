@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SWEEP_GRACE = timedelta(seconds=10)  # leave fresh rows to the task queued at commit
+SWEEP_RESEND_AFTER = timedelta(seconds=60)  # a swept row waits this long before the next resend
 MAX_BACKOFF = timedelta(minutes=10)
 
 
@@ -241,16 +242,15 @@ def outbox_sweep(*, limit: int = 500) -> int:
     now = timezone.now()
     queued = 0
     for alias in registry.shard_aliases():
-        round_ids = (
-            OutboxEntry.objects.using(alias)
-            .filter(
-                delivered_at__isnull=True,
-                next_attempt_at__lte=now,
-                created_at__lte=now - SWEEP_GRACE,
-            )
-            .values_list("round_id", flat=True)
-            .distinct()[:limit]
+        due = OutboxEntry.objects.using(alias).filter(
+            delivered_at__isnull=True, next_attempt_at__lte=now, created_at__lte=now - SWEEP_GRACE
         )
+        round_ids = list(due.values_list("round_id", flat=True).distinct()[:limit])
+        # Not due again before this copy had a fair chance: a long outage must not queue the
+        # same round on every sweep.
+        OutboxEntry.objects.using(alias).filter(
+            round_id__in=round_ids, delivered_at__isnull=True
+        ).update(next_attempt_at=now + SWEEP_RESEND_AFTER)
         for round_id in round_ids:
             _enqueue(alias, round_id)
             queued += 1

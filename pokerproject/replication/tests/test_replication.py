@@ -189,6 +189,7 @@ def test_a_failed_copy_is_recorded_and_retried_later(eu_team, monkeypatch):
     assert services.outbox_sweep() == 1
     entry.refresh_from_db()
     assert entry.delivered_at is not None
+    assert services.outbox_sweep() == 0  # nothing left, and nothing queued twice
     assert all(diff.agrees for diff in region_diffs(team=team))
 
 
@@ -261,6 +262,24 @@ def test_metrics_export_pending_rows_and_lag(eu_team, monkeypatch):
     monkeypatch.setattr(services, "_enqueue", lambda shard, round_id: None)  # broker "down"
     play(team, lead, eve)
     body = Client().get("/metrics").content.decode()
-    assert f'poker_replication_pending{{shard="{team.shard}"}} 1.0' in body
+    pending = float(len(other_regions(team)))  # one row per region that needs a copy
+    assert f'poker_replication_pending{{shard="{team.shard}"}} {pending}' in body
     assert "poker_replication_lag_seconds" in body
     assert "poker_replication_oldest_pending_seconds" in body
+
+
+def test_the_sweep_does_not_queue_a_round_again_on_every_run(eu_team, monkeypatch):
+    """During a long outage a pending round is re-sent once per resend interval, not per sweep."""
+    team, lead, eve = eu_team
+    queued = []
+    monkeypatch.setattr(services, "_enqueue", lambda shard, round_id: queued.append(round_id))
+    round_ = play(team, lead, eve)
+    queued.clear()  # the commit-time attempts
+    OutboxEntry.objects.using(team.shard).update(created_at=timezone.now() - timedelta(minutes=1))
+    assert services.outbox_sweep() == 1
+    assert services.outbox_sweep() == 0
+    assert queued == [round_.pk]
+    OutboxEntry.objects.using(team.shard).update(
+        next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert services.outbox_sweep() == 1
