@@ -3,7 +3,10 @@
 // Protocol: rooms/protocol.py and docs/protocol.md. The page carries no game state; the snapshot
 // sent on connect (and on request after a version gap) makes the client whole.
 
-const UNVERSIONED = new Set(["snapshot", "presence_changed", "members_changed"]);
+// Not changes of the table: applied whatever their version (docs/protocol.md).
+const UNVERSIONED = new Set([
+  "snapshot", "presence_changed", "members_changed", "table_paused", "table_resumed",
+]);
 // Close codes after which reconnecting cannot help (rooms/protocol.py CLOSE_*).
 const FINAL_CLOSE = {
   4401: "Your session has ended.",
@@ -296,7 +299,7 @@ function applyEvent(event) {
   const { type, data } = event;
   if (type === "table_paused" || type === "table_resumed") {
     state.paused = type === "table_paused" ? data.reason || "maintenance" : null;
-    if (event.version === state.version + 1) state.version = event.version;
+    if (type === "table_resumed") requestSnapshot(); // the team may now live on another shard
     return true;
   }
   if (!UNVERSIONED.has(type)) {
