@@ -6,7 +6,7 @@ PORT   ?= 8000
 HOST   ?= 127.0.0.1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast lint format migrate demo check-deploy clean cluster cluster-stop bench
+.PHONY: help run test test-fast lint format migrate demo check-deploy clean cluster cluster-stop bench schema
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-14s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ format: $(VENV)/.dev ## Format the code and fix what ruff can
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+schema: $(VENV)/.runtime ## Regenerate the committed OpenAPI schema (docs/openapi.yaml)
+	$(PY) manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
+
 check-deploy: $(VENV)/.runtime ## Django's deployment checks with production-like settings
 	DJANGO_DEBUG=false DJANGO_SECRET_KEY=$$(head -c 48 /dev/urandom | base64) $(PY) manage.py check --deploy --fail-level WARNING
 
@@ -54,7 +57,7 @@ clean: ## Remove the virtualenv, the embedded databases and collected static fil
 	rm -rf $(VENV) var staticfiles
 
 # --- Cluster and benchmark (deploy/cluster/, bench/; docs/operations.md, docs/performance.md) ---
-WORKERS ?= 2
+WORKERS ?= 3
 SERVER  ?= uvicorn
 TEAMS   ?= 200
 MEMBERS ?= 10

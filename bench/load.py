@@ -215,22 +215,39 @@ class Generator:
 
     # --- phases ---------------------------------------------------------------------------
 
-    async def connect(self, concurrency: int, probe: procstats.Probe) -> dict:
+    async def connect(self, concurrency: int, probe: procstats.Probe, retries: int = 0) -> dict:
+        """Open every member's socket, ``concurrency`` handshakes at a time. A failed handshake
+        is retried up to ``retries`` times after an exponential back-off with jitter (what the
+        browser client does); the time reported per socket runs from its first attempt."""
         before = probe.memory()
         gate = asyncio.Semaphore(concurrency)
-        failures: dict[str, int] = {}
+        failures: dict[str, int] = {}  # sockets that never opened, by last error
+        refused: dict[str, int] = {}  # every failed attempt, retried or not
+
+        def kind(exc: Exception) -> str:
+            name = type(exc).__name__
+            response = getattr(exc, "response", None)
+            if response is not None:  # refused handshake: keep the HTTP status
+                name += f" {response.status_code}"
+            return name
 
         async def one(member: Member) -> float | None:
-            async with gate:
-                try:
-                    return await self._open(member)
-                except Exception as exc:
-                    name = type(exc).__name__
-                    response = getattr(exc, "response", None)
-                    if response is not None:  # refused handshake: keep the HTTP status
-                        name += f" {response.status_code}"
+            first = None  # set when the first attempt gets past the gate
+            for attempt in range(retries + 1):
+                async with gate:
+                    if first is None:
+                        first = time.perf_counter()
+                    try:
+                        await self._open(member)
+                        return time.perf_counter() - first
+                    except Exception as exc:
+                        name = kind(exc)
+                        refused[name] = refused.get(name, 0) + 1
+                if attempt == retries:
                     failures[name] = failures.get(name, 0) + 1
                     return None
+                await asyncio.sleep(min(8.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.5))
+            return None
 
         cpu = probe.cpu_start()
         started = time.perf_counter()
@@ -247,6 +264,8 @@ class Generator:
             "sockets": len(opened),
             "failures": sum(failures.values()),
             "failure_kinds": failures,
+            "failed_attempts": sum(refused.values()),
+            "failed_attempt_kinds": refused,
             "seconds": round(elapsed, 2),
             "handshakes_per_s": round(len(opened) / elapsed, 1) if elapsed else None,
             "handshake": latency_summary(opened),
@@ -430,6 +449,7 @@ async def run(
     hold_seconds: float,
     slo_ms: float,
     connect_concurrency: int = 200,
+    connect_retries: int = 0,
     reveal: bool = True,
     stop_after_failures: int = 1,
     deflate: bool = False,
@@ -444,7 +464,7 @@ async def run(
         "members_per_team": len(generator.teams[0].members) if generator.teams else 0,
     }
     try:
-        result["connect"] = await generator.connect(connect_concurrency, probe)
+        result["connect"] = await generator.connect(connect_concurrency, probe, connect_retries)
         await generator.prepare()
         result["idle"] = await generator.hold(hold_seconds, probe)
         result["ladder"] = []

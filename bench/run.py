@@ -154,6 +154,7 @@ def run_against(url: str, seed: dict, pids: dict, args, on_step=None) -> dict:
             hold_seconds=args.hold_seconds,
             slo_ms=args.slo_ms,
             connect_concurrency=args.connect_concurrency,
+            connect_retries=args.connect_retries,
             stop_after_failures=args.stop_after_failures,
             on_step=on_step,
         )
@@ -191,13 +192,15 @@ def markdown(report: dict) -> str:
         f"{report['teams']} teams x {report['members']} members; steps of "
         f"{report['step_seconds']:g} s; SLO p99 <= {report['slo_ms']:g} ms.",
         "",
-        "| server | sockets | failures | handshakes/s | server MiB | KiB/socket | idle CPU % |",
-        "|---|---|---|---|---|---|---|",
+        "| server | sockets | failures | failed attempts (retried) | handshakes/s | server MiB "
+        "| KiB/socket | idle CPU % |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, r in report["runs"].items():
         c = r["connect"]
         lines.append(
-            f"| {name} | {c['sockets']} | {c['failures']} | {fmt(c['handshakes_per_s'])} | "
+            f"| {name} | {c['sockets']} | {c['failures']} | {c.get('failed_attempts', '-')} | "
+            f"{fmt(c['handshakes_per_s'])} | "
             f"{fmt(c['memory_after_mb']['server_mb'])} | {fmt(c['server_kb_per_socket'])} | "
             f"{fmt(r['idle']['cpu']['server'])} |"
         )
@@ -252,6 +255,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold-seconds", type=float, default=5)
     parser.add_argument("--slo-ms", type=float, default=50)
     parser.add_argument("--connect-concurrency", type=int, default=200)
+    parser.add_argument(
+        "--connect-retries",
+        type=int,
+        default=3,
+        help="retry a failed handshake N times with back-off (0: count every failure)",
+    )
     parser.add_argument(
         "--stop-after-failures", type=int, default=1, help="end a ladder after N failing steps"
     )
@@ -317,6 +326,11 @@ def main(argv: list[str] | None = None) -> int:
                 "GC_FREEZE",
                 "GC_THRESHOLDS",
                 "DATABASE_CONN_MAX_AGE",
+                "DATABASE_CONN_HEALTH_CHECKS",
+                "ROOM_DB_THREADS",
+                "CLUSTER_WORKERS",
+                "CLUSTER_SERVER",
+                "CLUSTER_WS_IMPL",
             )
         }
         if profiler is not None and profiler.files:

@@ -39,11 +39,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_prometheus",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "pokerproject.regions",
     "accounts",
     "stories",
     "rooms",
     "pokerproject.replication",
+    "integrations",
 ]
 
 MIDDLEWARE = [
@@ -104,7 +108,10 @@ def _database(url: str) -> dict:
         # Under ASGI, persistent connections pile up in sync_to_async threads; Django advises
         # closing them per unit of work (and a pool where connecting is costly).
         config.setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
-        config["CONN_HEALTH_CHECKS"] = True
+        # A health check is a query before the first use of a connection in every unit of work
+        # (every thread hop under ASGI). Off, a connection that broke fails one unit of work and
+        # is then replaced (Django's default); the cluster turns it off (docs/performance.md).
+        config["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
     return config
 
 
@@ -180,17 +187,29 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 # With a Redis broker, a task taken by a worker that dies unacknowledged goes back to the queue
-# after this many seconds (the replication sweep resends sooner).
+# after the visibility timeout (the replication and webhook sweeps resend sooner). max_retries 0:
+# with the broker down, queuing after commit fails at once instead of holding the request for
+# kombu's reconnect loop; the outbox rows wait for the sweep.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300)
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300),
+    "max_retries": 0,
 }
+# acks_late tasks running when the broker connection drops are cancelled and redelivered.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_ROUTES = {"replication.*": {"queue": "replication"}}
+CELERY_TASK_ROUTES = {
+    "replication.*": {"queue": "replication"},
+    "integrations.*": {"queue": "webhooks"},
+}
 CELERY_BEAT_SCHEDULE = {
     "replication-sweep": {
         "task": "replication.sweep",
         "schedule": env.float("REPLICATION_SWEEP_SECONDS", default=15.0),
+    },
+    "integrations-sweep": {
+        "task": "integrations.sweep",
+        "schedule": env.float("WEBHOOK_SWEEP_SECONDS", default=15.0),
     },
 }
 CELERY_TASK_SERIALIZER = "json"
@@ -248,6 +267,61 @@ ROOM_RATE_LIMIT_BURST = env.int("ROOM_RATE_LIMIT_BURST", default=40)
 # Group commit: a worker writes the votes it receives within this window in one transaction.
 ROOM_VOTE_BATCH_MS = env.float("ROOM_VOTE_BATCH_MS", default=2.0)
 ROOM_VOTE_BATCH_MAX = env.int("ROOM_VOTE_BATCH_MAX", default=200)
+# Threads per worker for the live table's database work (rooms/dbpool.py). 0: Channels' single
+# thread-sensitive thread (the embedded default; SQLite wants it). The cluster sets a few.
+ROOM_DB_THREADS = env.int("ROOM_DB_THREADS", default=0)
+
+# --- REST API, webhooks, Jira (integrations/, docs/api.md) ------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "integrations.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "integrations.throttling.ApiKeyThrottle",
+        "integrations.throttling.UserThrottle",
+        "integrations.throttling.AnonThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "api_key": env("API_RATE_PER_KEY", default="600/min"),
+        "api_user": env("API_RATE_PER_USER", default="600/min"),
+        "api_anon": env("API_RATE_ANONYMOUS", default="60/min"),
+    },
+    "EXCEPTION_HANDLER": "integrations.problems.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "integrations.schema.ProblemAutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Planning Poker API",
+    "DESCRIPTION": "Stories, rounds, estimates and the live table of your teams. See docs/api.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+# Fernet keys (comma-separated, newest first) that encrypt Jira tokens and webhook secrets at
+# rest; the embedded default derives one from SECRET_KEY. Rotate by prepending a new key.
+INTEGRATIONS_ENCRYPTION_KEYS = env.list("INTEGRATIONS_ENCRYPTION_KEYS", default=[])
+# Webhook receivers on private, loopback or link-local addresses are refused (SSRF) unless this
+# is on; it is on in the embedded default (DEBUG) so a receiver on localhost works.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=DEBUG)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Seconds to wait before each retry (Standard Webhooks' schedule); then the delivery fails.
+WEBHOOK_RETRY_SCHEDULE = env.list(
+    "WEBHOOK_RETRY_SCHEDULE", cast=float, default=[5, 300, 1800, 7200, 18000, 36000, 36000]
+)
+# An endpoint is disabled after this many consecutive failures spread over at least this long.
+WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=15)
+WEBHOOK_DISABLE_AFTER_SECONDS = env.float("WEBHOOK_DISABLE_AFTER_SECONDS", default=86400.0)
+WEBHOOK_SECRET_OVERLAP_SECONDS = env.float("WEBHOOK_SECRET_OVERLAP_SECONDS", default=86400.0)
+JIRA_TIMEOUT_SECONDS = env.float("JIRA_TIMEOUT_SECONDS", default=15.0)
+# Jira sites on private addresses are refused unless this is on (same reasoning as webhooks).
+JIRA_ALLOW_PRIVATE_TARGETS = env.bool("JIRA_ALLOW_PRIVATE_TARGETS", default=DEBUG)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

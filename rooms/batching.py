@@ -17,12 +17,11 @@ import logging
 import weakref
 from dataclasses import dataclass
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 from accounts.models import Membership
-from rooms import game, services
+from rooms import dbpool, game, services
 from rooms.broadcast import group_name, team_message
 from rooms.services import TableUpdate
 
@@ -72,8 +71,10 @@ class VoteBatcher:
 
     async def _commit(self, alias: str, items: list[_Pending]) -> None:
         try:
-            results, events = await database_sync_to_async(services.votes_cast_batch)(
-                alias=alias, pending=[(i.membership, i.value) for i in items]
+            results, events = await dbpool.run(
+                services.votes_cast_batch,
+                alias=alias,
+                pending=[(i.membership, i.value) for i in items],
             )
         except Exception as exc:  # nothing was committed: every vote of the batch fails
             logger.exception("vote batch of %d on %s failed", len(items), alias)

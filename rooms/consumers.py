@@ -9,12 +9,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from accounts.selectors import NotAMember, membership_get
-from rooms import batching, game, presence, protocol, selectors, services
+from rooms import batching, dbpool, game, presence, protocol, selectors, services
 from rooms.broadcast import TEAM_EVENT, group_name
 
 logger = logging.getLogger(__name__)
@@ -63,9 +64,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._refuse(protocol.CLOSE_UNAUTHENTICATED)
             return
         try:
-            self.membership = await database_sync_to_async(membership_get)(
-                team_slug=slug, user=user
-            )
+            self.membership = await dbpool.run(membership_get, team_slug=slug, user=user)
         except NotAMember:
             logger.info("socket refused: user %s is not a member of %s", user.pk, slug)
             await self._refuse(protocol.CLOSE_FORBIDDEN)
@@ -78,7 +77,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # Join before taking the snapshot so no event between the two is lost; events that the
         # snapshot already contains arrive with an older version and the client skips them.
         await self.channel_layer.group_add(self.group, self.channel_name)
-        snapshot = await database_sync_to_async(self._join)()
+        snapshot = await dbpool.run(self._join)
         await self.accept()
         await self._send(snapshot)
 
@@ -88,12 +87,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.close(code=code)
 
     def _join(self) -> dict:
-        services.presence_join(
+        # The snapshot reuses the table as presence_join read it for its presence event.
+        state = services.presence_join(
             team=self.membership.team,
             user_id=self.membership.user_id,
             channel_name=self.channel_name,
         )
-        return selectors.room_snapshot(membership=self.membership)
+        return selectors.room_snapshot(membership=self.membership, state=state)
 
     async def _reload(self) -> None:
         """Read the membership and the team's home shard again, and sit down at the new table."""
@@ -117,8 +117,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         await self.channel_layer.group_discard(self.group, self.channel_name)
         try:
-            await database_sync_to_async(services.presence_leave)(
-                team=self.membership.team, channel_name=self.channel_name
+            await dbpool.run(
+                services.presence_leave, team=self.membership.team, channel_name=self.channel_name
             )
         except Exception:
             logger.exception("presence cleanup failed for %s", self.channel_name)
@@ -129,7 +129,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if message["type"] == TEAM_EVENT:
             await self.team_event(message)
             return
-        await super().dispatch(message)
+        # Every other handler of this consumer reaches the database only through
+        # database_sync_to_async (directly or via rooms.dbpool / rooms.batching), which closes
+        # stale connections on the thread that uses them, before and after each call: the extra
+        # hop Channels makes here before connect, receive and disconnect only queues behind the
+        # database thread.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            await super().dispatch(message)  # raises Channels' own error
+            return
+        await handler(message)
 
     async def _send(self, frame: dict) -> None:
         await self.send(text_data=json.dumps(frame, ensure_ascii=False, separators=(",", ":")))
@@ -169,7 +178,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._send(protocol.error(request_id, "internal"))
 
     async def _call(self, service: Callable[..., services.TableUpdate], **kwargs: Any):
-        return await database_sync_to_async(service)(membership=self.membership, **kwargs)
+        return await dbpool.run(service, membership=self.membership, **kwargs)
 
     async def _ack(self, command: protocol.Command, update: services.TableUpdate, **data: Any):
         await self._send(protocol.ack(command.request_id, version=update.version, data=data))
@@ -178,7 +187,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self._send(protocol.ack(command.request_id, version=0, data={"pong": True}))
 
     async def do_get_snapshot(self, command: protocol.Command) -> None:
-        snapshot = await database_sync_to_async(selectors.room_snapshot)(membership=self.membership)
+        snapshot = await dbpool.run(selectors.room_snapshot, membership=self.membership)
         await self._send(snapshot)
         await self._send(protocol.ack(command.request_id, version=snapshot["version"]))
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 import uuid
 from collections.abc import Iterable
 
@@ -21,7 +23,15 @@ WORKER_ID = uuid.uuid4().hex[:16]
 HEARTBEAT_SECONDS = 20
 TTL_SECONDS = 3 * HEARTBEAT_SECONDS
 
+# A worker seen alive is believed alive for this long without asking the cache again: every join
+# and presence event asks, and a key lives TTL_SECONDS, so this only delays noticing a crash by a
+# few seconds. Our own key is refreshed at most this often by joins (the heartbeat does the rest).
+MEMO_SECONDS = 5.0
+
 _loops_with_heartbeat: set[int] = set()
+_seen_alive: dict[str, float] = {}  # worker -> monotonic time it was last found alive
+_marked_at = float("-inf")
+_lock = threading.Lock()  # joins run on several database threads (rooms.dbpool)
 
 
 def _key(worker: str) -> str:
@@ -29,15 +39,35 @@ def _key(worker: str) -> str:
 
 
 def mark_alive() -> None:
+    global _marked_at
+    now = time.monotonic()
+    if now - _marked_at < MEMO_SECONDS:
+        return
     cache.set(_key(WORKER_ID), 1, timeout=TTL_SECONDS)
+    _marked_at = now
 
 
 def alive(workers: Iterable[str]) -> set[str]:
     """The subset of ``workers`` whose process is running (this one always is)."""
     workers = set(workers)
-    others = workers - {WORKER_ID}
+    now = time.monotonic()
+    with _lock:
+        recent = {w for w in workers if now - _seen_alive.get(w, float("-inf")) < MEMO_SECONDS}
+    others = workers - {WORKER_ID} - recent
     found = cache.get_many([_key(w) for w in others]) if others else {}
-    return {w for w in others if _key(w) in found} | (workers & {WORKER_ID})
+    confirmed = {w for w in others if _key(w) in found}
+    with _lock:
+        for w in confirmed:
+            _seen_alive[w] = now
+    return confirmed | recent | (workers & {WORKER_ID})
+
+
+def forget() -> None:
+    """Drop what this process remembers (tests that fake crashed workers call it)."""
+    global _marked_at
+    with _lock:
+        _seen_alive.clear()
+    _marked_at = float("-inf")
 
 
 async def _heartbeat() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from accounts.models import Membership
@@ -52,15 +53,21 @@ def backlog_payload(*, team: Team) -> list[dict[str, Any]]:
     return [story_payload(s) for s in Story.objects.using(team.shard).filter(team_id=team.pk)]
 
 
-def participants_payload(*, team: Team, round_: Round | None = None) -> list[dict[str, Any]]:
-    """Every member with role, whether a socket of theirs is open and whether they have voted."""
+def participants_payload(
+    *, team: Team, round_: Round | None = None, votes: list[Vote] | None = None
+) -> list[dict[str, Any]]:
+    """Every member with role, whether a socket of theirs is open and whether they have voted.
+
+    ``votes``: the round's votes when the caller has already read them (saves a query)."""
     rows = list(
         Presence.objects.using(team.shard).filter(team_id=team.pk).values_list("user_id", "worker")
     )
     running = presence.alive({worker for _, worker in rows})
     online = {user_id for user_id, worker in rows if worker in running}
     voted: set[int] = set()
-    if round_ is not None:
+    if votes is not None:
+        voted = {v.user_id for v in votes}
+    elif round_ is not None:
         voted = set(round_.votes.values_list("user_id", flat=True))
     members = Membership.objects.filter(team_id=team.pk).select_related("user")
     people = [
@@ -77,17 +84,47 @@ def participants_payload(*, team: Team, round_: Round | None = None) -> list[dic
     return people
 
 
-def room_get(*, team: Team) -> Room:
-    room, _ = Room.objects.using(team.shard).get_or_create(team_id=team.pk)
+def room_get(*, team: Team, create: bool = True) -> Room | None:
+    """The team's room with its current round and the round's story (one query when it exists);
+    created if missing unless ``create`` is false (then None)."""
+    rooms = Room.objects.using(team.shard).select_related("current_round__story")
+    room = rooms.filter(team_id=team.pk).first()
+    if room is None and create:
+        room, _ = Room.objects.using(team.shard).get_or_create(team_id=team.pk)
     return room
 
 
-def room_snapshot(*, membership: Membership) -> dict[str, Any]:
-    """The whole table as ``membership`` may see it, with the version it corresponds to."""
-    team = membership.team
-    room = room_get(team=team)
-    round_ = room.current_round
+@dataclass(frozen=True)
+class TableState:
+    """What every member sees of a table at one moment: the room (its version, deck, current
+    round), the round's votes and the participants. Read once, it serves both the presence event
+    and a joining socket's snapshot."""
+
+    room: Room | None  # None only when read with create=False and the team has no room here
+    votes: list[Vote]
+    participants: list[dict[str, Any]]
+
+
+def table_state(*, team: Team, create: bool = True) -> TableState:
+    room = room_get(team=team, create=create)
+    round_ = room.current_round if room is not None else None
     votes = list(round_.votes.all()) if round_ is not None else []
+    return TableState(
+        room=room,
+        votes=votes,
+        participants=participants_payload(team=team, round_=round_, votes=votes),
+    )
+
+
+def room_snapshot(*, membership: Membership, state: TableState | None = None) -> dict[str, Any]:
+    """The whole table as ``membership`` may see it, with the version it corresponds to.
+
+    ``state``: the table as the caller has just read it (``table_state``), to spare the reads."""
+    team = membership.team
+    if state is None or state.room is None:
+        state = table_state(team=team)
+    room, votes = state.room, state.votes
+    round_ = room.current_round
     my_vote = next((v.value for v in votes if v.user_id == membership.user_id), None)
     return {
         "type": "snapshot",
@@ -97,7 +134,7 @@ def room_snapshot(*, membership: Membership) -> dict[str, Any]:
             "me": {"user_id": membership.user_id, "role": membership.role},
             "deck": game.get_deck(room.deck).as_dict(),
             "decks": [deck.as_dict() for deck in game.DECKS.values()],
-            "participants": participants_payload(team=team, round_=round_),
+            "participants": state.participants,
             "round": round_payload(round_, votes),
             "my_vote": my_vote,
             "backlog": backlog_payload(team=team),

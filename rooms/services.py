@@ -15,12 +15,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Membership, Team
+from integrations import webhooks
 from pokerproject.regions.guard import shard_scope, team_atomic
 from pokerproject.replication.services import outbox_record
 from rooms import game, presence, protocol
 from rooms.broadcast import broadcast_on_commit, send_now
 from rooms.models import Presence, Room
-from rooms.selectors import backlog_payload, participants_payload, round_payload
+from rooms.selectors import TableState, backlog_payload, round_payload, table_state
 from stories.models import Round, Story, Vote
 from stories.selectors import story_get
 
@@ -276,8 +277,10 @@ def round_reveal(*, membership: Membership) -> TableUpdate:
         round_.revealed_at = timezone.now()
         round_.version += 1
         round_.save(using=team.shard)
-        outbox_record(team=team, round_=round_)
         _emit(team, room, "cards_revealed", {"round": round_payload(round_, votes)})
+        # Registered after _emit, so on commit the table hears first, then the queues.
+        outbox_record(team=team, round_=round_)
+        webhooks.record(team=team, event="round.revealed", data=webhooks.revealed(round_, votes))
     return TableUpdate(version=room.version, round=round_)
 
 
@@ -327,7 +330,6 @@ def estimate_accept(
             story.estimate = estimate
             story.estimated_at = now
             story.save(using=team.shard, update_fields=["estimate", "estimated_at", "updated_at"])
-        outbox_record(team=team, round_=round_)
         _emit(
             team,
             room,
@@ -339,6 +341,8 @@ def estimate_accept(
                 "backlog": backlog_payload(team=team),
             },
         )
+        outbox_record(team=team, round_=round_)
+        webhooks.record(team=team, event="story.estimated", data=webhooks.estimated_data(round_))
         # With nothing left to estimate, "accept and next" simply accepts.
         upcoming = _next_story(team, after=story) if next_story else None
         if upcoming is not None:
@@ -359,27 +363,24 @@ def room_set_deck(*, membership: Membership, deck: str) -> TableUpdate:
     return TableUpdate(version=room.version)
 
 
-def _presence_changed(team: Team) -> None:
-    room = (
-        Room.objects.using(team.shard)
-        .filter(team_id=team.pk)
-        .select_related("current_round")
-        .first()
-    )
-    version = room.version if room else 0
-    round_ = room.current_round if room else None
+def _presence_changed(team: Team) -> TableState:
+    # One read of the table serves the event and, on join, the joining socket's snapshot.
+    state = table_state(team=team, create=False)
     broadcast_on_commit(
         using=team.shard,
         team_id=team.pk,
         event=protocol.event(
             "presence_changed",
-            version=version,
-            data={"participants": participants_payload(team=team, round_=round_)},
+            version=state.room.version if state.room is not None else 0,
+            data={"participants": state.participants},
         ),
     )
+    return state
 
 
-def presence_join(*, team: Team, user_id: int, channel_name: str) -> None:
+def presence_join(*, team: Team, user_id: int, channel_name: str) -> TableState:
+    """Record an open socket and announce it; returns the table as read in the same transaction
+    (``selectors.room_snapshot(state=...)`` builds the joining socket's snapshot from it)."""
     presence.mark_alive()
     with team_atomic(team):
         rows = Presence.objects.using(team.shard)
@@ -388,11 +389,21 @@ def presence_join(*, team: Team, user_id: int, channel_name: str) -> None:
         dead = workers - presence.alive(workers)
         if dead:
             rows.filter(team_id=team.pk, worker__in=dead).delete()
-        rows.update_or_create(
-            channel_name=channel_name,
-            defaults={"team_id": team.pk, "user_id": user_id, "worker": presence.WORKER_ID},
+        # One upsert statement (channel names are unique) instead of a select and a write.
+        rows.bulk_create(
+            [
+                Presence(
+                    channel_name=channel_name,
+                    team_id=team.pk,
+                    user_id=user_id,
+                    worker=presence.WORKER_ID,
+                )
+            ],
+            update_conflicts=True,
+            unique_fields=["channel_name"],
+            update_fields=["team_id", "user_id", "worker"],
         )
-        _presence_changed(team)
+        return _presence_changed(team)
 
 
 def presence_leave(*, team: Team, channel_name: str) -> None:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from django.db.models import Max
 
+from integrations import webhooks
 from pokerproject.regions.guard import team_atomic
 from rooms import game
 from rooms.selectors import backlog_payload
@@ -56,6 +57,7 @@ def story_create(
             created_by_id=membership.user_id,
         )
         story.save(using=team.shard)
+        webhooks.record(team=team, event="story.created", data=webhooks.story_data(story))
         _announce(membership)
     return story
 
@@ -71,6 +73,7 @@ def story_update(*, membership: Membership, story_id: int, **fields: str) -> Sto
         for name, value in fields.items():
             setattr(story, name, value.strip())
         story.save(using=team.shard)
+        webhooks.record(team=team, event="story.updated", data=webhooks.story_data(story))
         _announce(membership)
     return story
 
@@ -80,7 +83,9 @@ def story_delete(*, membership: Membership, story_id: int) -> None:
     game.require(membership.role, game.Action.MANAGE_BACKLOG)
     team = membership.team
     with team_atomic(team):
-        _get(membership, story_id, lock=True).delete()
+        story = _get(membership, story_id, lock=True)
+        webhooks.record(team=team, event="story.deleted", data=webhooks.story_data(story))
+        story.delete()
         _announce(membership)
 
 

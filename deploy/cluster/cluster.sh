@@ -15,6 +15,7 @@ ROOT=$PWD
 
 WORKERS=${WORKERS:-2}                      # ASGI worker processes
 SERVER=${SERVER:-uvicorn}                  # uvicorn (measured faster, docs/performance.md) | daphne
+WS_IMPL=${WS_IMPL:-websockets-sansio}      # uvicorn --ws: websockets-sansio | websockets (legacy) | wsproto
 PORT=${CLUSTER_PORT:-8080}                 # the load balancer
 WORKER_BASE_PORT=${WORKER_BASE_PORT:-8100} # workers listen on BASE+1 .. BASE+WORKERS
 REDIS_PORT=${CLUSTER_REDIS_PORT:-6390}     # the cluster's own Redis (no persistence)
@@ -108,6 +109,8 @@ export DJANGO_HSTS_SECONDS=0
 export DATABASE_URL=$PG_URL/$DB_PREFIX
 export SHARD_URLS=$shard_urls
 export DATABASE_CONN_MAX_AGE=300
+export DATABASE_CONN_HEALTH_CHECKS=${DATABASE_CONN_HEALTH_CHECKS:-false}
+export ROOM_DB_THREADS=${ROOM_DB_THREADS:-0}
 export REDIS_URL=$redis/0
 export REDIS_CACHE_URL=$redis/1
 export CELERY_BROKER_URL=$redis/2
@@ -117,6 +120,9 @@ export GC_FREEZE=${GC_FREEZE:-1}
 export GC_THRESHOLDS=${GC_THRESHOLDS:-50000,50,100}
 export LOG_LEVEL=\${LOG_LEVEL:-WARNING}
 export CLUSTER_URL=http://127.0.0.1:$PORT
+export CLUSTER_WORKERS=$WORKERS
+export CLUSTER_SERVER=$SERVER
+export CLUSTER_WS_IMPL=$WS_IMPL
 ENV
 }
 
@@ -226,8 +232,8 @@ cmd_start() {
     port=$((WORKER_BASE_PORT + i))
     case $SERVER in
       uvicorn) spawn "worker-$i" "$VENV/bin/uvicorn" pokerproject.asgi:application \
-          --host 127.0.0.1 --port "$port" --loop uvloop --http httptools --ws websockets \
-          --lifespan off --no-access-log --timeout-graceful-shutdown 5 ;;
+          --host 127.0.0.1 --port "$port" --loop uvloop --http httptools --ws "$WS_IMPL" \
+          --lifespan off --no-access-log --log-level warning --timeout-graceful-shutdown 5 ;;
       daphne) spawn "worker-$i" "$VENV/bin/daphne" -b 127.0.0.1 -p "$port" \
           pokerproject.asgi:application ;;
       *) die "SERVER must be uvicorn or daphne" ;;
@@ -235,7 +241,7 @@ cmd_start() {
   done
   for i in $(seq 1 "$WORKERS"); do wait_http "http://127.0.0.1:$((WORKER_BASE_PORT + i))/healthz" "worker-$i"; done
   if [[ $CELERY == 1 ]]; then
-    spawn celery-worker "$VENV/bin/celery" -A pokerproject worker -Q celery,replication \
+    spawn celery-worker "$VENV/bin/celery" -A pokerproject worker -Q celery,replication,webhooks \
       --concurrency 2 --loglevel INFO -n "poker@%h"
     spawn celery-beat "$VENV/bin/celery" -A pokerproject beat --loglevel INFO \
       --schedule "$DIR/celerybeat-schedule" --pidfile=

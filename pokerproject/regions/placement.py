@@ -18,7 +18,9 @@ class Placement(StrEnum):
 GLOBAL_APP_LABELS = frozenset(
     {"admin", "auth", "contenttypes", "sessions", "django_celery_beat", "django_prometheus"}
 )
-PROJECT_APP_LABELS = frozenset({"regions", "accounts", "stories", "rooms", "replication"})
+PROJECT_APP_LABELS = frozenset(
+    {"regions", "accounts", "stories", "rooms", "replication", "integrations"}
+)
 
 
 def placement_of(model: type[models.Model]) -> Placement | None:

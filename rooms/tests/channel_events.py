@@ -9,9 +9,7 @@ against ``rooms/protocol.py``.
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
-import uuid
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -72,19 +70,11 @@ class TeamChannel:
 
 
 @pytest.fixture
-def isolated_channel_layer(settings):
-    """A fresh channel layer for the test (its own key prefix on Redis): nothing leaks between
-    tests, nor from another test run sharing the Redis server."""
-    layers = copy.deepcopy(settings.CHANNEL_LAYERS)
-    config = layers["default"].setdefault("CONFIG", {})
-    if "prefix" in config:
-        config["prefix"] = f"test-{uuid.uuid4().hex[:12]}"
-    settings.CHANNEL_LAYERS = layers  # Channels drops its cached layers on this setting change
+def listen():
+    """``listen(team)`` subscribes to the team's group; ``.events()`` reads what was broadcast.
 
-
-@pytest.fixture
-def listen(isolated_channel_layer):
-    """``listen(team)`` subscribes to the team's group; ``.events()`` reads what was broadcast."""
+    Each test has a fresh channel layer of its own (the root conftest's autouse fixture).
+    """
     channels: list[TeamChannel] = []
 
     def subscribe(team) -> TeamChannel:

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from types import SimpleNamespace
 
+import kombu.pools
 import psycopg
 import pytest
 from celery.signals import task_prerun
@@ -86,6 +87,9 @@ def _drop_broker_connections() -> None:
         if resource is not None:
             resource.force_close_all()
         setattr(owner, attribute, None)
+    # kombu keeps its pools in a process-wide registry keyed by broker URL; a closed pool left
+    # there would fail every later publish (eager tasks take a producer too).
+    kombu.pools.reset()
 
 
 @pytest.fixture

@@ -1,0 +1,235 @@
+"""What integrators configure (GLOBAL, the directory) and what is sent on a team's behalf
+(REGIONAL, next to the change that caused it, so it commits in the same transaction).
+
+- ApiKey, WebhookEndpoint, JiraConnection and IdempotencyRecord are global: they belong to a team
+  (or a caller) and are looked up on every request before the team's shard is known.
+- WebhookDelivery, WebhookAttempt and JiraSync are regional: each is an outbox row written inside
+  the shard transaction of the change (a reveal, an accepted estimate, a backlog edit), so a
+  committed change always has its deliveries and a rolled-back one never does. They refer to
+  global rows (endpoint, team, connection) by plain integer ids.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Team, User
+from pokerproject.regions.ids import uuid7
+from pokerproject.regions.placement import GlobalModel, RegionalModel
+
+
+class Scope(models.TextChoices):
+    READ = "read", "Read"
+    WRITE = "write", "Write"
+    WEBHOOKS = "webhooks", "Webhooks"
+
+
+class ApiKey(GlobalModel):
+    """A program's credential for ONE team. Only a SHA-256 of the secret is stored; ``prefix``
+    (``pk_live_`` and 8 characters) is shown to recognise the key."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=80)
+    prefix = models.CharField(max_length=24, unique=True)
+    secret_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list, help_text='Subset of ["read", "write", "webhooks"].')
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+class WebhookEndpoint(GlobalModel):
+    """A URL of a team that receives signed events. Secrets are stored encrypted (Fernet)."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    events = models.JSONField(default=list, help_text="Event types; empty means every event.")
+    secret_encrypted = models.TextField()
+    previous_secret_encrypted = models.TextField(blank=True)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    failing_since = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["team", "created_at"]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def wants(self, event: str) -> bool:
+        return not self.events or event in self.events
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class WebhookDelivery(RegionalModel):
+    """One event for one endpoint: the outbox row. Its id is the ``webhook-id`` a receiver
+    deduplicates by, the same on every attempt."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    team_id = models.BigIntegerField(db_index=True)
+    endpoint_id = models.BigIntegerField(db_index=True)
+    event = models.CharField(max_length=64)
+    payload = models.JSONField(help_text="The body sent: {type, timestamp, data}.")
+    status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="webhook_delivery_pending",
+            ),
+            models.Index(fields=["endpoint_id", "-created_at"], name="webhook_delivery_endpoint"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} → endpoint {self.endpoint_id} ({self.status})"
+
+    @property
+    def message_id(self) -> str:
+        return f"msg_{self.id.hex}"
+
+
+class WebhookAttempt(RegionalModel):
+    """One HTTP request of a delivery, as the team's delivery log shows it."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="log")
+    team_id = models.BigIntegerField(db_index=True)
+    endpoint_id = models.BigIntegerField()
+    attempted_at = models.DateTimeField(default=timezone.now)
+    succeeded = models.BooleanField(default=False)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    response_excerpt = models.CharField(max_length=500, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-attempted_at"]
+
+    def __str__(self) -> str:
+        return f"attempt on {self.delivery_id}: {self.status_code or self.error}"
+
+
+class JiraConnection(GlobalModel):
+    """A team's Jira Cloud site. The account e-mail and API token are stored encrypted."""
+
+    team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="jira_connection")
+    site_url = models.URLField(max_length=300, help_text="https://your-site.atlassian.net")
+    email_encrypted = models.TextField()
+    api_token_encrypted = models.TextField()
+    story_points_field = models.CharField(max_length=64, blank=True)
+    story_points_field_name = models.CharField(max_length=120, blank=True)
+    write_back = models.BooleanField(
+        default=True, help_text="Write accepted estimates to the issue's story points field."
+    )
+    last_import_at = models.DateTimeField(null=True, blank=True)
+    last_import_result = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Jira {self.site_url} for {self.team}"
+
+
+class SyncStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Written to Jira"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
+class JiraSync(RegionalModel):
+    """Writing one accepted estimate back to its Jira issue. Regional on purpose: it is an outbox
+    row committed with the estimate (estimate_accept's shard transaction) and refers to the story
+    by its id on that shard; the facilitator sees the latest result per story."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    team_id = models.BigIntegerField(db_index=True)
+    story_id = models.UUIDField()
+    issue_key = models.CharField(max_length=64)
+    estimate = models.CharField(max_length=16)
+    status = models.CharField(max_length=16, choices=SyncStatus.choices, default=SyncStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    detail = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "Jira write-back"
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"], condition=Q(status="pending"), name="jira_sync_pending"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.issue_key} = {self.estimate} ({self.status})"
+
+
+class IdempotencyRecord(GlobalModel):
+    """The first response to a POST carrying an ``Idempotency-Key``, per caller, replayed for
+    repeats with the same body. ``status_code`` is null while the first request is running."""
+
+    caller = models.CharField(max_length=64, help_text="key:<id> or user:<id>")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["caller", "key"], name="idempotency_unique_caller_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.caller} {self.key}"

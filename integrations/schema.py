@@ -1,0 +1,54 @@
+"""OpenAPI: every operation documents its problem+json error responses."""
+
+from __future__ import annotations
+
+from drf_spectacular.openapi import AutoSchema
+from rest_framework import serializers
+
+from integrations.problems import PROBLEM_CONTENT_TYPE
+
+
+class ProblemSerializer(serializers.Serializer):
+    """An error (RFC 9457). ``code`` is stable; ``errors`` lists invalid fields."""
+
+    type = serializers.CharField()
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    errors = serializers.DictField(required=False, child=serializers.JSONField())
+
+    class Meta:
+        ref_name = "Problem"
+
+
+ERROR_DESCRIPTIONS = {
+    "400": "Invalid input (`invalid`) or a rule of the table (`not_in_deck`, ...).",
+    "401": "No or an unknown API key (`not_authenticated`, `invalid_key`).",
+    "403": "The key lacks the scope, or the member's role does not allow it.",
+    "404": "No such object in the caller's teams.",
+    "409": "The table or backlog is not in a state that allows it.",
+    "422": "The Idempotency-Key was used with a different request.",
+    "429": "Too many requests; see Retry-After.",
+}
+
+
+class ProblemAutoSchema(AutoSchema):
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        if direction != "response" or not self.path.startswith("/api/v1/"):
+            return responses
+        codes = ["400", "401", "403", "404", "429"]
+        if self.method in ("POST", "PUT", "PATCH", "DELETE"):
+            codes += ["409"]
+        if self.method == "POST":
+            codes += ["422"]
+        for code in codes:
+            if code in responses:
+                continue
+            response = self._get_response_for_code(
+                ProblemSerializer, code, media_types=[PROBLEM_CONTENT_TYPE]
+            )
+            response["description"] = ERROR_DESCRIPTIONS[code]
+            responses[code] = response
+        return responses

@@ -1,0 +1,267 @@
+"""Writes of the integrations app: API keys, webhook endpoints and the bulk upsert of stories.
+
+Backlog changes go through stories.services (so the live table and the webhooks see the same
+events whichever door they came in by); this module only orchestrates them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from integrations import crypto, netguard
+from integrations.models import ApiKey, Scope, WebhookEndpoint
+from rooms import game
+
+if TYPE_CHECKING:
+    from accounts.models import Membership
+    from stories.models import Story
+
+KEY_PREFIX = "pk_live_"
+VISIBLE_PREFIX_LENGTH = len(KEY_PREFIX) + 8
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+MAX_UPSERT_BATCH = 100
+
+EVENT_TYPES = (
+    "story.created",
+    "story.updated",
+    "story.deleted",
+    "story.estimated",
+    "round.revealed",
+)
+
+
+class IntegrationError(game.GameError):
+    """A request about an integration that cannot be honoured; ``code`` says why."""
+
+
+def _require_manager(actor: Membership) -> None:
+    # Whoever may manage the team's members may manage what acts on the team's behalf.
+    game.require(actor.role, game.Action.MANAGE_MEMBERS)
+
+
+# --- API keys ---------------------------------------------------------------------------------
+
+
+def hash_secret(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def api_key_create(*, actor: Membership, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
+    """Create a key for the actor's team. Returns the key and its secret, shown only this once."""
+    _require_manager(actor)
+    chosen = sorted(set(scopes))
+    if not chosen or any(s not in Scope.values for s in chosen):
+        raise IntegrationError("Choose one or more of read, write, webhooks.", code="invalid")
+    for _ in range(5):
+        raw = KEY_PREFIX + secrets.token_urlsafe(32)
+        try:
+            with transaction.atomic(using="default"):
+                key = ApiKey.objects.create(
+                    team=actor.team,
+                    name=(name.strip() or "API key")[:80],
+                    prefix=raw[:VISIBLE_PREFIX_LENGTH],
+                    secret_hash=hash_secret(raw),
+                    scopes=chosen,
+                    created_by_id=actor.user_id,
+                )
+            return key, raw
+        except IntegrityError:  # pragma: no cover - a 48-bit prefix collision
+            continue
+    raise RuntimeError("could not allocate an API key prefix")  # pragma: no cover
+
+
+def api_key_revoke(*, actor: Membership, key_id: int) -> bool:
+    _require_manager(actor)
+    return bool(
+        ApiKey.objects.filter(team=actor.team, pk=key_id, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+    )
+
+
+def api_key_use(*, raw: str) -> ApiKey | None:
+    """The active key ``raw`` names, or None. Records the last use at most once a minute, so a
+    busy bot does not cost a write per request."""
+    if not raw.startswith(KEY_PREFIX) or len(raw) > 128:
+        return None
+    key = (
+        ApiKey.objects.select_related("team", "created_by")
+        .filter(secret_hash=hash_secret(raw), revoked_at__isnull=True)
+        .first()
+    )
+    if key is None:
+        return None
+    now = timezone.now()
+    stale = now - LAST_USED_RESOLUTION
+    if key.last_used_at is None or key.last_used_at < stale:
+        ApiKey.objects.filter(pk=key.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale)
+        ).update(last_used_at=now)
+        key.last_used_at = now
+    return key
+
+
+# --- webhook endpoints ------------------------------------------------------------------------
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _clean_events(events: list[str]) -> list[str]:
+    unknown = sorted(set(events) - set(EVENT_TYPES))
+    if unknown:
+        raise IntegrationError(f"Unknown event types: {', '.join(unknown)}.", code="invalid")
+    return sorted(set(events))
+
+
+def webhook_endpoint_create(
+    *, actor: Membership, url: str, events: list[str], description: str = ""
+) -> tuple[WebhookEndpoint, str]:
+    """Subscribe ``url`` to ``events`` (empty: all). Returns the endpoint and its signing secret."""
+    _require_manager(actor)
+    netguard.check_url(url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_TARGETS)
+    secret = new_webhook_secret()
+    endpoint = WebhookEndpoint.objects.create(
+        team=actor.team,
+        url=url.strip(),
+        description=description.strip()[:200],
+        events=_clean_events(events),
+        secret_encrypted=crypto.encrypt(secret),
+        created_by_id=actor.user_id,
+    )
+    return endpoint, secret
+
+
+def _endpoint(actor: Membership, endpoint_id: int, *, lock: bool = False) -> WebhookEndpoint:
+    endpoints = WebhookEndpoint.objects.filter(team=actor.team)
+    if lock:
+        endpoints = endpoints.select_for_update()
+    endpoint = endpoints.filter(pk=endpoint_id).first()
+    if endpoint is None:
+        raise IntegrationError("No such webhook endpoint.", code="not_found")
+    return endpoint
+
+
+def webhook_endpoint_rotate_secret(*, actor: Membership, endpoint_id: int) -> str:
+    """Give the endpoint a new secret. The old one keeps signing (next to the new one) for
+    WEBHOOK_SECRET_OVERLAP_SECONDS, so receivers can switch without dropping a message."""
+    _require_manager(actor)
+    with transaction.atomic(using="default"):
+        endpoint = _endpoint(actor, endpoint_id, lock=True)
+        secret = new_webhook_secret()
+        endpoint.previous_secret_encrypted = endpoint.secret_encrypted
+        endpoint.previous_secret_expires_at = timezone.now() + timedelta(
+            seconds=settings.WEBHOOK_SECRET_OVERLAP_SECONDS
+        )
+        endpoint.secret_encrypted = crypto.encrypt(secret)
+        endpoint.save()
+    return secret
+
+
+def webhook_endpoint_set_active(
+    *, actor: Membership, endpoint_id: int, active: bool
+) -> WebhookEndpoint:
+    _require_manager(actor)
+    with transaction.atomic(using="default"):
+        endpoint = _endpoint(actor, endpoint_id, lock=True)
+        endpoint.is_active = active
+        if active:
+            endpoint.disabled_at = None
+            endpoint.disabled_reason = ""
+            endpoint.consecutive_failures = 0
+            endpoint.failing_since = None
+        else:
+            endpoint.disabled_at = timezone.now()
+            endpoint.disabled_reason = "Disabled by a facilitator."
+        endpoint.save()
+    return endpoint
+
+
+def webhook_endpoint_delete(*, actor: Membership, endpoint_id: int) -> None:
+    """Delete the subscription. Deliveries still pending for it are cancelled when their turn
+    comes (they live on the team's shard)."""
+    _require_manager(actor)
+    _endpoint(actor, endpoint_id).delete()
+
+
+# --- stories by external key ------------------------------------------------------------------
+
+
+@dataclass
+class UpsertResult:
+    created: list[Story] = field(default_factory=list)
+    updated: list[Story] = field(default_factory=list)
+    unchanged: list[Story] = field(default_factory=list)
+
+    @property
+    def stories(self) -> list[Story]:
+        return [*self.created, *self.updated, *self.unchanged]
+
+
+UPSERT_FIELDS = ("title", "description", "url")
+
+
+def stories_upsert(*, membership: Membership, items: list[dict[str, Any]]) -> UpsertResult:
+    """Create or update stories by ``external_key`` (e.g. PROJ-123): a bot that sends the same
+    batch twice, or two copies of it at once, ends with one story per key.
+
+    Each story goes through stories.services, so open tables and webhooks see every change.
+    A story whose fields already match is left alone (no event).
+    """
+    from rooms.services import UnknownStory
+    from stories import selectors as story_selectors
+    from stories import services as story_services
+
+    game.require(membership.role, game.Action.MANAGE_BACKLOG)
+    if len(items) > MAX_UPSERT_BATCH:
+        raise IntegrationError(f"At most {MAX_UPSERT_BATCH} stories per request.", code="invalid")
+    keys = [item["external_key"].strip() for item in items]
+    if len(set(keys)) != len(keys):
+        raise IntegrationError("Each external_key may appear once per request.", code="invalid")
+    team = membership.team
+    result = UpsertResult()
+    for key, item in zip(keys, items, strict=True):
+        wanted = {name: str(item[name]).strip() for name in UPSERT_FIELDS if name in item}
+        for _ in range(3):
+            story = (
+                story_selectors.story_list(team=team).filter(external_key=key).first()
+                if key
+                else None
+            )
+            if story is None:
+                try:
+                    result.created.append(
+                        story_services.story_create(
+                            membership=membership, external_key=key, **wanted
+                        )
+                    )
+                    break
+                except IntegrityError:
+                    continue  # created concurrently under the same key: update it instead
+            changes = {k: v for k, v in wanted.items() if getattr(story, k) != v}
+            if not changes:
+                result.unchanged.append(story)
+            else:
+                try:
+                    result.updated.append(
+                        story_services.story_update(
+                            membership=membership, story_id=story.pk, **changes
+                        )
+                    )
+                except UnknownStory:  # pragma: no cover - deleted meanwhile
+                    continue
+            break
+        else:  # pragma: no cover - three races in a row on one key
+            raise IntegrationError(f"Could not upsert {key}; try again.", code="conflict")
+    return result

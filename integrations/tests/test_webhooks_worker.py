@@ -1,0 +1,209 @@
+"""Webhooks end to end with real processes: a Celery worker (``-Q webhooks,celery``, embedded
+beat running the sweep every second) on a private ``redis-server`` broker, the PostgreSQL test
+databases, and a local HTTP receiver that verifies every request with the ``standardwebhooks``
+library. The receiver fails its first requests, then recovers and gets every event, each
+deduplicable by ``webhook-id``. No task runs in the test process (a guard fails the test)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from celery.signals import task_prerun
+from django.conf import settings
+from django.db import connections
+from kombu import pools as kombu_pools
+
+from integrations import services
+from integrations.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
+from integrations.tests.receivers import WebhookReceiver
+from pokerproject.celery import app as celery_app
+from pokerproject.replication.tests.processes import (
+    REDIS_SERVER,
+    VENV_BIN,
+    RedisBroker,
+    database_url,
+    wait_until,
+)
+from rooms import services as table
+from stories import services as story_services
+
+pytestmark = [
+    pytest.mark.skipif(
+        settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+        reason="needs PostgreSQL: the worker process must open the test databases",
+    ),
+    pytest.mark.skipif(REDIS_SERVER is None, reason="needs the redis-server binary"),
+    pytest.mark.django_db(databases="__all__", transaction=True),
+]
+
+
+@pytest.fixture
+def broker(tmp_path) -> Iterator[RedisBroker]:
+    server = RedisBroker(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def _drop_broker_connections() -> None:
+    """Close the app's broker pools AND forget them: kombu keeps producer pools in a global
+    registry keyed by broker URL, and Celery 5.7 acquires a producer even for eager tasks, so a
+    pool merely closed here would break every later eager task of the session."""
+    for resource in (celery_app.amqp._producer_pool, celery_app._pool):
+        if resource is not None:
+            resource.force_close_all()
+    kombu_pools.reset()
+    celery_app._after_fork()
+
+
+@pytest.fixture
+def via_broker(broker) -> Iterator[None]:
+    """Publish tasks to the private broker, and fail if one runs in this process anyway."""
+    saved = {key: celery_app.conf[key] for key in ("broker_url", "task_always_eager")}
+    ran_here: list[str] = []
+
+    def record(sender=None, **kwargs):
+        ran_here.append(getattr(sender, "name", repr(sender)))
+
+    task_prerun.connect(record, weak=False)
+    celery_app.conf.update(broker_url=broker.url, task_always_eager=False)
+    _drop_broker_connections()
+    try:
+        yield
+    finally:
+        task_prerun.disconnect(record)
+        celery_app.conf.update(saved)
+        _drop_broker_connections()
+    assert ran_here == [], f"tasks ran in the test process, not the worker: {ran_here}"
+
+
+class Worker:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(  # noqa: S603 - our own venv's celery, fixed args
+                [
+                    str(VENV_BIN / "celery"),
+                    "-A",
+                    "pokerproject",
+                    "worker",
+                    "-B",
+                    "-s",
+                    str(log.parent / "beat-schedule"),
+                    "-Q",
+                    "webhooks,celery",
+                    "-c",
+                    "2",
+                    "-n",
+                    f"webhooks-test-{uuid.uuid4().hex[:8]}@%h",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--loglevel",
+                    "INFO",
+                ],
+                cwd=settings.BASE_DIR,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_until(
+            lambda: " ready." in self.text() and "beat: Starting" in self.text(),
+            timeout=45,
+            what="the Celery worker to be ready",
+            explain=self.tail,
+        )
+
+    def text(self) -> str:
+        if self.process.poll() is not None:
+            raise AssertionError(f"worker exited with {self.process.returncode}\n{self.tail()}")
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def tail(self) -> str:
+        lines = self.log.read_text(errors="replace").splitlines()[-60:] if self.log.exists() else []
+        return "\n".join(lines)
+
+    def stop(self) -> None:
+        import signal
+
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def worker(broker, via_broker, tmp_path) -> Iterator[Worker]:
+    name = f"webhooks-e2e-{uuid.uuid4().hex[:8]}"
+
+    def url(alias: str) -> str:
+        return database_url(connections[alias].settings_dict, application_name=name)
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "pokerproject.settings",
+        "DATABASE_URL": url("default"),
+        "SHARD_URLS": ",".join(f"{s.alias}@{s.region}={url(s.alias)}" for s in settings.SHARDS),
+        "CELERY_BROKER_URL": broker.url,
+        "CELERY_VISIBILITY_TIMEOUT": "5",
+        "WEBHOOK_SWEEP_SECONDS": "1",
+        "WEBHOOK_RETRY_SCHEDULE": "0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5",
+        "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+        "PYTHONUNBUFFERED": "1",
+    }
+    process = Worker(env, tmp_path / "worker.log")
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    server = WebhookReceiver(fail_next=3)
+    yield server
+    server.close()
+
+
+def test_a_receiver_that_fails_then_recovers_gets_every_event_once(alpha, receiver, worker):
+    endpoint, secret = services.webhook_endpoint_create(
+        actor=alpha.lead, url=receiver.url, events=[]
+    )
+    receiver.secret = secret
+    story = story_services.story_create(
+        membership=alpha.lead, title="Ship it", external_key="ALP-9"
+    )
+    story_services.story_update(membership=alpha.lead, story_id=story.pk, title="Ship it now")
+    table.round_start(membership=alpha.lead, story_id=story.pk)
+    table.vote_cast(membership=alpha.voter, value="5")
+    table.round_reveal(membership=alpha.lead)
+    table.estimate_accept(membership=alpha.lead, value="5")
+
+    deliveries = WebhookDelivery.objects.using(alpha.shard).filter(endpoint_id=endpoint.pk)
+
+    def statuses() -> list[str]:
+        return list(deliveries.all().values_list("status", flat=True))  # a fresh query each time
+
+    wait_until(
+        lambda: statuses() == [DeliveryStatus.DELIVERED] * 4,
+        timeout=60,
+        what="every delivery to be delivered",
+        explain=lambda: f"{statuses()}\n{worker.tail()}",
+    )
+    events = receiver.unique_events()
+    assert sorted(p["type"] for p in events.values()) == sorted(
+        ["story.created", "story.updated", "round.revealed", "story.estimated"]
+    )
+    assert set(events) == {d.message_id for d in deliveries}
+    assert all(r.verified for r in receiver.received)
+    assert len(receiver.received) >= 4 + 3  # three refused attempts were retried
+    failed = WebhookAttempt.objects.using(alpha.shard).filter(succeeded=False)
+    assert failed.count() == 3
+    assert {a.status_code for a in failed} == {503}
+    assert "integrations.deliver_webhook" in worker.text()

@@ -1,0 +1,55 @@
+"""The REST API, mounted at /api/v1/ (docs/api.md; schema in docs/openapi.yaml)."""
+
+from django.urls import path, re_path
+
+from accounts.apis import TeamDetailApi, TeamListApi
+from integrations.apis import WebhookEndpointViewSet
+from integrations.problems import api_not_found
+from rooms.apis import RoundDetailApi, RoundListApi, RoundStartApi, RoundVotesApi, TableDetailApi
+from stories.apis import EstimateListApi, StoryViewSet
+
+TEAM = "teams/<slug:slug>/"
+
+story_list = StoryViewSet.as_view({"get": "list", "post": "create"})
+story_detail = StoryViewSet.as_view(
+    {"get": "retrieve", "patch": "partial_update", "delete": "destroy"}
+)
+webhook_list = WebhookEndpointViewSet.as_view({"get": "list", "post": "create"})
+webhook_detail = WebhookEndpointViewSet.as_view({"get": "retrieve", "delete": "destroy"})
+
+urlpatterns = [
+    path("teams/", TeamListApi.as_view(), name="team-list"),
+    path(TEAM, TeamDetailApi.as_view(), name="team-detail"),
+    path(f"{TEAM}stories/", story_list, name="story-list"),
+    path(
+        f"{TEAM}stories/upsert/",
+        StoryViewSet.as_view({"post": "upsert"}),
+        name="story-upsert",
+    ),
+    path(f"{TEAM}stories/<uuid:pk>/", story_detail, name="story-detail"),
+    path(
+        f"{TEAM}stories/<uuid:pk>/move/",
+        StoryViewSet.as_view({"post": "move"}),
+        name="story-move",
+    ),
+    path(f"{TEAM}estimates/", EstimateListApi.as_view(), name="estimate-list"),
+    path(f"{TEAM}rounds/", RoundListApi.as_view(), name="round-list"),
+    path(f"{TEAM}rounds/<uuid:pk>/", RoundDetailApi.as_view(), name="round-detail"),
+    path(f"{TEAM}rounds/<uuid:pk>/votes/", RoundVotesApi.as_view(), name="round-votes"),
+    path(f"{TEAM}table/", TableDetailApi.as_view(), name="table-detail"),
+    path(f"{TEAM}table/rounds/", RoundStartApi.as_view(), name="round-start"),
+    path(f"{TEAM}webhooks/", webhook_list, name="webhook-list"),
+    path(f"{TEAM}webhooks/<int:pk>/", webhook_detail, name="webhook-detail"),
+    path(
+        f"{TEAM}webhooks/<int:pk>/rotate-secret/",
+        WebhookEndpointViewSet.as_view({"post": "rotate_secret"}),
+        name="webhook-rotate-secret",
+    ),
+    path(
+        f"{TEAM}webhooks/<int:pk>/deliveries/",
+        WebhookEndpointViewSet.as_view({"get": "deliveries"}),
+        name="webhook-deliveries",
+    ),
+    # Last: anything else under /api/v1/ answers a JSON problem, never an HTML page.
+    re_path(r"^.*$", api_not_found, name="not-found"),
+]

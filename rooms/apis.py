@@ -1,0 +1,187 @@
+"""REST API of the live table and its rounds. Writes go through rooms.services, so a round a bot
+starts reaches every open table exactly as one started by the facilitator's click."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from integrations.drf import IDEMPOTENCY_KEY, PagePagination, TeamApi
+from integrations.idempotency import idempotent
+from integrations.models import Scope
+from integrations.problems import ProblemError
+from rooms import services
+from rooms.game import RoundStatus
+from rooms.selectors import room_snapshot
+from stories.models import Round
+
+
+class RoundOutputSerializer(serializers.Serializer):
+    """A round. ``stats`` only once revealed; vote values are under /votes/."""
+
+    id = serializers.UUIDField()
+    story_id = serializers.UUIDField(allow_null=True)
+    title = serializers.CharField()
+    status = serializers.ChoiceField(choices=[s.value for s in RoundStatus])
+    deck = serializers.CharField()
+    cards = serializers.ListField(child=serializers.CharField())
+    estimate = serializers.CharField()
+    stats = serializers.SerializerMethodField()
+    voted = serializers.SerializerMethodField()
+    started_at = serializers.DateTimeField()
+    revealed_at = serializers.DateTimeField(allow_null=True)
+    accepted_at = serializers.DateTimeField(allow_null=True)
+
+    class Meta:
+        ref_name = "Round"
+
+    @extend_schema_field(serializers.DictField(allow_null=True))
+    def get_stats(self, round_: Round) -> dict | None:
+        return round_.stats if round_.is_finished else None
+
+    @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
+    def get_voted(self, round_: Round) -> list[int]:
+        """Ids of the members who have voted (never what they voted)."""
+        return sorted(v.user_id for v in round_.votes.all())
+
+
+class VoteOutputSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    value = serializers.CharField()
+    cast_at = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "Vote"
+
+
+def _rounds(team):
+    return Round.objects.using(team.shard).filter(team_id=team.pk).prefetch_related("votes")
+
+
+class RoundListApi(TeamApi):
+    """Rounds of the team, newest first (on the team's home shard)."""
+
+    pagination_class = PagePagination
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=[s.value for s in RoundStatus]),
+            OpenApiParameter("story_id", OpenApiTypes.UUID),
+        ],
+        responses=RoundOutputSerializer(many=True),
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        team = self.member(request, slug).team
+        rounds = _rounds(team).order_by("-started_at", "-id")
+        if wanted := request.query_params.get("status"):
+            if wanted not in {s.value for s in RoundStatus}:
+                raise serializers.ValidationError({"status": ["Unknown status."]})
+            rounds = rounds.filter(status=wanted)
+        if "story_id" in request.query_params:
+            try:
+                story_id = uuid.UUID(request.query_params["story_id"])
+            except ValueError:
+                raise serializers.ValidationError({"story_id": ["Not a UUID."]}) from None
+            rounds = rounds.filter(story_id=story_id)
+        return self.paginate(request, rounds, RoundOutputSerializer)
+
+
+def _round_or_404(team, pk) -> Round:
+    round_ = _rounds(team).filter(pk=pk).first()
+    if round_ is None:
+        raise Http404("No such round.")
+    return round_
+
+
+class RoundDetailApi(TeamApi):
+    @extend_schema(responses=RoundOutputSerializer)
+    def get(self, request: Request, slug: str, pk) -> Response:
+        team = self.member(request, slug).team
+        return Response(RoundOutputSerializer(_round_or_404(team, pk)).data)
+
+
+class RoundVotesApi(TeamApi):
+    """The votes of a revealed or accepted round. While a round is being voted (or if it was
+    cancelled) its votes are secret: 409 ``round_not_revealed``."""
+
+    @extend_schema(responses=VoteOutputSerializer(many=True))
+    def get(self, request: Request, slug: str, pk) -> Response:
+        team = self.member(request, slug).team
+        round_ = _round_or_404(team, pk)
+        if not round_.is_finished:
+            raise ProblemError(
+                "Votes are shown only once the cards are revealed.",
+                code="round_not_revealed",
+                status_code=status.HTTP_409_CONFLICT,
+            )
+        votes = sorted(round_.votes.all(), key=lambda v: v.user_id)
+        return Response(VoteOutputSerializer(votes, many=True).data)
+
+
+class RoundStartApi(TeamApi):
+    """Put a story (or a quick round with a label) on the live table."""
+
+    class InputSerializer(serializers.Serializer):
+        story_id = serializers.UUIDField(required=False, allow_null=True)
+        title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+        class Meta:
+            ref_name = "RoundStartInput"
+
+    @extend_schema(
+        parameters=[IDEMPOTENCY_KEY],
+        request=InputSerializer,
+        responses={201: RoundOutputSerializer},
+    )
+    @idempotent
+    def post(self, request: Request, slug: str) -> Response:
+        membership = self.member(request, slug, Scope.WRITE)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        update = services.round_start(
+            membership=membership,
+            story_id=serializer.validated_data.get("story_id"),
+            title=serializer.validated_data["title"],
+        )
+        round_ = _round_or_404(membership.team, update.round.pk)
+        return Response(RoundOutputSerializer(round_).data, status=status.HTTP_201_CREATED)
+
+
+class TableOutputSerializer(serializers.Serializer):
+    """The live table as everyone sees it: no one's private vote (see docs/protocol.md)."""
+
+    version = serializers.IntegerField()
+    team = serializers.DictField()
+    deck = serializers.DictField()
+    participants = serializers.ListField(child=serializers.DictField())
+    round = serializers.DictField(allow_null=True)
+    backlog = serializers.ListField(child=serializers.DictField())
+
+    class Meta:
+        ref_name = "Table"
+
+
+class TableDetailApi(TeamApi):
+    @extend_schema(responses=TableOutputSerializer)
+    def get(self, request: Request, slug: str) -> Response:
+        membership = self.member(request, slug)
+        snapshot = room_snapshot(membership=membership)
+        data = snapshot["data"]
+        # ``me`` and ``my_vote`` describe the caller at a table; a key (acting for the member who
+        # created it) must not learn that member's card, so neither is part of the API.
+        return Response(
+            {
+                "version": snapshot["version"],
+                "team": data["team"],
+                "deck": data["deck"],
+                "participants": data["participants"],
+                "round": data["round"],
+                "backlog": data["backlog"],
+            }
+        )

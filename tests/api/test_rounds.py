@@ -1,0 +1,118 @@
+"""Rounds, votes, the live table and the estimates feed over the REST API."""
+
+import pytest
+
+from rooms import services as table
+from stories.models import Story
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+
+def api(t, suffix: str) -> str:
+    return f"/api/v1/teams/{t.slug}/{suffix}"
+
+
+def start(t, story=None):
+    response = t.rw.post(
+        api(t, "table/rounds/"), {"story_id": str(story.pk)} if story else {}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def test_my_teams_lists_memberships_or_the_keys_team(alpha, beta, make_user):
+    from accounts.models import Membership
+    from integrations.tests.fixtures import session_client
+
+    both = make_user("both")
+    Membership.objects.create(team=alpha.team, user=both, role="voter")
+    Membership.objects.create(team=beta.team, user=both, role="observer")
+    mine = session_client(both).get("/api/v1/teams/").json()
+    assert [(t["slug"], t["role"]) for t in mine] == [
+        (alpha.slug, "voter"),
+        (beta.slug, "observer"),
+    ]
+    assert [t["slug"] for t in alpha.ro.get("/api/v1/teams/").json()] == [alpha.slug]
+    assert alpha.rw.get(f"/api/v1/teams/{alpha.slug}/").json()["role"] == "facilitator"
+    assert alpha.ro.get(f"/api/v1/teams/{alpha.slug}/").json()["role"] == "observer"
+
+
+def test_a_bot_starts_a_round_and_every_table_hears_it(alpha, listen, committed):
+    channel = listen(alpha.team)
+    with committed(alpha.shard):
+        round_ = start(alpha, alpha.stories[0])
+    assert round_["status"] == "voting"
+    assert round_["story_id"] == str(alpha.stories[0].pk)
+    assert channel.names() == ["round_started"]
+    again = alpha.rw.post(api(alpha, "table/rounds/"), {}, format="json")
+    assert again.status_code == 409
+    assert again.json()["code"] == "round_in_progress"
+
+
+def test_starting_on_an_unknown_story_is_404(alpha, beta):
+    response = alpha.rw.post(
+        api(alpha, "table/rounds/"), {"story_id": str(beta.stories[0].pk)}, format="json"
+    )
+    assert response.status_code == 404
+    assert response.json()["code"] == "unknown_story"
+
+
+def test_votes_stay_secret_until_reveal(alpha):
+    round_ = start(alpha, alpha.stories[0])
+    table.vote_cast(membership=alpha.voter, value="8")
+    table.vote_cast(membership=alpha.lead, value="5")
+    detail = alpha.ro.get(api(alpha, f"rounds/{round_['id']}/")).json()
+    assert detail["voted"] == sorted([alpha.voter.user_id, alpha.lead.user_id])
+    assert detail["stats"] is None
+    hidden = alpha.ro.get(api(alpha, f"rounds/{round_['id']}/votes/"))
+    assert hidden.status_code == 409
+    assert hidden.json()["code"] == "round_not_revealed"
+    snapshot = alpha.ro.get(api(alpha, "table/")).json()
+    assert "my_vote" not in snapshot
+    assert "votes" not in snapshot["round"]
+
+    table.round_reveal(membership=alpha.lead)
+    votes = alpha.ro.get(api(alpha, f"rounds/{round_['id']}/votes/")).json()
+    assert sorted(v["value"] for v in votes) == ["5", "8"]
+    assert alpha.ro.get(api(alpha, f"rounds/{round_['id']}/")).json()["stats"]["median"] is not None
+
+
+def test_the_table_snapshot_never_carries_the_keys_creator_vote(alpha):
+    start(alpha, alpha.stories[0])
+    table.vote_cast(membership=alpha.lead, value="13")
+    body = alpha.ro.get(api(alpha, "table/")).json()
+    assert "13" not in str({k: v for k, v in body.items() if k not in ("deck", "round")})
+    assert body["round"]["voted"] == [alpha.lead.user_id]
+    assert "votes" not in body["round"]
+
+
+def test_round_list_filters(alpha):
+    first = start(alpha, alpha.stories[0])
+    table.round_reveal(membership=alpha.lead)
+    table.estimate_accept(membership=alpha.lead, value="3", next_story=True)
+    rounds = alpha.ro.get(api(alpha, "rounds/")).json()
+    assert rounds["count"] == 2
+    accepted = alpha.ro.get(api(alpha, "rounds/"), {"status": "accepted"}).json()["results"]
+    assert [r["id"] for r in accepted] == [first["id"]]
+    by_story = alpha.ro.get(api(alpha, "rounds/"), {"story_id": str(alpha.stories[1].pk)}).json()
+    assert by_story["count"] == 1
+    assert alpha.ro.get(api(alpha, "rounds/"), {"status": "nope"}).status_code == 400
+    assert alpha.ro.get(api(alpha, "rounds/"), {"story_id": "nope"}).status_code == 400
+
+
+def test_estimates_feed_pages_by_cursor_and_filters_by_time(alpha):
+    for story, value in zip(alpha.stories, ["5", "8"], strict=True):
+        table.round_start(membership=alpha.lead, story_id=story.pk)
+        table.round_reveal(membership=alpha.lead)
+        table.estimate_accept(membership=alpha.lead, value=value)
+    page = alpha.ro.get(api(alpha, "estimates/"), {"page_size": 1}).json()
+    assert [e["estimate"] for e in page["results"]] == ["5"]
+    rest = alpha.ro.get(page["next"]).json()
+    assert [e["external_key"] for e in rest["results"]] == ["ALP-2"]
+    assert rest["next"] is None
+    first_at = page["results"][0]["estimated_at"]
+    later = alpha.ro.get(api(alpha, "estimates/"), {"updated_after": first_at}).json()
+    assert [e["estimate"] for e in later["results"]] == ["8"]
+    assert alpha.ro.get(api(alpha, "estimates/"), {"updated_after": "yesterday"}).status_code == 400
+    unestimated = Story.objects.using(alpha.shard).filter(team_id=alpha.team.pk, estimate="")
+    assert not unestimated.exists()

@@ -1,0 +1,141 @@
+"""The backlog over the REST API: list, filters, pagination, create, update, delete, reorder,
+upsert by external key. Every write is the same service call the pages make, so open tables get
+the same events."""
+
+import pytest
+
+from stories import selectors
+from stories.models import Story
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+
+def url(t, suffix: str = "") -> str:
+    return f"/api/v1/teams/{t.slug}/stories/{suffix}"
+
+
+def keys_of(t) -> list[str]:
+    return [s.external_key for s in selectors.story_list(team=t.team)]
+
+
+def test_list_returns_the_backlog_in_order_paginated(alpha):
+    response = alpha.ro.get(url(alpha), {"page_size": 1})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["count"] == 2
+    assert [s["external_key"] for s in body["results"]] == ["ALP-1"]
+    assert body["next"].endswith("page=2&page_size=1")
+    second = alpha.ro.get(body["next"]).json()
+    assert [s["external_key"] for s in second["results"]] == ["ALP-2"]
+
+
+def test_list_filters_by_estimate_key_and_text(alpha):
+    Story.objects.using(alpha.shard).filter(pk=alpha.stories[0].pk).update(estimate="5")
+    assert [
+        s["external_key"] for s in alpha.ro.get(url(alpha), {"estimated": "true"}).json()["results"]
+    ] == ["ALP-1"]
+    assert [
+        s["external_key"]
+        for s in alpha.ro.get(url(alpha), {"estimated": "false"}).json()["results"]
+    ] == ["ALP-2"]
+    assert alpha.ro.get(url(alpha), {"external_key": "ALP-2"}).json()["count"] == 1
+    assert alpha.ro.get(url(alpha), {"q": "STORY 2"}).json()["count"] == 1
+    bad = alpha.ro.get(url(alpha), {"estimated": "maybe"})
+    assert bad.status_code == 400
+    assert bad.json()["code"] == "invalid"
+
+
+def test_create_update_and_delete_go_through_the_services(alpha, listen, committed):
+    channel = listen(alpha.team)
+    with committed(alpha.shard):
+        created = alpha.rw.post(
+            url(alpha), {"title": "  New  ", "external_key": "ALP-9"}, format="json"
+        )
+    assert created.status_code == 201, created.content
+    story = created.json()
+    assert story["title"] == "New"
+    assert story["position"] == 3
+    assert channel.names() == ["backlog_changed"]
+
+    with committed(alpha.shard):
+        patched = alpha.rw.patch(url(alpha, f"{story['id']}/"), {"title": "Renamed"}, format="json")
+    assert patched.status_code == 200
+    assert patched.json()["title"] == "Renamed"
+    assert alpha.ro.get(url(alpha, f"{story['id']}/")).json()["title"] == "Renamed"
+    assert channel.names() == ["backlog_changed"]
+
+    with committed(alpha.shard):
+        deleted = alpha.rw.delete(url(alpha, f"{story['id']}/"))
+    assert deleted.status_code == 204
+    assert alpha.ro.get(url(alpha, f"{story['id']}/")).status_code == 404
+    assert channel.names() == ["backlog_changed"]
+
+
+def test_invalid_input_is_a_problem_with_field_errors(alpha):
+    response = alpha.rw.post(url(alpha), {"title": "", "url": "not a url"}, format="json")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == "invalid"
+    assert body["status"] == 400
+    assert set(body["errors"]) == {"title", "url"}
+
+
+def test_a_duplicate_external_key_is_a_conflict(alpha):
+    response = alpha.rw.post(url(alpha), {"title": "Again", "external_key": "ALP-1"}, format="json")
+    assert response.status_code == 409
+    assert response.json()["code"] == "duplicate_external_key"
+
+
+def test_move_by_position_and_by_offset(alpha):
+    first, second = alpha.stories
+    response = alpha.rw.post(url(alpha, f"{second.pk}/move/"), {"position": 1}, format="json")
+    assert response.status_code == 200
+    assert response.json()["order"] == [str(second.pk), str(first.pk)]
+    assert keys_of(alpha) == ["ALP-2", "ALP-1"]
+    alpha.rw.post(url(alpha, f"{second.pk}/move/"), {"offset": 1}, format="json")
+    assert keys_of(alpha) == ["ALP-1", "ALP-2"]
+    both = alpha.rw.post(
+        url(alpha, f"{second.pk}/move/"), {"offset": 1, "position": 1}, format="json"
+    )
+    assert both.status_code == 400
+
+
+def test_upsert_creates_then_updates_never_duplicates(alpha):
+    batch = {
+        "stories": [
+            {"external_key": "ALP-1", "title": "Alpha story 1"},
+            {"external_key": "ALP-3", "title": "Third", "url": "https://jira.example/browse/ALP-3"},
+        ]
+    }
+    first = alpha.rw.post(url(alpha, "upsert/"), batch, format="json")
+    assert first.status_code == 200, first.content
+    body = first.json()
+    assert [s["external_key"] for s in body["created"]] == ["ALP-3"]
+    assert [s["external_key"] for s in body["unchanged"]] == ["ALP-1"]
+    again = alpha.rw.post(url(alpha, "upsert/"), batch, format="json").json()
+    assert again["created"] == []
+    assert len(again["unchanged"]) == 2
+    batch["stories"][1]["title"] = "Third, renamed"
+    changed = alpha.rw.post(url(alpha, "upsert/"), batch, format="json").json()
+    assert [s["title"] for s in changed["updated"]] == ["Third, renamed"]
+    assert keys_of(alpha) == ["ALP-1", "ALP-2", "ALP-3"]
+
+
+def test_upsert_refuses_repeated_keys_and_blank_keys(alpha):
+    repeated = {
+        "stories": [{"external_key": "X-1", "title": "a"}, {"external_key": "X-1", "title": "b"}]
+    }
+    assert alpha.rw.post(url(alpha, "upsert/"), repeated, format="json").status_code == 400
+    blank = {"stories": [{"external_key": "", "title": "a"}]}
+    assert alpha.rw.post(url(alpha, "upsert/"), blank, format="json").status_code == 400
+    too_many = {"stories": [{"external_key": f"X-{n}", "title": "t"} for n in range(101)]}
+    assert alpha.rw.post(url(alpha, "upsert/"), too_many, format="json").status_code == 400
+
+
+def test_an_observer_session_may_read_but_not_write(alpha):
+    assert alpha.as_observer.get(url(alpha)).status_code == 200
+    response = alpha.as_observer.post(url(alpha), {"title": "x"}, format="json")
+    assert response.status_code == 403
+    assert response.json()["code"] == "forbidden"
