@@ -258,6 +258,9 @@ STORAGES = {
     },
 }
 WHITENOISE_MAX_AGE = 31536000 if not DEBUG else 0
+# Serve straight from the apps' static folders while debugging (and in tests), so nothing needs
+# collecting; deployments serve the collected, hashed files.
+WHITENOISE_USE_FINDERS = DEBUG
 
 # --- Live table -------------------------------------------------------------------------------
 # Inbound frame limits per socket: larger frames are refused, faster senders get rate_limited.
