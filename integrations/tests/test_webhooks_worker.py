@@ -13,20 +13,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from celery.signals import task_prerun
 from django.conf import settings
 from django.db import connections
-from kombu import pools as kombu_pools
 
 from integrations import services
 from integrations.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from integrations.tests.receivers import WebhookReceiver
-from pokerproject.celery import app as celery_app
 from pokerproject.replication.tests.processes import (
     REDIS_SERVER,
     VENV_BIN,
     RedisBroker,
     database_url,
+    tasks_via_broker,
     wait_until,
 )
 from rooms import services as table
@@ -52,36 +50,11 @@ def broker(tmp_path) -> Iterator[RedisBroker]:
         server.kill()
 
 
-def _drop_broker_connections() -> None:
-    """Close the app's broker pools AND forget them: kombu keeps producer pools in a global
-    registry keyed by broker URL, and Celery 5.7 acquires a producer even for eager tasks, so a
-    pool merely closed here would break every later eager task of the session."""
-    for resource in (celery_app.amqp._producer_pool, celery_app._pool):
-        if resource is not None:
-            resource.force_close_all()
-    kombu_pools.reset()
-    celery_app._after_fork()
-
-
 @pytest.fixture
 def via_broker(broker) -> Iterator[None]:
     """Publish tasks to the private broker, and fail if one runs in this process anyway."""
-    saved = {key: celery_app.conf[key] for key in ("broker_url", "task_always_eager")}
-    ran_here: list[str] = []
-
-    def record(sender=None, **kwargs):
-        ran_here.append(getattr(sender, "name", repr(sender)))
-
-    task_prerun.connect(record, weak=False)
-    celery_app.conf.update(broker_url=broker.url, task_always_eager=False)
-    _drop_broker_connections()
-    try:
+    with tasks_via_broker(broker.url):
         yield
-    finally:
-        task_prerun.disconnect(record)
-        celery_app.conf.update(saved)
-        _drop_broker_connections()
-    assert ran_here == [], f"tasks ran in the test process, not the worker: {ran_here}"
 
 
 class Worker:

@@ -250,3 +250,45 @@ class CeleryWorker:
     def log_tail(self, lines: int = 80) -> str:
         tail = self.log().splitlines()[-lines:]
         return f"--- last {len(tail)} lines of {self.log_path} ---\n" + "\n".join(tail)
+
+
+def drop_broker_connections() -> None:
+    """Close the Celery app's broker pools and forget them, so the next publish uses the current
+    broker URL. kombu also keeps producer pools in a process-wide registry keyed by URL, and
+    Celery acquires a producer even for eager tasks: a pool merely closed would break them."""
+    from kombu import pools as kombu_pools
+
+    from pokerproject.celery import app as celery_app
+
+    for owner, attribute in ((celery_app.amqp, "_producer_pool"), (celery_app, "_pool")):
+        resource = getattr(owner, attribute)
+        if resource is not None:
+            resource.force_close_all()
+        setattr(owner, attribute, None)
+    kombu_pools.reset()
+
+
+@contextlib.contextmanager
+def tasks_via_broker(url: str):
+    """Publish tasks to the broker at ``url`` instead of running them eagerly, and fail if any
+    task runs in this process anyway (it must run in the worker under test)."""
+    from celery.signals import task_prerun
+
+    from pokerproject.celery import app as celery_app
+
+    saved = {key: celery_app.conf[key] for key in ("broker_url", "task_always_eager")}
+    ran_here: list[str] = []
+
+    def record(sender=None, **kwargs):
+        ran_here.append(getattr(sender, "name", repr(sender)))
+
+    task_prerun.connect(record, weak=False)
+    celery_app.conf.update(broker_url=url, task_always_eager=False)
+    drop_broker_connections()
+    try:
+        yield
+    finally:
+        task_prerun.disconnect(record)
+        celery_app.conf.update(saved)
+        drop_broker_connections()
+    assert ran_here == [], f"tasks ran in the test process, not the worker: {ran_here}"

@@ -16,16 +16,13 @@ import uuid
 from collections.abc import Iterator
 from types import SimpleNamespace
 
-import kombu.pools
 import psycopg
 import pytest
-from celery.signals import task_prerun
 from django.conf import settings
 from django.db import connections
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import facilitator_of
-from pokerproject.celery import app as celery_app
 from pokerproject.regions import registry
 from pokerproject.replication.models import OutboxEntry, RoundReplica
 from pokerproject.replication.selectors import home_checksums, region_diffs
@@ -36,6 +33,7 @@ from pokerproject.replication.tests.processes import (
     RedisBroker,
     database_url,
     libpq_conninfo,
+    tasks_via_broker,
     wait_until,
 )
 from rooms import services as table
@@ -78,40 +76,11 @@ def broker(tmp_path) -> Iterator[RedisBroker]:
         server.kill()
 
 
-def _drop_broker_connections() -> None:
-    """Forget the app's pooled broker connections so the next publish uses the current URL."""
-    # Both pools are built lazily from broker_url and then kept; Celery resets them the same
-    # way after a fork (Celery._after_fork).
-    for owner, attribute in ((celery_app.amqp, "_producer_pool"), (celery_app, "_pool")):
-        resource = getattr(owner, attribute)
-        if resource is not None:
-            resource.force_close_all()
-        setattr(owner, attribute, None)
-    # kombu keeps its pools in a process-wide registry keyed by broker URL; a closed pool left
-    # there would fail every later publish (eager tasks take a producer too).
-    kombu.pools.reset()
-
-
 @pytest.fixture
 def celery_via_broker(broker) -> Iterator[None]:
-    """Send tasks from this process to the private broker instead of running them eagerly,
-    and fail if any task runs in this process anyway."""
-    saved = {key: celery_app.conf[key] for key in ("broker_url", "task_always_eager")}
-    ran_here: list[str] = []
-
-    def record(sender=None, **kwargs):
-        ran_here.append(getattr(sender, "name", repr(sender)))
-
-    task_prerun.connect(record, weak=False)
-    celery_app.conf.update(broker_url=broker.url, task_always_eager=False)
-    _drop_broker_connections()
-    try:
+    """Send tasks from this process to the private broker instead of running them eagerly."""
+    with tasks_via_broker(broker.url):
         yield
-    finally:
-        task_prerun.disconnect(record)
-        celery_app.conf.update(saved)
-        _drop_broker_connections()
-    assert ran_here == [], f"tasks ran in the test process, not the worker: {ran_here}"
 
 
 def _server_connection() -> psycopg.Connection:
