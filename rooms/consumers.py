@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -99,14 +98,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
         """Read the membership and the team's home shard again, and sit down at the new table."""
         old_team = self.membership.team
         try:
-            self.membership = await database_sync_to_async(membership_get)(
-                team_slug=old_team.slug, user=self.scope["user"]
+            self.membership = await dbpool.run(
+                membership_get, team_slug=old_team.slug, user=self.scope["user"]
             )
         except NotAMember:
             await self.close(code=protocol.CLOSE_FORBIDDEN)
             raise
         if self.membership.team.shard != old_team.shard:
-            await database_sync_to_async(services.presence_join)(
+            await dbpool.run(
+                services.presence_join,
                 team=self.membership.team,
                 user_id=self.membership.user_id,
                 channel_name=self.channel_name,
