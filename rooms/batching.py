@@ -1,13 +1,16 @@
-"""Group commit of votes: the votes a worker receives within a few milliseconds are written in
-one transaction per shard (rooms.services.votes_cast_batch), then each is broadcast from the event
-loop and acknowledged.
+"""Group commit of votes and reveals: the votes (or reveals) a worker receives within a few
+milliseconds are written in one transaction per shard (rooms.services.votes_cast_batch,
+rooms.services.rounds_reveal_batch), then each event is broadcast from the event loop and each
+command acknowledged.
 
 Same rules and promises as ``rooms.services.vote_cast`` (it is the same code): a vote is
 acknowledged only after its transaction committed, and the team learns only *who* voted. What
 changes is the cost: one thread hop and three statements per batch instead of a hop and several
 statements per vote (docs/performance.md).
 
-Used from the socket consumer: ``update = await batching.vote_cast(membership=..., value=...)``.
+Used from the socket consumer: ``update = await batching.vote_cast(membership=..., value=...)``
+and ``update = await batching.round_reveal(membership=...)``. Reveals use the vote batch's
+window and size (ROOM_VOTE_BATCH_MS, ROOM_VOTE_BATCH_MAX).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from channels.layers import get_channel_layer
@@ -31,26 +35,36 @@ logger = logging.getLogger(__name__)
 @dataclass(eq=False)
 class _Pending:
     membership: Membership
-    value: object
+    item: object  # what the batch service takes for this command
     future: asyncio.Future
 
 
-class VoteBatcher:
-    """Collects the votes of one event loop (one worker) and commits them in batches.
+class Batcher:
+    """Collects one kind of command of one event loop (one worker) and commits them in batches
+    through ``service(alias=..., pending=[item, ...]) -> (results, events)``.
 
-    The first vote of a batch waits ``window`` seconds for company; while a batch is being
+    The first command of a batch waits ``window`` seconds for company; while a batch is being
     written, the next one fills up, so batches grow with the load and the wait stays short.
     """
 
-    def __init__(self, *, window: float, max_batch: int) -> None:
+    def __init__(
+        self,
+        *,
+        window: float,
+        max_batch: int,
+        service: Callable[..., tuple[list, list[tuple[int, dict]]]],
+        action: game.Action,
+        name: str,
+    ) -> None:
         self.window, self.max_batch = window, max_batch
+        self.service, self.action, self.name = service, action, name
         self.pending: list[_Pending] = []
         self.task: asyncio.Task | None = None
 
-    async def cast(self, *, membership: Membership, value: object) -> TableUpdate:
-        game.require(membership.role, game.Action.CAST_VOTE)
+    async def submit(self, *, membership: Membership, item: object) -> TableUpdate:
+        game.require(membership.role, self.action)
         future = asyncio.get_running_loop().create_future()
-        self.pending.append(_Pending(membership, value, future))
+        self.pending.append(_Pending(membership, item, future))
         if self.task is None:
             self.task = asyncio.create_task(self._drain())
         return await future
@@ -72,24 +86,22 @@ class VoteBatcher:
     async def _commit(self, alias: str, items: list[_Pending]) -> None:
         try:
             results, events = await dbpool.run(
-                services.votes_cast_batch,
-                alias=alias,
-                pending=[(i.membership, i.value) for i in items],
+                self.service, alias=alias, pending=[i.item for i in items]
             )
-        except Exception as exc:  # nothing was committed: every vote of the batch fails
-            logger.exception("vote batch of %d on %s failed", len(items), alias)
+        except Exception as exc:  # nothing was committed: every command of the batch fails
+            logger.exception("%s batch of %d on %s failed", self.name, len(items), alias)
             for item in items:
                 if not item.future.done():
                     item.future.set_exception(exc)
             return
-        # Committed: broadcast (each event serialised once), then acknowledge each voter.
+        # Committed: broadcast (each event serialised once), then acknowledge each sender.
         layer = get_channel_layer()
         for team_id, event in events:
             try:
                 await layer.group_send(group_name(team_id), team_message(event))
             except Exception:
                 # Clients that miss the event catch up from the version gap.
-                logger.exception("broadcast of vote_cast to team %s failed", team_id)
+                logger.exception("broadcast of %s to team %s failed", event.get("type"), team_id)
         for item, result in zip(items, results, strict=True):
             if item.future.done():
                 continue
@@ -99,19 +111,40 @@ class VoteBatcher:
                 item.future.set_result(result)
 
 
-_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, VoteBatcher] = (
+_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Batcher]] = (
     weakref.WeakKeyDictionary()
 )
+
+_KINDS = {
+    "vote": (services.votes_cast_batch, game.Action.CAST_VOTE),
+    "reveal": (services.rounds_reveal_batch, game.Action.REVEAL),
+}
+
+
+def _batcher(kind: str) -> Batcher:
+    """This event loop's batcher of ``kind``, created on first use."""
+    loop = asyncio.get_running_loop()
+    batchers = _batchers.get(loop)
+    if batchers is None:
+        batchers = _batchers[loop] = {}
+    batcher = batchers.get(kind)
+    if batcher is None:
+        service, action = _KINDS[kind]
+        batcher = batchers[kind] = Batcher(
+            window=settings.ROOM_VOTE_BATCH_MS / 1000,
+            max_batch=settings.ROOM_VOTE_BATCH_MAX,
+            service=service,
+            action=action,
+            name=kind,
+        )
+    return batcher
 
 
 async def vote_cast(*, membership: Membership, value: object) -> TableUpdate:
     """Play a card, or change it, through this worker's batch; returns once committed."""
-    loop = asyncio.get_running_loop()
-    batcher = _batchers.get(loop)
-    if batcher is None:
-        batcher = VoteBatcher(
-            window=settings.ROOM_VOTE_BATCH_MS / 1000,
-            max_batch=settings.ROOM_VOTE_BATCH_MAX,
-        )
-        _batchers[loop] = batcher
-    return await batcher.cast(membership=membership, value=value)
+    return await _batcher("vote").submit(membership=membership, item=(membership, value))
+
+
+async def round_reveal(*, membership: Membership) -> TableUpdate:
+    """Turn the cards through this worker's reveal batch; returns once committed and broadcast."""
+    return await _batcher("reveal").submit(membership=membership, item=membership)

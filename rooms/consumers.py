@@ -212,7 +212,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self._ack(command, await self._call(services.vote_withdraw))
 
     async def do_reveal_cards(self, command: protocol.Command) -> None:
-        await self._ack(command, await self._call(services.round_reveal))
+        await self._ack(command, await batching.round_reveal(membership=self.membership))
 
     async def do_restart_round(self, command: protocol.Command) -> None:
         update = await self._call(services.round_restart)

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from functools import partial
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Membership, Team
 from integrations import webhooks
+from integrations.models import WebhookEndpoint
 from pokerproject.regions.guard import shard_scope, team_atomic
 from pokerproject.replication.services import outbox_record
 from rooms import game, presence, protocol
@@ -265,23 +267,144 @@ def vote_withdraw(*, membership: Membership) -> TableUpdate:
 def round_reveal(*, membership: Membership) -> TableUpdate:
     """Turn the cards: close the round, store its statistics, show every vote to everyone."""
     game.require(membership.role, game.Action.REVEAL)
-    team = membership.team
-    with team_atomic(team):
-        room = _lock_room(team)
-        game.require_voting(_current_status(room))
-        round_ = room.current_round
-        votes = list(round_.votes.all())
-        deck = game.Deck(round_.deck, round_.deck, tuple(round_.cards))
-        round_.stats = game.compute_statistics(deck, [v.value for v in votes]).as_dict()
-        round_.status = game.RoundStatus.REVEALED
-        round_.revealed_at = timezone.now()
-        round_.version += 1
-        round_.save(using=team.shard)
-        _emit(team, room, "cards_revealed", {"round": round_payload(round_, votes)})
-        # Registered after _emit, so on commit the table hears first, then the queues.
-        outbox_record(team=team, round_=round_)
-        webhooks.record(team=team, event="round.revealed", data=webhooks.revealed(round_, votes))
-    return TableUpdate(version=room.version, round=round_)
+    [result], _ = rounds_reveal_batch(
+        alias=membership.team.shard, pending=[membership], announce_on_commit=True
+    )
+    if isinstance(result, game.GameError):
+        raise result
+    return result
+
+
+def rounds_reveal_batch(
+    *, alias: str, pending: list[Membership], announce_on_commit: bool = False
+) -> tuple[list[TableUpdate | game.GameError], list[tuple[int, dict]]]:
+    """Reveal the current rounds of teams homed on ``alias`` in one transaction (group commit).
+
+    Returns, in order, a TableUpdate for each reveal or the GameError that refused it, and the
+    ``cards_revealed`` events for the caller to broadcast once the transaction has committed. The
+    same rules as ever apply to each item, and each revealed round is recorded for the other
+    regions (outbox) and the team's webhooks in the same transaction. Rooms are locked in team-id
+    order, so concurrent batches of other workers cannot deadlock. rooms.batching feeds it the
+    reveals a worker receives within a few milliseconds; ``round_reveal`` is a batch of one, with
+    ``announce_on_commit`` so each event is registered on commit before the queues, as before.
+    """
+    now = timezone.now()
+    results: list[TableUpdate | game.GameError] = []
+    events: list[tuple[int, dict]] = []
+    team_ids = sorted({membership.team_id for membership in pending})
+    with shard_scope(alias), transaction.atomic(using=alias):
+        rooms = {
+            room.team_id: room
+            for room in Room.objects.using(alias)
+            .select_for_update(of=("self",))
+            .filter(team_id__in=team_ids)
+            .order_by("team_id")
+        }
+        # A team without a room here may have moved to another shard (as in _lock_room).
+        absent = [team_id for team_id in team_ids if team_id not in rooms]
+        moved = set(
+            Team.objects.filter(pk__in=absent).exclude(shard=alias).values_list("pk", flat=True)
+            if absent
+            else ()
+        )
+        # Read after the rooms are locked: no reveal of another worker can slip in between.
+        round_ids = [room.current_round_id for room in rooms.values() if room.current_round_id]
+        rounds = {
+            round_.pk: round_
+            for round_ in Round.objects.using(alias)
+            .select_related("story")
+            .filter(pk__in=round_ids)
+        }
+        votes_of: dict = {round_id: [] for round_id in rounds}
+        voting = [pk for pk, r in rounds.items() if r.status == game.RoundStatus.VOTING]
+        if voting:
+            for vote in (
+                Vote.objects.using(alias)
+                .filter(round_id__in=voting)
+                .order_by("round_id", "cast_at", "id")
+            ):
+                votes_of[vote.round_id].append(vote)
+        revealed: dict = {}
+        changed: dict[int, Room] = {}
+        for membership in pending:
+            room = rooms.get(membership.team_id)
+            round_ = rounds.get(room.current_round_id) if room is not None else None
+            try:
+                game.require(membership.role, game.Action.REVEAL)
+                if membership.team_id in moved:
+                    raise TeamMoved("The team has moved to another shard.")
+                if room is not None and room.paused:
+                    raise TablePaused(
+                        "The table is paused while the team moves; try again in a moment."
+                    )
+                game.require_voting(round_.status if round_ is not None else None)
+            except game.GameError as exc:
+                results.append(exc)
+                continue
+            votes = votes_of[round_.pk]
+            deck = game.Deck(round_.deck, round_.deck, tuple(round_.cards))
+            round_.stats = game.compute_statistics(deck, [v.value for v in votes]).as_dict()
+            round_.status = game.RoundStatus.REVEALED
+            round_.revealed_at = now
+            round_.updated_at = now
+            round_.version += 1
+            room.current_round = round_
+            room.version += 1
+            room.updated_at = now
+            revealed[round_.pk] = round_
+            changed[room.pk] = room
+            event = protocol.event(
+                "cards_revealed", version=room.version, data={"round": round_payload(round_, votes)}
+            )
+            events.append((membership.team_id, event))
+            results.append(TableUpdate(version=room.version, round=round_))
+        if revealed:
+            # Only the statistics differ from round to round: one bulk update for them, and one
+            # plain UPDATE for the rest (bulk_update's CASE per row and field costs ~3 ms of
+            # Python per round). Each room and round is bumped once (a second reveal of the same
+            # team is refused above), and the rows are locked, so F() + 1 matches the memory.
+            Round.objects.using(alias).bulk_update(list(revealed.values()), ["stats"])
+            Round.objects.using(alias).filter(pk__in=list(revealed)).update(
+                status=game.RoundStatus.REVEALED,
+                revealed_at=now,
+                version=F("version") + 1,
+                updated_at=now,
+            )
+            Room.objects.using(alias).filter(pk__in=list(changed)).update(
+                version=F("version") + 1, updated_at=now
+            )
+        # Table events first, then the queues: on commit the table hears before other regions
+        # and webhooks (when the caller broadcasts after commit, the queues go at commit).
+        for team_id, event in events:
+            protocol.check_event(event)
+            if announce_on_commit:
+                transaction.on_commit(partial(send_now, team_id, event), using=alias)
+        # webhooks.record looks the team's endpoints up itself; a team with no active endpoint
+        # gets nothing from it, so one query here spares that lookup for most teams.
+        hooked = set(
+            WebhookEndpoint.objects.filter(
+                team_id__in=[
+                    m.team_id
+                    for m, r in zip(pending, results, strict=True)
+                    if isinstance(r, TableUpdate)
+                ],
+                is_active=True,
+            ).values_list("team_id", flat=True)
+            if revealed
+            else ()
+        )
+        for membership, result in zip(pending, results, strict=True):
+            if isinstance(result, TableUpdate):
+                team, round_ = membership.team, result.round
+                outbox_record(team=team, round_=round_)
+                if team.pk not in hooked:
+                    continue
+                webhooks.record(
+                    team=team,
+                    event="round.revealed",
+                    data=webhooks.revealed(round_, votes_of[round_.pk]),
+                )
+    return results, events
 
 
 def round_restart(*, membership: Membership) -> TableUpdate:

@@ -1,0 +1,131 @@
+"""Group commit of reveals (rooms.services.rounds_reveal_batch): the reveals of several teams on
+one shard commit in one transaction, each with its own statistics, version, event and outbox rows,
+and a refused reveal leaves the others alone."""
+
+from types import SimpleNamespace
+
+import pytest
+from django.db import connections
+
+from conftest import facilitator_of
+from pokerproject.regions import registry
+from pokerproject.replication.models import OutboxEntry
+from rooms import game, services
+from rooms.game import Role, RoundStatus
+from rooms.models import Room
+from stories.models import Round
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+ALIAS = "us-1"  # the only shard of region "us": every team below lives there
+
+
+@pytest.fixture
+def teams(team_factory, add_member, listen, committed):
+    """Four teams of region "us", each with a lead, a voter and an observer, and a listener."""
+
+    def make(name: str):
+        team = team_factory(name, region="us")
+        assert team.shard == ALIAS
+        return SimpleNamespace(
+            team=team,
+            lead=facilitator_of(team),
+            voter=add_member(team, f"{name.lower()}-voter"),
+            observer=add_member(team, f"{name.lower()}-observer", Role.OBSERVER),
+            channel=listen(team),
+        )
+
+    made = [make(name) for name in ("Ant", "Bee", "Cat", "Dog")]
+    for t in made:
+        with committed(ALIAS):
+            t.round = services.round_start(membership=t.lead).round
+            services.vote_cast(membership=t.voter, value="5")
+            services.vote_cast(membership=t.lead, value="8")
+        t.channel.events()
+    return made
+
+
+def version_of(t) -> int:
+    return Room.objects.using(ALIAS).get(team_id=t.team.pk).version
+
+
+def reveal_batch(committed, pending):
+    with committed(ALIAS):
+        return services.rounds_reveal_batch(alias=ALIAS, pending=pending)
+
+
+def test_reveals_of_several_teams_commit_together(teams, committed):
+    before = {t.team.pk: version_of(t) for t in teams}
+    results, events = reveal_batch(committed, [t.lead for t in teams])
+    assert all(isinstance(r, services.TableUpdate) for r in results)
+    assert [team_id for team_id, _ in events] == [t.team.pk for t in teams]
+    for t, result, (_, event) in zip(teams, results, events, strict=True):
+        assert result.version == before[t.team.pk] + 1 == version_of(t)
+        round_ = Round.objects.using(ALIAS).get(pk=t.round.pk)
+        assert round_.status == RoundStatus.REVEALED
+        assert round_.revealed_at is not None
+        assert round_.version == t.round.version + 1 == result.round.version
+        assert (round_.stats["votes"], round_.stats["mean"]) == (2, 6.5)
+        assert event["type"] == "cards_revealed"
+        assert event["version"] == result.version
+        assert event["data"]["round"]["stats"] == round_.stats
+        assert sorted(v["value"] for v in event["data"]["round"]["votes"]) == ["5", "8"]
+        # The caller broadcasts after commit: nothing was sent from inside the batch.
+        assert t.channel.events() == []
+        targets = set(
+            OutboxEntry.objects.using(ALIAS)
+            .filter(round_id=t.round.pk)
+            .values_list("target_region", flat=True)
+        )
+        assert targets == {r for r in registry.regions() if r != "us"} != set()
+
+
+def test_a_refused_reveal_leaves_the_others_alone(teams, committed):
+    ant, bee, cat, dog = teams
+    Room.objects.using(ALIAS).filter(team_id=bee.team.pk).update(paused=True)
+    with committed(ALIAS):
+        services.round_reveal(membership=cat.lead)  # already revealed: no longer voting
+    before = {t.team.pk: version_of(t) for t in teams}
+    results, events = reveal_batch(
+        committed, [ant.observer, bee.lead, cat.lead, dog.lead, dog.voter, dog.lead]
+    )
+    forbidden, paused, not_voting, revealed, voter, again = results
+    assert isinstance(forbidden, game.Forbidden)
+    assert isinstance(paused, services.TablePaused)
+    assert isinstance(not_voting, game.WrongRoundState)
+    assert not_voting.code == "round_not_voting"
+    assert isinstance(voter, game.Forbidden)  # a voter may not reveal
+    assert isinstance(again, game.WrongRoundState)  # the first reveal of the batch closed it
+    assert isinstance(revealed, services.TableUpdate)
+    assert [(team_id, e["type"]) for team_id, e in events] == [(dog.team.pk, "cards_revealed")]
+    assert revealed.version == before[dog.team.pk] + 1 == version_of(dog)
+    for t in (ant, bee, cat):
+        assert version_of(t) == before[t.team.pk]
+    assert Round.objects.using(ALIAS).get(pk=ant.round.pk).status == RoundStatus.VOTING
+    assert Round.objects.using(ALIAS).get(pk=bee.round.pk).status == RoundStatus.VOTING
+    assert OutboxEntry.objects.using(ALIAS).filter(round_id=ant.round.pk).count() == 0
+    assert OutboxEntry.objects.using(ALIAS).filter(round_id=bee.round.pk).count() == 0
+    assert OutboxEntry.objects.using(ALIAS).filter(round_id=dog.round.pk).count() > 0
+
+
+def test_round_reveal_is_a_batch_of_one_with_its_broadcast(teams, committed):
+    ant = teams[0]
+    with committed(ALIAS):
+        update = services.round_reveal(membership=ant.lead)
+    [event] = ant.channel.events()
+    assert (event["type"], event["version"]) == ("cards_revealed", update.version)
+    with pytest.raises(game.Forbidden):
+        services.round_reveal(membership=ant.observer)
+
+
+def test_the_batch_reads_rounds_and_votes_once(teams, committed):
+    """Locking, rounds and votes are one query each whatever the batch size: the per-team work
+    left is the writes of the outbox and webhooks that must share the transaction."""
+    from django.test.utils import CaptureQueriesContext
+
+    with committed(ALIAS), CaptureQueriesContext(connections[ALIAS]) as queries:
+        services.rounds_reveal_batch(alias=ALIAS, pending=[t.lead for t in teams])
+    selects = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+    assert sum('FROM "stories_vote"' in sql for sql in selects) == 1
+    assert sum('FROM "rooms_room"' in sql for sql in selects) == 1
+    assert sum('FROM "stories_round"' in sql for sql in selects) == 1
