@@ -165,6 +165,25 @@ def vote_cast(*, membership: Membership, value: object) -> TableUpdate:
     return result
 
 
+def _lock_rooms(
+    alias: str, team_ids: list[int], *, with_round: bool
+) -> tuple[dict[int, Room], set[int]]:
+    """Lock the rooms of a batch's teams on ``alias`` (in team-id order, so concurrent batches
+    cannot deadlock). Returns them by team id, and the teams that have moved to another shard
+    (no room here, and the directory points elsewhere, as in _lock_room)."""
+    query = Room.objects.using(alias).select_for_update(of=("self",))
+    if with_round:
+        query = query.select_related("current_round")
+    rooms = {room.team_id: room for room in query.filter(team_id__in=team_ids).order_by("team_id")}
+    absent = [team_id for team_id in team_ids if team_id not in rooms]
+    moved: set[int] = set()
+    if absent:
+        moved = set(
+            Team.objects.filter(pk__in=absent).exclude(shard=alias).values_list("pk", flat=True)
+        )
+    return rooms, moved
+
+
 def votes_cast_batch(
     *, alias: str, pending: list[tuple[Membership, object]]
 ) -> tuple[list[TableUpdate | game.GameError], list[tuple[int, dict]]]:
@@ -181,21 +200,7 @@ def votes_cast_batch(
     events: list[tuple[int, dict]] = []
     team_ids = sorted({membership.team_id for membership, _ in pending})
     with shard_scope(alias), transaction.atomic(using=alias):
-        rooms = {
-            room.team_id: room
-            for room in Room.objects.using(alias)
-            .select_for_update(of=("self",))
-            .select_related("current_round")
-            .filter(team_id__in=team_ids)
-            .order_by("team_id")
-        }
-        # A team without a room here may have moved to another shard (as in _lock_room).
-        absent = [team_id for team_id in team_ids if team_id not in rooms]
-        moved = set(
-            Team.objects.filter(pk__in=absent).exclude(shard=alias).values_list("pk", flat=True)
-            if absent
-            else ()
-        )
+        rooms, moved = _lock_rooms(alias, team_ids, with_round=True)
         votes: dict[tuple, Vote] = {}
         changed: dict[int, Room] = {}
         for membership, value in pending:
@@ -293,20 +298,7 @@ def rounds_reveal_batch(
     events: list[tuple[int, dict]] = []
     team_ids = sorted({membership.team_id for membership in pending})
     with shard_scope(alias), transaction.atomic(using=alias):
-        rooms = {
-            room.team_id: room
-            for room in Room.objects.using(alias)
-            .select_for_update(of=("self",))
-            .filter(team_id__in=team_ids)
-            .order_by("team_id")
-        }
-        # A team without a room here may have moved to another shard (as in _lock_room).
-        absent = [team_id for team_id in team_ids if team_id not in rooms]
-        moved = set(
-            Team.objects.filter(pk__in=absent).exclude(shard=alias).values_list("pk", flat=True)
-            if absent
-            else ()
-        )
+        rooms, moved = _lock_rooms(alias, team_ids, with_round=False)
         # Read after the rooms are locked: no reveal of another worker can slip in between.
         round_ids = [room.current_round_id for room in rooms.values() if room.current_round_id]
         rounds = {
