@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import random
@@ -28,9 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import websockets
-
-from bench import procstats
+from bench import procstats, wire
 
 CARDS = ("3", "5")  # alternate, so every vote changes the card
 
@@ -72,7 +71,7 @@ class Member:
     user_id: int
     session: str
     role: str
-    ws: Any = None
+    ws: wire.Connection | None = None
     snapshot: dict | None = None
     ids: itertools.count = field(default_factory=itertools.count)
     waiters: dict[str, asyncio.Future] = field(default_factory=dict)
@@ -123,7 +122,6 @@ class Generator:
             self.teams.append(team)
         self.members = [m for t in self.teams for m in t.members]
         self.idle: deque[Member] = deque()
-        self.readers: list[asyncio.Task] = []
         self.reveal_latencies: list[float] = []
         self.unexpected_errors: dict[str, int] = {}
 
@@ -131,35 +129,50 @@ class Generator:
 
     async def _open(self, member: Member) -> float:
         started = time.perf_counter()
-        ws = await websockets.connect(
+        ws = await wire.connect(
             f"{self.ws_base}/ws/teams/{member.team.slug}/",
             origin=self.base,
-            additional_headers={"Cookie": f"sessionid={member.session}"},
-            open_timeout=60,
-            ping_interval=None,
-            compression="deflate" if self.deflate else None,
+            headers={"Cookie": f"sessionid={member.session}"},
+            timeout=60,
+            deflate=self.deflate,
             max_size=2**22,
         )
-        snapshot = json.loads(await asyncio.wait_for(ws.recv(), 60))
-        if snapshot.get("type") != "snapshot":
+        first: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        def on_first(text: str) -> None:
+            # Switch before anything else arrives, so no frame after the snapshot is missed.
+            ws.on_text = functools.partial(self._on_text, member)
+            if not first.done():  # not already given up on by the timeout
+                first.set_result(text)
+
+        def on_close(exc: wire.ConnectionClosed) -> None:
+            if not first.done():
+                first.set_exception(exc)
+
+        ws.on_text, ws.on_close = on_first, on_close
+        try:
+            snapshot = json.loads(await asyncio.wait_for(first, 60))
+            if snapshot.get("type") != "snapshot":
+                raise RuntimeError(f"expected a snapshot, got {snapshot.get('type')}")
+        except BaseException:
+            ws.on_text = None
             await ws.close()
-            raise RuntimeError(f"expected a snapshot, got {snapshot.get('type')}")
+            raise
+        ws.on_close = None
         member.ws, member.snapshot = ws, snapshot
-        self.readers.append(asyncio.create_task(self._read(member)))
         return time.perf_counter() - started
 
-    async def _read(self, member: Member) -> None:
-        with contextlib.suppress(websockets.ConnectionClosed):
-            async for text in member.ws:
-                now = time.perf_counter()
-                frame = json.loads(text)
-                kind = frame["type"]
-                if kind == "vote_cast":
-                    self._on_vote_cast(member, frame["data"]["user_id"], now)
-                elif kind in ("ack", "error"):
-                    self._on_answer(member, frame, now)
-                elif kind == "cards_revealed":
-                    self._on_revealed(member, now)
+    def _on_text(self, member: Member, text: str) -> None:
+        """Every frame after the snapshot, called as it is read: the receipt is stamped first."""
+        now = time.perf_counter()
+        frame = json.loads(text)
+        kind = frame["type"]
+        if kind == "vote_cast":
+            self._on_vote_cast(member, frame["data"]["user_id"], now)
+        elif kind in ("ack", "error"):
+            self._on_answer(member, frame, now)
+        elif kind == "cards_revealed":
+            self._on_revealed(member, now)
 
     def _on_vote_cast(self, member: Member, voter_id: int, now: float) -> None:
         vote = member.team.votes.get(voter_id)
@@ -210,7 +223,7 @@ class Generator:
         request_id = member.request_id()
         future = asyncio.get_running_loop().create_future()
         member.waiters[request_id] = future
-        await member.ws.send(json.dumps({"type": name, "request_id": request_id, "data": data}))
+        member.ws.send(json.dumps({"type": name, "request_id": request_id, "data": data}))
         return await asyncio.wait_for(future, timeout)
 
     # --- phases ---------------------------------------------------------------------------
@@ -334,7 +347,7 @@ class Generator:
                 step.expected += len(vote.waiting)
                 step.sent += 1
                 try:
-                    await voter.ws.send(
+                    voter.ws.send(
                         json.dumps(
                             {
                                 "type": "cast_vote",
@@ -343,7 +356,7 @@ class Generator:
                             }
                         )
                     )
-                except websockets.ConnectionClosed:
+                except wire.ConnectionClosed:
                     step.errors += 1
             await asyncio.sleep(0.002)
         duration = time.perf_counter() - started
@@ -390,7 +403,7 @@ class Generator:
             expected += len(team.reveal_waiting)
             team.reveal_t0 = time.perf_counter()
             request_id = team.facilitator.request_id()
-            await team.facilitator.ws.send(
+            team.facilitator.ws.send(
                 json.dumps({"type": "reveal_cards", "request_id": request_id, "data": {}})
             )
         deadline = time.perf_counter() + timeout
@@ -419,12 +432,9 @@ class Generator:
             if member.ws is not None:
                 async with gate:
                     with contextlib.suppress(Exception):
-                        await asyncio.wait_for(member.ws.close(), 10)
+                        await member.ws.close(timeout=10)
 
         await asyncio.gather(*(one(m) for m in self.members))
-        for task in self.readers:
-            task.cancel()
-        await asyncio.gather(*self.readers, return_exceptions=True)
 
 
 def step_passes(step: dict, slo_ms: float) -> bool:

@@ -51,47 +51,68 @@ def cluster_pids(run_dir: Path = CLUSTER_RUN) -> dict[str, list[int]]:
 
 
 class Probe:
+    """CPU and memory of the server's processes by role, and of this generator.
+
+    Children are looked up again at every reading: PostgreSQL forks a backend per connection and
+    the workers open theirs while the benchmark runs, so a list taken once would miss them.
+    """
+
     def __init__(self, groups: dict[str, list[int]]) -> None:
-        self.groups: dict[str, list[psutil.Process]] = {}
-        for group, pids in groups.items():
-            procs: list[psutil.Process] = []
-            for pid in pids:
+        self.roots: dict[str, list[int]] = {g: list(pids) for g, pids in groups.items()}
+        self.roots["generator"] = [os.getpid()]
+        self._known: dict[int, psutil.Process] = {}
+
+    def _process(self, pid: int) -> psutil.Process | None:
+        proc = self._known.get(pid)
+        if proc is None:
+            with contextlib.suppress(psutil.Error):
+                proc = self._known[pid] = psutil.Process(pid)
+        return proc
+
+    def _members(self, group: str) -> list[psutil.Process]:
+        procs: dict[int, psutil.Process] = {}
+        for pid in self.roots[group]:
+            proc = self._process(pid)
+            if proc is None:
+                continue
+            procs[pid] = proc
+            if group != "generator":
                 with contextlib.suppress(psutil.Error):
-                    proc = psutil.Process(pid)
-                    procs.append(proc)
-                    procs.extend(proc.children(recursive=True))
-            self.groups[group] = procs
-        self.groups["generator"] = [psutil.Process(os.getpid())]
+                    for child in proc.children(recursive=True):
+                        procs.setdefault(child.pid, self._process(child.pid) or child)
+        return list(procs.values())
 
     @staticmethod
-    def _cpu_seconds(procs: list[psutil.Process]) -> float:
-        total = 0.0
+    def _cpu_seconds(procs: list[psutil.Process]) -> dict[int, float]:
+        seconds: dict[int, float] = {}
         for proc in procs:
             with contextlib.suppress(psutil.Error):
                 times = proc.cpu_times()
-                total += times.user + times.system
-        return total
+                seconds[proc.pid] = times.user + times.system
+        return seconds
 
-    def cpu_start(self) -> tuple[float, dict[str, float]]:
-        return time.perf_counter(), {g: self._cpu_seconds(p) for g, p in self.groups.items()}
+    def cpu_start(self) -> tuple[float, dict[str, dict[int, float]]]:
+        return time.perf_counter(), {g: self._cpu_seconds(self._members(g)) for g in self.roots}
 
-    def cpu_stop(self, start: tuple[float, dict[str, float]]) -> dict[str, float]:
-        """Percent of one core each group used since ``start``; ``server`` sums SERVER_GROUPS."""
+    def cpu_stop(self, start: tuple[float, dict[str, dict[int, float]]]) -> dict[str, float]:
+        """Percent of one core each group used since ``start``; ``server`` sums SERVER_GROUPS.
+        A process born since ``start`` counts whole; one that ended since is left out."""
         began, before = start
         wall = max(time.perf_counter() - began, 1e-9)
-        used = {
-            g: round((self._cpu_seconds(p) - before[g]) / wall * 100, 1)
-            for g, p in self.groups.items()
-        }
+        used = {}
+        for group in self.roots:
+            now = self._cpu_seconds(self._members(group))
+            spent = sum(cpu - before[group].get(pid, 0.0) for pid, cpu in now.items())
+            used[group] = round(spent / wall * 100, 1)
         used["server"] = round(sum(v for g, v in used.items() if g in SERVER_GROUPS), 1)
         return used
 
     def memory(self) -> dict[str, float]:
         """PSS in MiB per group; ``server_mb`` sums SERVER_GROUPS."""
         out: dict[str, float] = {}
-        for group, procs in self.groups.items():
+        for group in self.roots:
             total = 0
-            for proc in procs:
+            for proc in self._members(group):
                 with contextlib.suppress(psutil.Error):
                     info = proc.memory_full_info()
                     total += getattr(info, "pss", info.rss)

@@ -325,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
                 "CHANNEL_LAYER_BACKEND",
                 "GC_FREEZE",
                 "GC_THRESHOLDS",
+                "PY_SWITCH_INTERVAL_MS",
                 "DATABASE_CONN_MAX_AGE",
                 "DATABASE_CONN_HEALTH_CHECKS",
                 "ROOM_DB_THREADS",
