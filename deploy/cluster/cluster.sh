@@ -28,6 +28,11 @@ RESET_DB=${RESET_DB:-0}                    # 1: drop the cluster's databases fir
 # socket costs HAProxy two descriptors, and this box's hard limit is 20000 per process, so one
 # process holds fewer than 10,000 sockets. Each process hashes teams to workers identically.
 LB_PROCS=${LB_PROCS:-2}
+# Keep-alive pings find sockets whose client vanished without closing (a laptop lid shut); each
+# costs the worker a frame out and one in. With 10,000 idle sockets uvicorn's default of 20 s
+# is most of the idle CPU (docs/performance.md); 60 s still clears a dead seat in ~90 s.
+WS_PING_INTERVAL=${WS_PING_INTERVAL:-60}
+WS_PING_TIMEOUT=${WS_PING_TIMEOUT:-30}
 
 DIR=$ROOT/var/cluster
 LOGS=$DIR/logs
@@ -234,6 +239,7 @@ cmd_start() {
     case $SERVER in
       uvicorn) spawn "worker-$i" "$VENV/bin/uvicorn" pokerproject.asgi:application \
           --host 127.0.0.1 --port "$port" --loop uvloop --http httptools --ws "$WS_IMPL" \
+          --ws-ping-interval "$WS_PING_INTERVAL" --ws-ping-timeout "$WS_PING_TIMEOUT" \
           --lifespan off --no-access-log --log-level warning --timeout-graceful-shutdown 5 ;;
       daphne) spawn "worker-$i" "$VENV/bin/daphne" -b 127.0.0.1 -p "$port" \
           pokerproject.asgi:application ;;
