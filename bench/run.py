@@ -326,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
                 "GC_FREEZE",
                 "GC_THRESHOLDS",
                 "PY_SWITCH_INTERVAL_MS",
+                "ROOM_VOTE_BATCH_MS",
                 "DATABASE_CONN_MAX_AGE",
                 "DATABASE_CONN_HEALTH_CHECKS",
                 "ROOM_DB_THREADS",

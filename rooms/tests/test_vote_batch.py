@@ -1,0 +1,142 @@
+"""Group commit of votes (rooms.services.votes_cast_batch, statements in rooms.sql): the votes of
+several teams on one shard commit in one transaction of three statements, store what the ORM
+reads back, and a refused vote leaves the others alone."""
+
+from types import SimpleNamespace
+
+import pytest
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from conftest import facilitator_of
+from rooms import game, services
+from rooms.game import Role
+from rooms.models import Room
+from stories.models import Vote
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+ALIAS = "us-1"  # the only shard of region "us": every team below lives there
+
+
+@pytest.fixture
+def teams(team_factory, add_member, listen, committed):
+    """Three teams of region "us" with a round on the table: a lead, two voters, an observer."""
+
+    def make(name: str):
+        team = team_factory(name, region="us")
+        assert team.shard == ALIAS
+        t = SimpleNamespace(
+            team=team,
+            lead=facilitator_of(team),
+            ann=add_member(team, f"{name.lower()}-ann"),
+            ben=add_member(team, f"{name.lower()}-ben"),
+            observer=add_member(team, f"{name.lower()}-observer", Role.OBSERVER),
+            channel=listen(team),
+        )
+        with committed(ALIAS):
+            t.round = services.round_start(membership=t.lead).round
+        t.channel.events()
+        return t
+
+    return [make(name) for name in ("Elk", "Fox", "Gnu")]
+
+
+def version_of(t) -> int:
+    return Room.objects.using(ALIAS).get(team_id=t.team.pk).version
+
+
+def cast(committed, pending):
+    with committed(ALIAS):
+        return services.votes_cast_batch(alias=ALIAS, pending=pending)
+
+
+def test_votes_of_several_teams_commit_together(teams, committed):
+    elk, fox, gnu = teams
+    before = {t.team.pk: version_of(t) for t in teams}
+    started = timezone.now()
+    results, events = cast(
+        committed, [(elk.ann, "5"), (fox.ann, "8"), (elk.ben, "13"), (gnu.lead, "?")]
+    )
+    assert all(isinstance(r, services.TableUpdate) for r in results)
+    assert [r.value for r in results] == ["5", "8", "13", "?"]
+    # Two votes at one table: two versions, in order, and the room keeps the last.
+    assert [r.version for r in results] == [
+        before[elk.team.pk] + 1,
+        before[fox.team.pk] + 1,
+        before[elk.team.pk] + 2,
+        before[gnu.team.pk] + 1,
+    ]
+    assert version_of(elk) == before[elk.team.pk] + 2
+    assert version_of(fox) == before[fox.team.pk] + 1
+    assert [(team_id, e["type"], e["version"]) for team_id, e in events] == [
+        (elk.team.pk, "vote_cast", results[0].version),
+        (fox.team.pk, "vote_cast", results[1].version),
+        (elk.team.pk, "vote_cast", results[2].version),
+        (gnu.team.pk, "vote_cast", results[3].version),
+    ]
+    # The team learns who voted, never the value.
+    assert all(e["data"] == {"user_id": e["data"]["user_id"]} for _, e in events)
+    # What the SQL stored reads back through the ORM: the round's key, the value, the time.
+    stored = {
+        (v.round_id, v.user_id): v
+        for v in Vote.objects.using(ALIAS).filter(round_id__in=[t.round.pk for t in teams])
+    }
+    assert stored[(elk.round.pk, elk.ann.user_id)].value == "5"
+    assert stored[(elk.round.pk, elk.ben.user_id)].value == "13"
+    assert stored[(fox.round.pk, fox.ann.user_id)].value == "8"
+    assert stored[(gnu.round.pk, gnu.lead.user_id)].value == "?"
+    assert all(v.team_id == v.round.team_id for v in stored.values())
+    assert all(started <= v.cast_at <= timezone.now() for v in stored.values())
+    assert Room.objects.using(ALIAS).get(team_id=elk.team.pk).updated_at >= started
+
+
+def test_a_second_card_replaces_the_first(teams, committed):
+    elk = teams[0]
+    cast(committed, [(elk.ann, "5")])
+    results, _ = cast(committed, [(elk.ann, "8"), (elk.ann, "3")])
+    assert [r.value for r in results] == ["8", "3"]
+    votes = Vote.objects.using(ALIAS).filter(round_id=elk.round.pk, user_id=elk.ann.user_id)
+    assert [v.value for v in votes] == ["3"]
+
+
+def test_a_refused_vote_leaves_the_others_alone(teams, committed):
+    elk, fox, gnu = teams
+    Room.objects.using(ALIAS).filter(team_id=fox.team.pk).update(paused=True)
+    with committed(ALIAS):
+        services.round_reveal(membership=gnu.lead)
+    before = {t.team.pk: version_of(t) for t in teams}
+    results, events = cast(
+        committed,
+        [(elk.observer, "5"), (fox.ann, "5"), (gnu.ann, "5"), (elk.ann, "42"), (elk.ben, "8")],
+    )
+    observer, paused, closed, not_a_card, accepted = results
+    assert isinstance(observer, game.Forbidden)
+    assert isinstance(paused, services.TablePaused)
+    assert isinstance(closed, game.WrongRoundState)
+    assert isinstance(not_a_card, game.NotInDeck)
+    assert isinstance(accepted, services.TableUpdate)
+    assert [(team_id, e["data"]["user_id"]) for team_id, e in events] == [
+        (elk.team.pk, elk.ben.user_id)
+    ]
+    assert version_of(elk) == before[elk.team.pk] + 1
+    assert version_of(fox) == before[fox.team.pk]
+    assert version_of(gnu) == before[gnu.team.pk]
+    assert list(
+        Vote.objects.using(ALIAS)
+        .filter(round_id__in=[t.round.pk for t in teams])
+        .values_list("user_id", flat=True)
+    ) == [elk.ben.user_id]
+
+
+def test_a_batch_is_three_statements_whatever_its_size(teams, committed):
+    pending = [(t.ann, "5") for t in teams] + [(t.ben, "8") for t in teams]
+    with committed(ALIAS), CaptureQueriesContext(connections[ALIAS]) as queries:
+        services.votes_cast_batch(alias=ALIAS, pending=pending)
+    statements = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].split(" ", 1)[0] in ("SELECT", "INSERT", "UPDATE")
+    ]
+    assert [sql.split(" ", 1)[0] for sql in statements] == ["SELECT", "INSERT", "UPDATE"]
