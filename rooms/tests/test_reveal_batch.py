@@ -2,40 +2,27 @@
 one shard commit in one transaction, each with its own statistics, version, event and outbox rows,
 and a refused reveal leaves the others alone."""
 
-from types import SimpleNamespace
-
 import pytest
 from django.db import connections
 
-from conftest import facilitator_of
 from pokerproject.regions import registry
 from pokerproject.replication.models import OutboxEntry
 from rooms import game, services
 from rooms.game import Role, RoundStatus
 from rooms.models import Room
+from rooms.tests.conftest import US_SHARD as ALIAS
 from stories.models import Round
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
-ALIAS = "us-1"  # the only shard of region "us": every team below lives there
-
 
 @pytest.fixture
-def teams(team_factory, add_member, listen, committed):
+def teams(us_team, committed):
     """Four teams of region "us", each with a lead, a voter and an observer, and a listener."""
-
-    def make(name: str):
-        team = team_factory(name, region="us")
-        assert team.shard == ALIAS
-        return SimpleNamespace(
-            team=team,
-            lead=facilitator_of(team),
-            voter=add_member(team, f"{name.lower()}-voter"),
-            observer=add_member(team, f"{name.lower()}-observer", Role.OBSERVER),
-            channel=listen(team),
-        )
-
-    made = [make(name) for name in ("Ant", "Bee", "Cat", "Dog")]
+    made = [
+        us_team(name, voter=Role.VOTER, observer=Role.OBSERVER)
+        for name in ("Ant", "Bee", "Cat", "Dog")
+    ]
     for t in made:
         with committed(ALIAS):
             t.round = services.round_start(membership=t.lead).round

@@ -2,45 +2,32 @@
 several teams on one shard commit in one transaction of three statements, store what the ORM
 reads back, and a refused vote leaves the others alone."""
 
-from types import SimpleNamespace
-
 import pytest
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from conftest import facilitator_of
 from rooms import game, services
 from rooms.game import Role
 from rooms.models import Room
+from rooms.tests.conftest import US_SHARD as ALIAS
 from stories.models import Vote
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
-ALIAS = "us-1"  # the only shard of region "us": every team below lives there
-
 
 @pytest.fixture
-def teams(team_factory, add_member, listen, committed):
+def teams(us_team, committed):
     """Three teams of region "us" with a round on the table: a lead, two voters, an observer."""
-
-    def make(name: str):
-        team = team_factory(name, region="us")
-        assert team.shard == ALIAS
-        t = SimpleNamespace(
-            team=team,
-            lead=facilitator_of(team),
-            ann=add_member(team, f"{name.lower()}-ann"),
-            ben=add_member(team, f"{name.lower()}-ben"),
-            observer=add_member(team, f"{name.lower()}-observer", Role.OBSERVER),
-            channel=listen(team),
-        )
+    made = [
+        us_team(name, ann=Role.VOTER, ben=Role.VOTER, observer=Role.OBSERVER)
+        for name in ("Elk", "Fox", "Gnu")
+    ]
+    for t in made:
         with committed(ALIAS):
             t.round = services.round_start(membership=t.lead).round
         t.channel.events()
-        return t
-
-    return [make(name) for name in ("Elk", "Fox", "Gnu")]
+    return made
 
 
 def version_of(t) -> int:
