@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import statistics
 import sys
@@ -111,6 +112,11 @@ class RawServer:
 
 async def serve_forever(port: int, seed: dict) -> None:
     server = RawServer(seed)
+    # The cluster's workers' collector settings (GC_THRESHOLDS=50000,50,100, GC_FREEZE=1 in
+    # deploy/cluster/cluster.sh), so a full collection pauses neither side more than the other.
+    gc.set_threshold(50000, 50, 100)
+    gc.collect()
+    gc.freeze()
     async with serve(server.handle, "127.0.0.1", port, compression=None, max_queue=64):
         print(f"raw server on 127.0.0.1:{port}", flush=True)
         await asyncio.Future()
