@@ -108,7 +108,10 @@ def summarize_profile(path: Path, top: int = 15) -> dict:
 
 
 class Profiler:
-    """py-spy on the first worker during each ladder step; the report keeps the knee's."""
+    """py-spy on the first worker during each ladder step; the report keeps the knee's.
+
+    Only samples of the thread holding the GIL are kept (``--gil``): where the worker's Python
+    CPU goes, not where its threads wait."""
 
     def __init__(self, pid: int, seconds: float, out_dir: Path) -> None:
         self.pid, self.seconds, self.out_dir = pid, seconds, out_dir
@@ -123,6 +126,7 @@ class Profiler:
                 [
                     str(Path(sys.executable).parent / "py-spy"),
                     "record",
+                    "--gil",
                     "-p",
                     str(self.pid),
                     "-d",
@@ -266,7 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--url", default="", help="target (default: the cluster's balancer)")
     parser.add_argument("--no-raw", action="store_true", help="skip the raw websockets server")
-    parser.add_argument("--profile", action="store_true", help="py-spy worker 1 at each step")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy worker 1 (GIL holder) at each step"
+    )
     parser.add_argument("--keep-cluster", action="store_true")
     parser.add_argument("--prefix", default="bench")
     parser.add_argument("--out-dir", default=str(ROOT / "var" / "bench"))
