@@ -98,7 +98,7 @@ class Batcher:
         layer = get_channel_layer()
         for team_id, event in events:
             try:
-                await layer.group_send(group_name(team_id), team_message(event))
+                await layer.group_send(group_name(team_id), team_message(team_id, event))
             except Exception:
                 # Clients that miss the event catch up from the version gap.
                 logger.exception("broadcast of %s to team %s failed", event.get("type"), team_id)

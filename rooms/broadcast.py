@@ -11,7 +11,7 @@ from rooms import protocol
 
 logger = logging.getLogger(__name__)
 
-# Channel-layer message type; Channels dispatches it to RoomConsumer.team_event.
+# Channel-layer message type; each worker's rooms.fanout hands it to RoomConsumer.team_event.
 TEAM_EVENT = "team.event"
 
 
@@ -25,10 +25,11 @@ def encode(event: dict) -> str:
     return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
 
 
-def team_message(event: dict) -> dict:
-    """The channel-layer message for ``event``: the event, and its frame serialised once here so
-    each of the team's sockets forwards the same text instead of encoding it again."""
-    return {"type": TEAM_EVENT, "event": event, "text": encode(event)}
+def team_message(team_id: int, event: dict) -> dict:
+    """The channel-layer message for ``event``: the event, its group (rooms.fanout hands it to
+    that table's sockets), and its frame serialised once here so each of the team's sockets
+    forwards the same text instead of encoding it again."""
+    return {"type": TEAM_EVENT, "group": group_name(team_id), "event": event, "text": encode(event)}
 
 
 def send_now(team_id: int, event: dict) -> None:
@@ -37,7 +38,7 @@ def send_now(team_id: int, event: dict) -> None:
     if layer is None:  # pragma: no cover - settings always define a layer
         return
     try:
-        async_to_sync(layer.group_send)(group_name(team_id), team_message(event))
+        async_to_sync(layer.group_send)(group_name(team_id), team_message(team_id, event))
     except Exception:
         # The change is committed; clients that miss this event catch up from the version gap.
         logger.exception("broadcast of %s to team %s failed", event.get("type"), team_id)

@@ -14,8 +14,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from accounts.selectors import NotAMember, membership_get
-from rooms import batching, dbpool, game, presence, protocol, selectors, services
-from rooms.broadcast import TEAM_EVENT, group_name
+from rooms import batching, dbpool, fanout, game, presence, protocol, selectors, services
+from rooms.broadcast import group_name
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     membership = None
     group: str | None = None
+    # Team events reach the socket from the worker's fan-out (rooms.fanout), concurrently with
+    # this consumer's own handlers: those that arrive while it connects wait in ``backlog``
+    # until the snapshot is out; none is sent once the socket is going.
+    ready = False
+    gone = False
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -75,10 +80,22 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.group = group_name(self.membership.team_id)
         # Join before taking the snapshot so no event between the two is lost; events that the
         # snapshot already contains arrive with an older version and the client skips them.
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        snapshot = await dbpool.run(self._join)
-        await self.accept()
-        await self._send(snapshot)
+        # Team events come through the worker's fan-out, not this socket's own channel.
+        self.backlog: list[dict] = []
+        await fanout.current().join(self.group, self)
+        try:
+            snapshot = await dbpool.run(self._join)
+            await self.accept()
+            await self._send(snapshot)
+            # In arrival order; nothing new jumps the queue, since ``ready`` is set only once
+            # the backlog is empty, with no await in between.
+            while self.backlog:
+                await self._relay(self.backlog.pop(0))
+            self.ready = True
+        except BaseException:
+            self.gone = True
+            await fanout.current().leave(self.group, self)
+            raise
 
     async def _refuse(self, code: int) -> None:
         # Accept first so the browser receives our application close code rather than a bare 403.
@@ -113,9 +130,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
             )
 
     async def disconnect(self, code: int) -> None:
+        self.gone = True
         if self.group is None:
             return
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        await fanout.current().leave(self.group, self)
         try:
             await dbpool.run(
                 services.presence_leave, team=self.membership.team, channel_name=self.channel_name
@@ -124,12 +142,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             logger.exception("presence cleanup failed for %s", self.channel_name)
 
     async def dispatch(self, message: dict) -> None:
-        # Relaying a group event touches no database, so skip the thread hop Channels makes
-        # before every handler to close old connections (it halves the relay capacity).
-        if message["type"] == TEAM_EVENT:
-            await self.team_event(message)
-            return
-        # Every other handler of this consumer reaches the database only through
+        # Every handler of this consumer reaches the database only through
         # database_sync_to_async (directly or via rooms.dbpool / rooms.batching), which closes
         # stale connections on the thread that uses them, before and after each call: the extra
         # hop Channels makes here before connect, receive and disconnect only queues behind the
@@ -234,6 +247,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # --- outbound --------------------------------------------------------------------------
 
     async def team_event(self, message: dict) -> None:
+        if self.gone:
+            return
+        if not self.ready:
+            self.backlog.append(message)
+            return
+        await self._relay(message)
+
+    async def _relay(self, message: dict) -> None:
         event = message["event"]
         if event["type"] == "table_resumed":
             await self._reload()
@@ -244,6 +265,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             role = event["data"]["role"]
             if role is None:
                 await self._send(event)
+                self.gone = True
                 await self.close(code=protocol.CLOSE_FORBIDDEN)
                 return
             self.membership.role = role
