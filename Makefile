@@ -57,7 +57,7 @@ clean: ## Remove the virtualenv, the embedded databases and collected static fil
 	rm -rf $(VENV) var staticfiles
 
 # --- Cluster and benchmark (deploy/cluster/, bench/; docs/operations.md, docs/performance.md) ---
-WORKERS ?= 3
+WORKERS ?= 4
 SERVER  ?= uvicorn
 TEAMS   ?= 200
 MEMBERS ?= 10
