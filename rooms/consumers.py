@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -55,11 +57,32 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     membership = None
     group: str | None = None
+    # This socket's key in its team's presence rows (see ``__call__``).
+    channel_name = ""
     # Team events reach the socket from the worker's fan-out (rooms.fanout), concurrently with
     # this consumer's own handlers: those that arrive while it connects wait in ``backlog``
     # until the snapshot is out; none is sent once the socket is going.
     ready = False
     gone = False
+
+    async def __call__(self, scope, receive, send) -> None:
+        """Serve one socket: its frames, one at a time.
+
+        Channels would also give each socket a channel of its own on the layer and wait on it
+        beside the socket (with the pub/sub layer a Redis subscription per socket, and a task and
+        an ``asyncio.wait`` per frame). Nothing is ever sent to a socket's own channel here: team
+        events reach the socket through the worker's fan-out (rooms.fanout). The name that would
+        have been the channel's keys the socket's presence row.
+        """
+        self.scope = scope
+        self.channel_layer = None
+        self.channel_name = f"ws.{uuid.uuid4().hex}"
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
 
     async def connect(self) -> None:
         user = self.scope.get("user")

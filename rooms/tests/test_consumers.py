@@ -324,29 +324,75 @@ async def test_flood_is_rate_limited(table, settings):
         await bob.close()
 
 
+async def refusal(slug: str, cookie: bytes | None = None) -> dict:
+    """What the server answers a socket opened on ``slug``'s table with ``cookie``."""
+    headers = [ORIGIN] + ([(b"cookie", cookie)] if cookie else [])
+    ws = WebsocketCommunicator(application, f"/ws/teams/{slug}/", headers=headers)
+    await ws.connect(timeout=TIMEOUT)
+    try:
+        return await ws.receive_output(timeout=TIMEOUT)
+    finally:
+        await ws.disconnect()
+
+
 async def test_non_member_and_anonymous_are_refused(table, make_user, team_factory):
     """Only members get a socket: others are closed with an application code, no state sent."""
     outsider_team = await database_sync_to_async(team_factory)("Other")
     outsider = await database_sync_to_async(facilitator_of)(outsider_team)
     cookie = await database_sync_to_async(_session_cookie)(outsider.user)
-    ws = WebsocketCommunicator(
-        application, f"/ws/teams/{table['team'].slug}/", headers=[ORIGIN, (b"cookie", cookie)]
-    )
-    await ws.connect(timeout=TIMEOUT)
-    closed = await ws.receive_output(timeout=TIMEOUT)
-    assert closed == {"type": "websocket.close", "code": protocol.CLOSE_FORBIDDEN}
-    await ws.disconnect()
+    slug = table["team"].slug
+    forbidden = {"type": "websocket.close", "code": protocol.CLOSE_FORBIDDEN}
+    assert await refusal(slug, cookie) == forbidden
+    unauthenticated = {"type": "websocket.close", "code": protocol.CLOSE_UNAUTHENTICATED}
+    assert await refusal(slug) == unauthenticated
+    assert (await refusal("no-such-team"))["type"] == "websocket.close"
 
-    ws = WebsocketCommunicator(application, f"/ws/teams/{table['team'].slug}/", headers=[ORIGIN])
-    await ws.connect(timeout=TIMEOUT)
-    closed = await ws.receive_output(timeout=TIMEOUT)
+
+async def test_session_of_a_changed_password_is_refused(table):
+    """Changing the password ends the sessions it signed: their sockets are refused too."""
+    bob = table["bob"]
+    cookie = await database_sync_to_async(_session_cookie)(bob.user)
+
+    def change_password():
+        bob.user.set_password("a-new-long-password")
+        bob.user.save()
+
+    await database_sync_to_async(change_password)()
+    closed = await refusal(table["team"].slug, cookie)
     assert closed == {"type": "websocket.close", "code": protocol.CLOSE_UNAUTHENTICATED}
-    await ws.disconnect()
 
-    ws = WebsocketCommunicator(application, "/ws/teams/no-such-team/", headers=[ORIGIN])
-    await ws.connect(timeout=TIMEOUT)
-    assert (await ws.receive_output(timeout=TIMEOUT))["type"] == "websocket.close"
-    await ws.disconnect()
+
+async def test_sockets_take_no_channel_of_their_own(table, monkeypatch):
+    """Team events reach a worker's sockets through its one fan-out channel: opening sockets
+    asks the channel layer for no channel each, and each socket keeps its own presence row."""
+    from channels.layers import get_channel_layer
+
+    from rooms.models import Presence
+
+    layer = get_channel_layer()
+    asked = []
+    new_channel = layer.new_channel
+
+    async def counting_new_channel(*args, **kwargs):
+        asked.append(await new_channel(*args, **kwargs))
+        return asked[-1]
+
+    monkeypatch.setattr(layer, "new_channel", counting_new_channel)
+    players = [await connect(table[name]) for name in ("alice", "bob", "dave")]
+    try:
+        assert len(asked) <= 1  # the fan-out's, if this loop had none yet
+        keys = await database_sync_to_async(
+            lambda: list(
+                Presence.objects.using(table["team"].shard).values_list("channel_name", flat=True)
+            )
+        )()
+        assert len(set(keys)) == 3
+        await players[0].command("start_round", story_id=str(table["story"].pk))
+        for player in players:
+            assert (await player.event("round_started"))["type"] == "round_started"
+    finally:
+        for player in players:
+            await player.close()
 
 
 async def test_foreign_origin_is_rejected(table):
