@@ -191,11 +191,13 @@ frontend poker
 backend by_team
     balance hash var(txn.team)
     hash-type consistent
-    option httpchk GET /healthz
+    option httpchk
+    http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host localhost
 $servers
 backend any
     balance roundrobin
-    option httpchk GET /healthz
+    option httpchk
+    http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host localhost
 $servers
 CFG
 }

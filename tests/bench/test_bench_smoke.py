@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -101,6 +103,33 @@ async def test_every_phase_runs_and_every_delivery_arrives(raw_server):
     assert result["reveal"]["expected_deliveries"] == 12
     assert result["reveal"]["deliveries"] == 12
     assert result["sustained"]["deliveries_per_s"] > 0
+
+
+@pytest.mark.skipif(shutil.which("haproxy") is None, reason="needs HAProxy (CI installs it)")
+def test_the_raw_server_runs_behind_haproxy_as_ours_does(tmp_path):
+    """The yardstick takes the same path as the cluster: generator -> HAProxy -> server."""
+    seed = _seed(teams=3, members=3)
+    seed_path = tmp_path / "seed.json"
+    seed_path.write_text(json.dumps(seed))
+    args = SimpleNamespace(
+        rates="20",
+        step_seconds=1,
+        hold_seconds=0.2,
+        slo_ms=10_000,
+        connect_concurrency=10,
+        connect_retries=0,
+        stop_after_failures=1,
+        raw_direct=False,
+        out_dir=str(tmp_path),
+    )
+    result = run.run_raw(seed_path, seed, args, lb_procs=2)
+    assert result["connect"]["sockets"] == 9
+    assert result["connect"]["failures"] == 0
+    step = result["ladder"][0]
+    assert step["votes_sent"] > 0
+    assert step["deliveries"] == step["expected_deliveries"] == 2 * step["votes_sent"]
+    # HAProxy's processes are counted as the server's balancer, as for the cluster.
+    assert result["connect"]["memory_after_mb"]["lb"] > 0
 
 
 def test_the_report_renders_every_run():
