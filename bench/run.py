@@ -308,6 +308,11 @@ def markdown(report: dict) -> str:
             f"- ratio ours / raw: **{report['ratio']:.2f}** (raw server {path}"
             f"{'' if path == 'direct' else ', as ours'})"
         )
+        if report.get("raw_limit_reached") is False:
+            lines.append(
+                "- the raw server held every step, so its limit is higher and this ratio is "
+                "only an upper bound: rerun with higher --rates"
+            )
     if report.get("profile"):
         p = report["profile"]
         lines += ["", f"Profile of worker 1 at {fmt(p['rate'])} votes/s (py-spy, own time):", ""]
@@ -427,6 +432,9 @@ def main(argv: list[str] | None = None) -> int:
             raw = report["runs"]["raw"]["sustained"]["deliveries_per_s"]
             ours = report["runs"]["ours"]["sustained"]["deliveries_per_s"]
             report["ratio"] = round(ours / raw, 3) if raw else None
+            # A raw server that held its last step was not pushed to its limit: the ratio is
+            # then only an upper bound (add higher --rates).
+            report["raw_limit_reached"] = not report["runs"]["raw"]["ladder"][-1]["passes"]
     finally:
         if started_cluster and not args.keep_cluster:
             subprocess.run([str(CLUSTER_SCRIPT), "stop"], check=False)  # noqa: S603

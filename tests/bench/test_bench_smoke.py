@@ -173,5 +173,7 @@ def test_the_report_renders_every_run():
     text = run.markdown(report)
     assert "| ours | 100 | 99.5 | 895.5 | 1 | 2 | 3 | 4 | 0 | 50 | 20 | yes |" in text
     assert "ratio ours / raw: **1.00**" in text
+    assert "upper bound" not in text
+    assert "upper bound" in run.markdown({**report, "raw_limit_reached": False})
     assert load.step_passes(step, slo_ms=50)
     assert not load.step_passes({**step, "missing_deliveries": 1}, slo_ms=50)
