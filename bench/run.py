@@ -410,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
                 "ROOM_VOTE_BATCH_MS",
                 "DATABASE_CONN_MAX_AGE",
                 "DATABASE_CONN_HEALTH_CHECKS",
+                "DATABASE_SERVER_SIDE_BINDING",
                 "ROOM_DB_THREADS",
                 "CLUSTER_WORKERS",
                 "CLUSTER_SERVER",

@@ -112,6 +112,15 @@ def _database(url: str) -> dict:
         # (every thread hop under ASGI). Off, a connection that broke fails one unit of work and
         # is then replaced (Django's default); the cluster turns it off (docs/performance.md).
         config["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
+        # Server-side parameters let psycopg prepare a statement a connection runs again and
+        # again (the vote batch's three), so PostgreSQL stops parsing and planning them; worth
+        # it with persistent connections (docs/performance.md, round 6).
+        if env.bool("DATABASE_SERVER_SIDE_BINDING", default=False):
+            config["OPTIONS"] = {
+                **config.get("OPTIONS", {}),
+                "server_side_binding": True,
+                "prepare_threshold": 5,
+            }
     return config
 
 

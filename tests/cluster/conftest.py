@@ -149,6 +149,7 @@ def live_cluster(tmp_path_factory) -> Iterator[LiveCluster]:
         "CHANNEL_LAYER_BACKEND": "pubsub",
         "CHANNEL_LAYER_PREFIX": f"cluster-test-{run}",
         "DATABASE_CONN_MAX_AGE": "60",
+        "DATABASE_SERVER_SIDE_BINDING": "true",
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
     }
