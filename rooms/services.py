@@ -19,7 +19,7 @@ from accounts.models import Membership, Team
 from integrations import webhooks
 from integrations.models import WebhookEndpoint
 from pokerproject.regions.guard import shard_scope, team_atomic
-from pokerproject.replication.services import outbox_record
+from pokerproject.replication.services import outbox_record, outbox_record_many
 from rooms import game, presence, protocol, sql
 from rooms.broadcast import broadcast_on_commit, send_now
 from rooms.models import Presence, Room
@@ -358,30 +358,23 @@ def rounds_reveal_batch(
             protocol.check_event(event)
             if announce_on_commit:
                 transaction.on_commit(partial(send_now, team_id, event), using=alias)
+        done = [(m, r) for m, r in zip(pending, results, strict=True) if isinstance(r, TableUpdate)]
+        outbox_record_many(shard=alias, rounds=[(m.team, r.round) for m, r in done])
         # webhooks.record looks the team's endpoints up itself; a team with no active endpoint
         # gets nothing from it, so one query here spares that lookup for most teams.
         hooked = set(
             WebhookEndpoint.objects.filter(
-                team_id__in=[
-                    m.team_id
-                    for m, r in zip(pending, results, strict=True)
-                    if isinstance(r, TableUpdate)
-                ],
-                is_active=True,
+                team_id__in=[m.team_id for m, _ in done], is_active=True
             ).values_list("team_id", flat=True)
-            if revealed
+            if done
             else ()
         )
-        for membership, result in zip(pending, results, strict=True):
-            if isinstance(result, TableUpdate):
-                team, round_ = membership.team, result.round
-                outbox_record(team=team, round_=round_)
-                if team.pk not in hooked:
-                    continue
+        for membership, result in done:
+            if membership.team_id in hooked:
                 webhooks.record(
-                    team=team,
+                    team=membership.team,
                     event="round.revealed",
-                    data=webhooks.revealed(round_, votes_of[round_.pk]),
+                    data=webhooks.revealed(result.round, votes_of[result.round.pk]),
                 )
     return results, events
 

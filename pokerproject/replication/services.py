@@ -158,25 +158,56 @@ def _enqueue(shard: str, round_id: uuid.UUID) -> None:
 
 def outbox_record(*, team: Team, round_: Round) -> int:
     """Call inside the transaction that finished or changed ``round_`` on its home shard."""
-    targets = [region for region in registry.regions() if region != team.region]
+    return outbox_record_many(shard=team.shard, rounds=[(team, round_)])
+
+
+# What a newer change of a round resets on its (round, region) row: pending again, from now.
+_OUTBOX_RESET = (
+    "team_id",
+    "round_version",
+    "created_at",
+    "delivered_at",
+    "next_attempt_at",
+    "attempts",
+    "last_error",
+)
+
+
+def outbox_record_many(*, shard: str, rounds: list[tuple[Team, Round]]) -> int:
+    """``outbox_record`` for several rounds of one shard's transaction (a reveal batch): one
+    upsert for all their rows, instead of a read and a write per round and region. Returns how
+    many rows it wrote; each round is queued for delivery once the transaction commits."""
     now = timezone.now()
-    for region in targets:
-        OutboxEntry.objects.using(team.shard).update_or_create(
+    regions = registry.regions()
+    entries = [
+        OutboxEntry(
+            team_id=team.pk,
             round_id=round_.pk,
+            round_version=round_.version,
             target_region=region,
-            defaults={
-                "team_id": team.pk,
-                "round_version": round_.version,
-                "created_at": now,
-                "delivered_at": None,
-                "next_attempt_at": now,
-                "attempts": 0,
-                "last_error": "",
-            },
+            created_at=now,
+            delivered_at=None,
+            next_attempt_at=now,
+            attempts=0,
+            last_error="",
         )
-    if targets:
-        transaction.on_commit(lambda: _enqueue(team.shard, round_.pk), using=team.shard)
-    return len(targets)
+        for team, round_ in rounds
+        for region in regions
+        if region != team.region
+    ]
+    if not entries:
+        return 0
+    OutboxEntry.objects.using(shard).bulk_create(
+        entries,
+        update_conflicts=True,
+        unique_fields=["round_id", "target_region"],
+        update_fields=list(_OUTBOX_RESET),
+    )
+    round_ids = list(dict.fromkeys(entry.round_id for entry in entries))
+    transaction.on_commit(
+        lambda: [_enqueue(shard, round_id) for round_id in round_ids], using=shard
+    )
+    return len(entries)
 
 
 def outbox_deliver(*, shard: str, round_id: uuid.UUID) -> int:

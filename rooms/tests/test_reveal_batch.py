@@ -106,8 +106,8 @@ def test_round_reveal_is_a_batch_of_one_with_its_broadcast(teams, committed):
 
 
 def test_the_batch_reads_rounds_and_votes_once(teams, committed):
-    """Locking, rounds and votes are one query each whatever the batch size: the per-team work
-    left is the writes of the outbox and webhooks that must share the transaction."""
+    """Locking, rounds and votes are one query each whatever the batch size, and so is the
+    outbox: the per-team work left is the webhooks of teams that have an endpoint."""
     from django.test.utils import CaptureQueriesContext
 
     with committed(ALIAS), CaptureQueriesContext(connections[ALIAS]) as queries:
@@ -116,3 +116,31 @@ def test_the_batch_reads_rounds_and_votes_once(teams, committed):
     assert sum('FROM "stories_vote"' in sql for sql in selects) == 1
     assert sum('FROM "rooms_room"' in sql for sql in selects) == 1
     assert sum('FROM "stories_round"' in sql for sql in selects) == 1
+    outbox = [
+        q["sql"] for q in queries.captured_queries if '"replication_outboxentry"' in q["sql"]
+    ]
+    assert len(outbox) == 1 and outbox[0].startswith("INSERT")
+
+
+def test_a_later_change_sends_the_round_again(teams, committed):
+    """The batch's upsert keeps one row per round and region: a round revealed again after its
+    copy was delivered is pending again and sent again (here at once: tasks run eagerly), with
+    its new version."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    ant = teams[0]
+    reveal_batch(committed, [ant.lead])
+    long_ago = timezone.now() - timedelta(days=1)
+    rows = OutboxEntry.objects.using(ALIAS).filter(round_id=ant.round.pk)
+    rows.update(delivered_at=long_ago, attempts=2)
+    first = {row.target_region: row.round_version for row in rows}
+    # Turned face down again behind the rules' back, so the same round is revealed twice.
+    Round.objects.using(ALIAS).filter(pk=ant.round.pk).update(status=RoundStatus.VOTING)
+    reveal_batch(committed, [ant.lead])
+    again = OutboxEntry.objects.using(ALIAS).filter(round_id=ant.round.pk)
+    assert {row.target_region for row in again} == set(first) != set()
+    for row in again:
+        assert row.delivered_at > long_ago and row.attempts == 0
+        assert row.round_version > first[row.target_region]
