@@ -292,3 +292,18 @@ def test_project_models_pass_the_placement_checks():
 def test_manage_py_check_passes():
     """The real project configuration passes every system check, ours included."""
     call_command("check", fail_level="WARNING")
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_check_reports_teams_on_a_shard_that_is_not_configured(team_factory):
+    """A deployment that dropped a shard still holding teams is stopped where Django runs
+    database checks (migrate), with the shard and how many teams it holds."""
+    team_factory("Alpha")
+    lost = [team_factory("Beta"), team_factory("Gamma")]
+    assert checks.check_team_shards(databases=["default"]) == []
+    Team.objects.filter(pk__in=[t.pk for t in lost]).update(shard="retired-1")
+    errors = checks.check_team_shards(databases=["default"])
+    assert [e.id for e in errors] == ["regions.E003"]
+    assert "2 team(s) live on shard 'retired-1'" in errors[0].msg
+    # Only when database checks were asked for (as migrate and `check --database` do).
+    assert checks.check_team_shards() == []
