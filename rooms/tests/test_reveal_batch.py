@@ -116,10 +116,9 @@ def test_the_batch_reads_rounds_and_votes_once(teams, committed):
     assert sum('FROM "stories_vote"' in sql for sql in selects) == 1
     assert sum('FROM "rooms_room"' in sql for sql in selects) == 1
     assert sum('FROM "stories_round"' in sql for sql in selects) == 1
-    outbox = [
-        q["sql"] for q in queries.captured_queries if '"replication_outboxentry"' in q["sql"]
-    ]
-    assert len(outbox) == 1 and outbox[0].startswith("INSERT")
+    outbox = [q["sql"] for q in queries.captured_queries if '"replication_outboxentry"' in q["sql"]]
+    assert len(outbox) == 1
+    assert outbox[0].startswith("INSERT")
 
 
 def test_a_later_change_sends_the_round_again(teams, committed):
@@ -142,5 +141,6 @@ def test_a_later_change_sends_the_round_again(teams, committed):
     again = OutboxEntry.objects.using(ALIAS).filter(round_id=ant.round.pk)
     assert {row.target_region for row in again} == set(first) != set()
     for row in again:
-        assert row.delivered_at > long_ago and row.attempts == 0
+        assert row.delivered_at > long_ago
+        assert row.attempts == 0
         assert row.round_version > first[row.target_region]
