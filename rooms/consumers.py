@@ -165,11 +165,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
             logger.exception("presence cleanup failed for %s", self.channel_name)
 
     async def dispatch(self, message: dict) -> None:
-        # Every handler of this consumer reaches the database only through
-        # database_sync_to_async (directly or via rooms.dbpool / rooms.batching), which closes
-        # stale connections on the thread that uses them, before and after each call: the extra
-        # hop Channels makes here before connect, receive and disconnect only queues behind the
-        # database thread.
+        # Every handler of this consumer reaches the database only through rooms.dbpool
+        # (directly or via rooms.batching), which closes stale connections on the thread that
+        # uses them, before and after each call: the extra hop Channels makes here before
+        # connect, receive and disconnect would only queue behind the database thread.
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             await super().dispatch(message)  # raises Channels' own error

@@ -1,48 +1,61 @@
-"""Where the live table's database work runs: Channels' one thread, or a pool of threads.
+"""Where the live table's database work runs: a small pool of threads of its own.
 
-``database_sync_to_async`` is thread-sensitive: every call of a process runs on one thread, so a
-worker does one query at a time, and a connect storm or a reveal burst queues behind it
-(docs/performance.md). Each call the socket makes is a self-contained unit of work (its own
-transaction, no connection or transaction spanning two calls), so nothing requires one thread:
-with ``ROOM_DB_THREADS`` > 0 the calls run on a pool of that many threads, each with its own
-database connections (Django's connections are per thread). While one thread waits on
-PostgreSQL, another runs.
+Each call the socket makes is a self-contained unit of work (its own transaction, no connection
+or transaction spanning two calls), so it may run on any thread with Django's per-thread
+connections. ``ROOM_DB_THREADS`` threads per worker process (default 1: one query at a time,
+which is what the benchmark's two cores want; docs/performance.md).
 
-The default (0) keeps Channels' behaviour, which is what SQLite in the embedded mode wants.
-Use: ``result = await dbpool.run(func, **kwargs)``.
+Why not ``channels.db.database_sync_to_async``: it does the same thing (hand the call to a
+thread, close stale connections before and after) through asgiref's general machinery, which
+cost ~80 µs more CPU per call than a plain executor hand-off, on the path every vote takes
+(docs/performance.md, round 7). The call runs in a copy of the caller's context, as asgiref's
+does, so context variables (the shard guard's) reach it.
+
+Use: ``result = await dbpool.run(func, *args, **kwargs)``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import close_old_connections
 
 T = TypeVar("T")
 
 _executor: ThreadPoolExecutor | None = None
+_lock = threading.Lock()
 
 
-def executor() -> ThreadPoolExecutor | None:
-    """This process's pool (created on first use), or None when the setting is 0."""
+def executor() -> ThreadPoolExecutor:
+    """This process's pool, created on first use with ``ROOM_DB_THREADS`` (at least 1) threads."""
     global _executor
-    threads = getattr(settings, "ROOM_DB_THREADS", 0)
-    if threads <= 0:
-        return None
     if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="room-db")
+        with _lock:
+            if _executor is None:
+                _executor = ThreadPoolExecutor(
+                    max_workers=max(1, settings.ROOM_DB_THREADS), thread_name_prefix="room-db"
+                )
     return _executor
 
 
+def _call(func: Callable[..., T], args: tuple, kwargs: dict) -> T:
+    # As Django does around a request: drop connections that broke or outlived CONN_MAX_AGE.
+    close_old_connections()
+    try:
+        return func(*args, **kwargs)
+    finally:
+        close_old_connections()
+
+
 async def run(func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """Run ``func`` on a database thread (closing stale connections before and after, as
-    Channels does) and return its result."""
-    pool = executor()
-    if pool is None:
-        return await database_sync_to_async(func)(*args, **kwargs)
-    return await database_sync_to_async(func, thread_sensitive=False, executor=pool)(
-        *args, **kwargs
+    """Run ``func(*args, **kwargs)`` on a database thread and return its result."""
+    context = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(
+        executor(), context.run, _call, func, args, kwargs
     )

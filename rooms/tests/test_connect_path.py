@@ -2,6 +2,7 @@
 and the joining socket's snapshot, the worker-liveness memo, and the database thread pool."""
 
 import asyncio
+import contextvars
 import threading
 from types import SimpleNamespace
 
@@ -96,20 +97,52 @@ def test_a_worker_seen_alive_is_remembered_briefly_and_a_dead_one_is_asked_again
     assert len(calls) == 3
 
 
-def test_dbpool_uses_channels_thread_by_default_and_a_pool_when_configured(settings):
-    def where():
-        return threading.current_thread().name
+@pytest.fixture
+def fresh_pool():
+    """dbpool's process-wide pool, recreated from the settings for the test and shut after it."""
+    saved = dbpool._executor
+    dbpool._executor = None
+    yield
+    if dbpool._executor is not None:
+        dbpool._executor.shutdown(wait=True)
+    dbpool._executor = saved
 
-    settings.ROOM_DB_THREADS = 0
-    assert dbpool.executor() is None
-    assert not asyncio.run(dbpool.run(where)).startswith("room-db")
 
+def test_dbpool_runs_calls_on_its_own_thread_in_the_callers_context(settings, fresh_pool):
+    settings.ROOM_DB_THREADS = 1
+    guard = contextvars.ContextVar("guard", default="unset")
+
+    def where(suffix, *, sep):
+        return f"{threading.current_thread().name}{sep}{guard.get()}{sep}{suffix}"
+
+    async def main():
+        guard.set("caller")
+        first = await dbpool.run(where, "a", sep="|")
+        second = await dbpool.run(where, "b", sep="|")
+        return first, second
+
+    first, second = asyncio.run(main())
+    thread, seen, suffix = first.split("|")
+    assert thread.startswith("room-db")
+    assert (seen, suffix) == ("caller", "a")
+    # One thread by default: both calls ran on it.
+    assert second.split("|")[0] == thread
+
+
+def test_dbpool_runs_calls_side_by_side_with_more_threads(settings, fresh_pool):
     settings.ROOM_DB_THREADS = 2
-    monkey_pool = dbpool._executor
-    try:
-        assert asyncio.run(dbpool.run(where)).startswith("room-db")
-        assert dbpool.executor() is dbpool.executor()
-    finally:
-        if dbpool._executor is not monkey_pool:
-            dbpool._executor.shutdown(wait=True)
-        dbpool._executor = monkey_pool
+    # Each call waits for the other: only two threads at once let both pass the barrier.
+    barrier = threading.Barrier(2, timeout=5)
+
+    async def main():
+        return await asyncio.gather(dbpool.run(barrier.wait), dbpool.run(barrier.wait))
+
+    assert sorted(asyncio.run(main())) == [0, 1]
+
+
+def test_dbpool_passes_the_calls_exception_on(fresh_pool):
+    def fail():
+        raise LookupError("no such table")
+
+    with pytest.raises(LookupError, match="no such table"):
+        asyncio.run(dbpool.run(fail))
