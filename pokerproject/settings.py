@@ -162,10 +162,11 @@ if REDIS_URL:
             "OPTIONS": {"max_connections": REDIS_MAX_CONNECTIONS},
         }
     }
-    # "pubsub" (the cluster and deploy/ set it): one PUBLISH per group_send, one SUBSCRIBE per
-    # group and worker; 3-4x cheaper than "core" (per-channel lists) for many small groups
-    # (docs/performance.md). "core" stays the default: its channels can be read from any event
-    # loop, which the service tests' group listener (rooms/tests/channel_events.py) relies on.
+    # "pubsub" (the cluster and deploy/ set it): one PUBLISH per event, a batch of them in one
+    # round trip (pokerproject/channel_layers.py), one SUBSCRIBE per group and worker; 3-4x
+    # cheaper than "core" (per-channel lists) for many small groups (docs/performance.md).
+    # "core" stays the default: its channels can be read from any event loop, which the
+    # service tests' group listener (rooms/tests/channel_events.py) relies on.
     if env("CHANNEL_LAYER_BACKEND", default="core") != "pubsub":
         CHANNEL_LAYERS = {
             "default": {
@@ -180,7 +181,7 @@ if REDIS_URL:
     else:
         CHANNEL_LAYERS = {
             "default": {
-                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "BACKEND": "pokerproject.channel_layers.PubSubChannelLayer",
                 "CONFIG": {
                     "hosts": [{"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS}],
                     "prefix": CHANNEL_LAYER_PREFIX,

@@ -21,12 +21,10 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from accounts.models import Membership
-from rooms import dbpool, game, services
-from rooms.broadcast import group_name, team_message
+from rooms import broadcast, dbpool, game, services
 from rooms.services import TableUpdate
 
 logger = logging.getLogger(__name__)
@@ -95,13 +93,7 @@ class Batcher:
                     item.future.set_exception(exc)
             return
         # Committed: broadcast (each event serialised once), then acknowledge each sender.
-        layer = get_channel_layer()
-        for team_id, event in events:
-            try:
-                await layer.group_send(group_name(team_id), team_message(team_id, event))
-            except Exception:
-                # Clients that miss the event catch up from the version gap.
-                logger.exception("broadcast of %s to team %s failed", event.get("type"), team_id)
+        await broadcast.send_many(events)
         for item, result in zip(items, results, strict=True):
             if item.future.done():
                 continue

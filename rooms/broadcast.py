@@ -1,5 +1,6 @@
 """The one way state changes reach sockets: after the transaction that made them commits."""
 
+import asyncio
 import json
 import logging
 
@@ -7,12 +8,15 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from rooms import protocol
+from rooms import dbpool, protocol
 
 logger = logging.getLogger(__name__)
 
 # Channel-layer message type; each worker's rooms.fanout hands it to RoomConsumer.team_event.
 TEAM_EVENT = "team.event"
+# How long a database thread waits for its worker's loop to publish (a loop that is shutting
+# down never would).
+SEND_TIMEOUT = 10.0
 
 
 def group_name(team_id: int) -> str:
@@ -37,11 +41,39 @@ def send_now(team_id: int, event: dict) -> None:
     layer = get_channel_layer()
     if layer is None:  # pragma: no cover - settings always define a layer
         return
+    group, message = group_name(team_id), team_message(team_id, event)
     try:
-        async_to_sync(layer.group_send)(group_name(team_id), team_message(team_id, event))
+        loop = dbpool.caller_loop()
+        if loop is not None:
+            # On a socket's database thread: publish through the worker's own loop and layer
+            # connection (async_to_sync would start a loop, and a connection, per event).
+            future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+            future.result(timeout=SEND_TIMEOUT)
+        else:
+            async_to_sync(layer.group_send)(group, message)
     except Exception:
         # The change is committed; clients that miss this event catch up from the version gap.
         logger.exception("broadcast of %s to team %s failed", event.get("type"), team_id)
+
+
+async def send_many(events: list[tuple[int, dict]]) -> None:
+    """Send committed ``(team_id, event)`` pairs, in order, from the event loop: in one go where
+    the layer can (pokerproject.channel_layers), else one at a time."""
+    layer = get_channel_layer()
+    messages = [(group_name(team_id), team_message(team_id, event)) for team_id, event in events]
+    many = getattr(layer, "group_send_many", None)
+    if many is not None:
+        try:
+            await many(messages)
+        except Exception:
+            # Committed; clients that miss these events catch up from the version gap.
+            logger.exception("broadcast of a batch of %d events failed", len(messages))
+        return
+    for (team_id, event), (group, message) in zip(events, messages, strict=True):
+        try:
+            await layer.group_send(group, message)
+        except Exception:
+            logger.exception("broadcast of %s to team %s failed", event.get("type"), team_id)
 
 
 def broadcast_on_commit(*, using: str, team_id: int, event: dict) -> None:

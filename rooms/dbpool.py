@@ -8,8 +8,9 @@ which is what the benchmark's two cores want; docs/performance.md).
 Why not ``channels.db.database_sync_to_async``: it does the same thing (hand the call to a
 thread, close stale connections before and after) through asgiref's general machinery, which
 cost ~80 µs more CPU per call than a plain executor hand-off, on the path every vote takes
-(docs/performance.md, round 7). The call runs in a copy of the caller's context, as asgiref's
-does, so context variables (the shard guard's) reach it.
+(docs/performance.md, round 7). As with asgiref, the call runs in a copy of the caller's
+context, so context variables (the shard guard's) reach it, and code on the thread can reach
+back to the caller's event loop (``caller_loop``: rooms.broadcast publishes through it).
 
 Use: ``result = await dbpool.run(func, *args, **kwargs)``.
 """
@@ -30,6 +31,7 @@ T = TypeVar("T")
 
 _executor: ThreadPoolExecutor | None = None
 _lock = threading.Lock()
+_serving = threading.local()
 
 
 def executor() -> ThreadPoolExecutor:
@@ -44,18 +46,24 @@ def executor() -> ThreadPoolExecutor:
     return _executor
 
 
-def _call(func: Callable[..., T], args: tuple, kwargs: dict) -> T:
+def caller_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop whose ``run`` this thread is serving right now, or None."""
+    return getattr(_serving, "loop", None)
+
+
+def _call(loop: asyncio.AbstractEventLoop, func: Callable[..., T], args: tuple, kwargs: dict) -> T:
+    _serving.loop = loop
     # As Django does around a request: drop connections that broke or outlived CONN_MAX_AGE.
     close_old_connections()
     try:
         return func(*args, **kwargs)
     finally:
         close_old_connections()
+        _serving.loop = None
 
 
 async def run(func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """Run ``func(*args, **kwargs)`` on a database thread and return its result."""
+    loop = asyncio.get_running_loop()
     context = contextvars.copy_context()
-    return await asyncio.get_running_loop().run_in_executor(
-        executor(), context.run, _call, func, args, kwargs
-    )
+    return await loop.run_in_executor(executor(), context.run, _call, loop, func, args, kwargs)

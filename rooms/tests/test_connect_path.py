@@ -1,5 +1,6 @@
 """The cheaper connect path (docs/performance.md): one read of the table serves the presence event
-and the joining socket's snapshot, the worker-liveness memo, and the database thread pool."""
+and the joining socket's snapshot, the worker-liveness memo, the database threads, and how
+committed events reach the channel layer from them."""
 
 import asyncio
 import contextvars
@@ -12,7 +13,7 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
 from conftest import facilitator_of
-from rooms import dbpool, presence, services
+from rooms import broadcast, dbpool, presence, protocol, services
 from rooms.selectors import room_snapshot
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -146,3 +147,80 @@ def test_dbpool_passes_the_calls_exception_on(fresh_pool):
 
     with pytest.raises(LookupError, match="no such table"):
         asyncio.run(dbpool.run(fail))
+
+
+class RecordingLayer:
+    """A channel layer that notes which event loop each group_send ran on."""
+
+    def __init__(self):
+        self.sent = []
+
+    async def group_send(self, group, message):
+        self.sent.append((group, message["event"]["type"], asyncio.get_running_loop()))
+
+
+def test_events_sent_from_a_database_thread_go_through_the_callers_loop(monkeypatch, fresh_pool):
+    layer = RecordingLayer()
+    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: layer)
+    event = protocol.event("vote_cast", version=3, data={"user_id": 7})
+
+    async def main():
+        await dbpool.run(broadcast.send_now, 42, event)
+        return asyncio.get_running_loop()
+
+    loop = asyncio.run(main())
+    assert layer.sent == [("team.42", "vote_cast", loop)]
+
+    # Outside a database thread (a Celery task, a management command) it still sends.
+    worker = threading.Thread(target=broadcast.send_now, args=(43, event))
+    worker.start()
+    worker.join()
+    assert layer.sent[1][:2] == ("team.43", "vote_cast")
+    assert layer.sent[1][2] is not loop
+
+
+class FlakyLayer(RecordingLayer):
+    """Fails the send to team 2."""
+
+    async def group_send(self, group, message):
+        if group == "team.2":
+            raise ConnectionError("redis went away")
+        await super().group_send(group, message)
+
+
+class BatchLayer:
+    def __init__(self, fail=False):
+        self.batches, self.fail = [], fail
+
+    async def group_send_many(self, messages):
+        if self.fail:
+            raise ConnectionError("redis went away")
+        self.batches.append([(group, message["event"]["version"]) for group, message in messages])
+
+
+def committed_events():
+    return [
+        (team_id, protocol.event("vote_cast", version=v, data={"user_id": 1}))
+        for team_id, v in ((1, 5), (2, 6), (3, 7))
+    ]
+
+
+def test_a_batch_goes_out_in_one_call_where_the_layer_takes_batches(monkeypatch, caplog):
+    layer = BatchLayer()
+    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: layer)
+    asyncio.run(broadcast.send_many(committed_events()))
+    assert layer.batches == [[("team.1", 5), ("team.2", 6), ("team.3", 7)]]
+
+    # Already committed: a failed send is logged, never raised at the voters.
+    failing = BatchLayer(fail=True)
+    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: failing)
+    asyncio.run(broadcast.send_many(committed_events()))
+    assert "broadcast of a batch of 3 events failed" in caplog.text
+
+
+def test_without_batches_each_event_goes_out_and_one_failure_spares_the_rest(monkeypatch, caplog):
+    layer = FlakyLayer()
+    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: layer)
+    asyncio.run(broadcast.send_many(committed_events()))
+    assert [group for group, _, _ in layer.sent] == ["team.1", "team.3"]
+    assert "broadcast of vote_cast to team 2 failed" in caplog.text
