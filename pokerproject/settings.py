@@ -286,8 +286,9 @@ ROOM_RATE_LIMIT_BURST = env.int("ROOM_RATE_LIMIT_BURST", default=40)
 # Group commit: a worker writes the votes it receives within this window in one transaction.
 ROOM_VOTE_BATCH_MS = env.float("ROOM_VOTE_BATCH_MS", default=2.0)
 ROOM_VOTE_BATCH_MAX = env.int("ROOM_VOTE_BATCH_MAX", default=200)
-# Threads per worker for the live table's database work (rooms/dbpool.py); at least 1.
-ROOM_DB_THREADS = env.int("ROOM_DB_THREADS", default=1)
+# Threads per worker for the live table's database work (rooms/dbpool.py). 0: the process's
+# one database thread, shared with Channels (SQLite wants it; more measured no gain on 2 cores).
+ROOM_DB_THREADS = env.int("ROOM_DB_THREADS", default=0)
 
 # --- REST API, webhooks, Jira (integrations/, docs/api.md) ------------------------------------
 REST_FRAMEWORK = {

@@ -1,11 +1,14 @@
-"""Where the live table's database work runs: a small pool of threads of its own.
+"""Where the live table's database work runs: the process's database thread, or a pool.
 
 Each call the socket makes is a self-contained unit of work (its own transaction, no connection
 or transaction spanning two calls), so it may run on any thread with Django's per-thread
-connections. ``ROOM_DB_THREADS`` threads per worker process (default 1: one query at a time,
-which is what the benchmark's two cores want; docs/performance.md).
+connections. ``ROOM_DB_THREADS`` = 0 (the default) runs it on the one thread Channels and
+asgiref use for the process's database work, so the process does one query at a time, which
+is what SQLite wants (its in-memory test databases refuse a second thread's write outright)
+and what the benchmark's two cores want (docs/performance.md). N > 0 gives the socket's calls
+a pool of N threads of their own.
 
-Why not ``channels.db.database_sync_to_async``: it does the same thing (hand the call to a
+Why not ``channels.db.database_sync_to_async``: it does the same thing (hand the call to that
 thread, close stale connections before and after) through asgiref's general machinery, which
 cost ~80 µs more CPU per call than a plain executor hand-off, on the path every vote takes
 (docs/performance.md, round 7). As with asgiref, the call runs in a copy of the caller's
@@ -21,9 +24,10 @@ import asyncio
 import contextvars
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from asgiref.sync import SyncToAsync
 from django.conf import settings
 from django.db import close_old_connections
 
@@ -34,15 +38,17 @@ _lock = threading.Lock()
 _serving = threading.local()
 
 
-def executor() -> ThreadPoolExecutor:
-    """This process's pool, created on first use with ``ROOM_DB_THREADS`` (at least 1) threads."""
+def executor() -> Executor:
+    """The executor of the socket's database calls (see the module docstring)."""
     global _executor
+    threads = settings.ROOM_DB_THREADS
+    if threads <= 0:
+        # asgiref's own: where Channels' database_sync_to_async runs outside a sync context.
+        return SyncToAsync.single_thread_executor
     if _executor is None:
         with _lock:
             if _executor is None:
-                _executor = ThreadPoolExecutor(
-                    max_workers=max(1, settings.ROOM_DB_THREADS), thread_name_prefix="room-db"
-                )
+                _executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="room-db")
     return _executor
 
 

@@ -8,6 +8,7 @@ import threading
 from types import SimpleNamespace
 
 import pytest
+from channels.db import database_sync_to_async
 from django.core.cache import cache
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
@@ -109,25 +110,36 @@ def fresh_pool():
     dbpool._executor = saved
 
 
-def test_dbpool_runs_calls_on_its_own_thread_in_the_callers_context(settings, fresh_pool):
-    settings.ROOM_DB_THREADS = 1
+def test_dbpool_shares_the_database_thread_of_channels_by_default(settings, fresh_pool):
+    settings.ROOM_DB_THREADS = 0
     guard = contextvars.ContextVar("guard", default="unset")
 
     def where(suffix, *, sep):
-        return f"{threading.current_thread().name}{sep}{guard.get()}{sep}{suffix}"
+        return f"{threading.get_ident()}{sep}{guard.get()}{sep}{suffix}"
 
     async def main():
         guard.set("caller")
-        first = await dbpool.run(where, "a", sep="|")
-        second = await dbpool.run(where, "b", sep="|")
-        return first, second
+        ours = await dbpool.run(where, "a", sep="|")
+        channels = await database_sync_to_async(threading.get_ident)()
+        return ours, channels
+
+    ours, channels = asyncio.run(main())
+    thread, seen, suffix = ours.split("|")
+    # One thread for all of the process's database work (SQLite wants it).
+    assert int(thread) == channels != threading.get_ident()
+    # The call sees the caller's context and its arguments.
+    assert (seen, suffix) == ("caller", "a")
+
+
+def test_dbpool_runs_calls_on_threads_of_its_own_when_configured(settings, fresh_pool):
+    settings.ROOM_DB_THREADS = 1
+
+    async def main():
+        return [await dbpool.run(lambda: threading.current_thread().name) for _ in range(2)]
 
     first, second = asyncio.run(main())
-    thread, seen, suffix = first.split("|")
-    assert thread.startswith("room-db")
-    assert (seen, suffix) == ("caller", "a")
-    # One thread by default: both calls ran on it.
-    assert second.split("|")[0] == thread
+    assert first.startswith("room-db")
+    assert second == first
 
 
 def test_dbpool_runs_calls_side_by_side_with_more_threads(settings, fresh_pool):
