@@ -199,8 +199,8 @@ def votes_cast_batch(
     results: list[TableUpdate | game.GameError] = []
     events: list[tuple[int, dict]] = []
     team_ids = sorted({membership.team_id for membership, _ in pending})
-    with shard_scope(alias), transaction.atomic(using=alias):
-        tables = sql.lock_tables(alias, team_ids)
+    with shard_scope(alias), sql.batch_transaction(alias) as batch:
+        tables = sql.lock_tables(batch, team_ids)
         moved = _moved(alias, [team_id for team_id in team_ids if team_id not in tables])
         votes: dict[tuple, tuple] = {}
         versions: dict[int, int] = {}
@@ -235,8 +235,8 @@ def votes_cast_batch(
             )
             results.append(TableUpdate(version=table.version, value=card))
         if votes:
-            sql.upsert_votes(alias, list(votes.values()), now)
-            sql.set_room_versions(alias, versions, now)
+            sql.upsert_votes(batch, list(votes.values()), now)
+            sql.set_room_versions(batch, versions, now)
     return results, events
 
 

@@ -7,17 +7,21 @@ field); these cost well under a millisecond, and the database time is unchanged
 
 The statements are portable (PostgreSQL, and SQLite 3.24+ for ``ON CONFLICT``); values cross
 the boundary through the model fields' own conversions, so a UUID or a timestamp is stored
-exactly as the ORM would store it. Run them inside the caller's transaction on ``alias``.
-Only quoted table names from the models and ``%s`` placeholders are formatted into the SQL
-text (ruff S608 is off for this file); every value is a parameter.
+exactly as the ORM would store it. Run them in a ``batch_transaction(alias)``. Only quoted
+table names from the models and ``%s`` placeholders are formatted into the SQL text (ruff
+S608 is off for this file); every value is a parameter.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
-from django.db import connections
+from django.db import connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from rooms.models import Room
 from stories.models import Round, Vote
@@ -37,6 +41,47 @@ class Table:
     cards: list[str] | None
 
 
+@dataclass(slots=True)
+class Batch:
+    """A batch's transaction on one shard: the connection (for quoting and conversions) and
+    the cursor its statements run on."""
+
+    connection: BaseDatabaseWrapper
+    cursor: Any
+
+
+@contextmanager
+def batch_transaction(alias: str) -> Iterator[Batch]:
+    """One transaction on ``alias`` for a batch's statements.
+
+    On PostgreSQL, outside any other transaction, the statements are pipelined: ``BEGIN`` goes
+    out with the lock and ``COMMIT`` with the writes, two round trips instead of five, and each
+    round trip is a wait of the database thread and a wake-up of PostgreSQL
+    (docs/performance.md, round 7). Django's error handling still applies (a broken connection
+    is dropped after the unit of work). Elsewhere (SQLite, or inside an outer transaction such
+    as a test's) it is ``transaction.atomic`` and Django's cursor.
+    """
+    connection = connections[alias]
+    if connection.vendor != "postgresql" or not connection.get_autocommit():
+        with transaction.atomic(using=alias), connection.cursor() as cursor:
+            yield Batch(connection, cursor)
+        return
+    from psycopg.pq import TransactionStatus
+
+    connection.ensure_connection()
+    pg = connection.connection
+    with connection.wrap_database_errors:
+        try:
+            with pg.pipeline(), pg.cursor() as cursor:
+                cursor.execute("BEGIN")
+                yield Batch(connection, cursor)
+                cursor.execute("COMMIT")
+        finally:
+            # Raised in the block or by a statement: nothing of the batch may stay.
+            if pg.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+                pg.execute("ROLLBACK")
+
+
 def _q(connection, name: str) -> str:
     return connection.ops.quote_name(name)
 
@@ -45,10 +90,10 @@ def _marks(count: int) -> str:
     return ", ".join(["%s"] * count)
 
 
-def lock_tables(alias: str, team_ids: list[int]) -> dict[int, Table]:
+def lock_tables(batch: Batch, team_ids: list[int]) -> dict[int, Table]:
     """Lock the rooms of ``team_ids`` (in team-id order, so concurrent batches cannot deadlock)
     and read each one's current round. Teams without a room row are absent."""
-    connection = connections[alias]
+    connection, cursor = batch.connection, batch.cursor
     room, round_ = _q(connection, Room._meta.db_table), _q(connection, Round._meta.db_table)
     sql = (
         f"SELECT r.id, r.team_id, r.version, r.paused, rd.id, rd.status, rd.deck, rd.cards "
@@ -60,22 +105,21 @@ def lock_tables(alias: str, team_ids: list[int]) -> dict[int, Table]:
     round_pk = Round._meta.pk
     cards_field = Round._meta.get_field("cards")
     tables: dict[int, Table] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, team_ids)
-        for room_id, team_id, version, paused, round_id, status, deck, cards in cursor.fetchall():
-            if round_id is not None:
-                round_id = round_pk.to_python(round_id)
-                cards = cards_field.from_db_value(cards, None, connection)
-            tables[team_id] = Table(
-                room_id, team_id, version, bool(paused), round_id, status, deck, cards
-            )
+    cursor.execute(sql, team_ids)
+    for room_id, team_id, version, paused, round_id, status, deck, cards in cursor.fetchall():
+        if round_id is not None:
+            round_id = round_pk.to_python(round_id)
+            cards = cards_field.from_db_value(cards, None, connection)
+        tables[team_id] = Table(
+            room_id, team_id, version, bool(paused), round_id, status, deck, cards
+        )
     return tables
 
 
-def upsert_votes(alias: str, votes: list[tuple[uuid.UUID, int, int, str]], cast_at) -> None:
+def upsert_votes(batch: Batch, votes: list[tuple[uuid.UUID, int, int, str]], cast_at) -> None:
     """Write ``(round_id, team_id, user_id, value)`` votes; a voter's second card replaces the
     first (one row per round and voter)."""
-    connection = connections[alias]
+    connection = batch.connection
     round_fk = Vote._meta.get_field("round")
     when = connection.ops.adapt_datetimefield_value(cast_at)
     params: list = []
@@ -88,13 +132,12 @@ def upsert_votes(alias: str, votes: list[tuple[uuid.UUID, int, int, str]], cast_
         + " ON CONFLICT (round_id, user_id)"
         " DO UPDATE SET value = excluded.value, cast_at = excluded.cast_at"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    batch.cursor.execute(sql, params)
 
 
-def set_room_versions(alias: str, versions: dict[int, int], updated_at) -> None:
+def set_room_versions(batch: Batch, versions: dict[int, int], updated_at) -> None:
     """Set each locked room's version (room id -> version) in one statement."""
-    connection = connections[alias]
+    connection = batch.connection
     cases = " ".join(["WHEN %s THEN %s"] * len(versions))
     params: list = [value for pair in versions.items() for value in pair]
     params += [connection.ops.adapt_datetimefield_value(updated_at), *versions]
@@ -103,5 +146,4 @@ def set_room_versions(alias: str, versions: dict[int, int], updated_at) -> None:
         f"SET version = CASE id {cases} END, updated_at = %s "
         f"WHERE id IN ({_marks(len(versions))})"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    batch.cursor.execute(sql, params)

@@ -3,11 +3,11 @@ several teams on one shard commit in one transaction of three statements, store 
 reads back, and a refused vote leaves the others alone."""
 
 import pytest
-from django.db import connections
+from django.db import IntegrityError, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from rooms import game, services
+from rooms import game, services, sql
 from rooms.game import Role
 from rooms.models import Room
 from rooms.tests.conftest import US_SHARD as ALIAS
@@ -127,3 +127,67 @@ def test_a_batch_is_three_statements_whatever_its_size(teams, committed):
         if q["sql"].split(" ", 1)[0] in ("SELECT", "INSERT", "UPDATE")
     ]
     assert [sql.split(" ", 1)[0] for sql in statements] == ["SELECT", "INSERT", "UPDATE"]
+
+
+# Outside a test's transaction, as on a socket's database thread: on PostgreSQL the batch's
+# statements are pipelined in a transaction of their own (rooms.sql.batch_transaction).
+committed_db = pytest.mark.django_db(databases="__all__", transaction=True)
+
+
+def stored_votes(teams) -> dict:
+    return dict(
+        Vote.objects.using(ALIAS)
+        .filter(round_id__in=[t.round.pk for t in teams])
+        .values_list("user_id", "value")
+    )
+
+
+@committed_db
+def test_a_batch_commits_on_its_own_and_leaves_the_connection_clean(teams):
+    elk, fox, _ = teams
+    before = {t.team.pk: version_of(t) for t in teams}
+    results, events = services.votes_cast_batch(
+        alias=ALIAS, pending=[(elk.ann, "5"), (fox.ann, "8"), (elk.ben, "13")]
+    )
+    assert [r.version for r in results] == [
+        before[elk.team.pk] + 1,
+        before[fox.team.pk] + 1,
+        before[elk.team.pk] + 2,
+    ]
+    assert len(events) == 3
+    assert stored_votes(teams) == {
+        elk.ann.user_id: "5",
+        fox.ann.user_id: "8",
+        elk.ben.user_id: "13",
+    }
+    assert version_of(elk) == before[elk.team.pk] + 2
+    connection = connections[ALIAS]
+    assert connection.get_autocommit()
+    assert not connection.in_atomic_block
+    # The next batch on the same connection works.
+    services.votes_cast_batch(alias=ALIAS, pending=[(elk.ann, "3")])
+    assert stored_votes(teams)[elk.ann.user_id] == "3"
+
+
+@committed_db
+@pytest.mark.parametrize("failure", [IntegrityError, RuntimeError])
+def test_a_batch_that_fails_midway_leaves_nothing(teams, monkeypatch, failure):
+    elk, fox, _ = teams
+    before = {t.team.pk: version_of(t) for t in teams}
+
+    def set_room_versions(batch, versions, updated_at):
+        if failure is IntegrityError:  # the database refuses the batch's last statement
+            batch.cursor.execute("UPDATE rooms_room SET version = NULL")
+        else:
+            raise RuntimeError("the worker fell over")
+
+    monkeypatch.setattr(sql, "set_room_versions", set_room_versions)
+    with pytest.raises(failure):
+        services.votes_cast_batch(alias=ALIAS, pending=[(elk.ann, "5"), (fox.ann, "8")])
+    assert stored_votes(teams) == {}
+    assert {t.team.pk: version_of(t) for t in teams} == before
+    monkeypatch.undo()
+    # Nothing is left open on the connection: the next batch commits.
+    results, _ = services.votes_cast_batch(alias=ALIAS, pending=[(elk.ann, "5")])
+    assert results[0].version == before[elk.team.pk] + 1
+    assert stored_votes(teams) == {elk.ann.user_id: "5"}
