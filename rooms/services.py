@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from functools import partial
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -338,17 +338,17 @@ def rounds_reveal_batch(
             events.append((membership.team_id, event))
             results.append(TableUpdate(version=room.version, round=round_))
         if revealed:
-            # Only the statistics differ from round to round: one bulk update for them, and one
-            # plain UPDATE for the rest (bulk_update's CASE per row and field costs ~3 ms of
-            # Python per round). Each room and round is bumped once (a second reveal of the same
-            # team is refused above), and the rows are locked, so F() + 1 matches the memory.
-            Round.objects.using(alias).bulk_update(list(revealed.values()), ["stats"])
-            Round.objects.using(alias).filter(pk__in=list(revealed)).update(
-                status=game.RoundStatus.REVEALED,
-                revealed_at=now,
-                version=F("version") + 1,
-                updated_at=now,
-            )
+            # One statement for the rounds (rooms.sql) and one for the rooms. Each room and round
+            # is bumped once (a second reveal of the same team is refused above), and the rows
+            # are locked, so version + 1 matches the memory.
+            connection = connections[alias]
+            with connection.cursor() as cursor:
+                sql.reveal_rounds(
+                    sql.Batch(connection, cursor),
+                    {pk: round_.stats for pk, round_ in revealed.items()},
+                    game.RoundStatus.REVEALED,
+                    now,
+                )
             Room.objects.using(alias).filter(pk__in=list(changed)).update(
                 version=F("version") + 1, updated_at=now
             )

@@ -147,3 +147,26 @@ def set_room_versions(batch: Batch, versions: dict[int, int], updated_at) -> Non
         f"WHERE id IN ({_marks(len(versions))})"
     )
     batch.cursor.execute(sql, params)
+
+
+def reveal_rounds(batch: Batch, stats: dict[uuid.UUID, dict], status: str, revealed_at) -> None:
+    """Close the locked rounds of ``stats`` (round id -> statistics) in one statement: each its
+    statistics, all the same status and time, each version bumped once. ``bulk_update`` cost
+    ~0.3 ms of Python per round for the statistics' ``CASE`` alone (docs/performance.md,
+    round 7)."""
+    connection = batch.connection
+    round_pk, stats_field = Round._meta.pk, Round._meta.get_field("stats")
+    ids = [round_pk.get_db_prep_value(pk, connection) for pk in stats]
+    cases = " ".join(["WHEN %s THEN %s"] * len(stats))
+    params: list = []
+    for pk, value in zip(ids, stats.values(), strict=True):
+        params += [pk, stats_field.get_db_prep_value(value, connection)]
+    when = connection.ops.adapt_datetimefield_value(revealed_at)
+    params += [status, when, when, *ids]
+    sql = (
+        f"UPDATE {_q(connection, Round._meta.db_table)} "
+        f"SET stats = CASE id {cases} END, status = %s, revealed_at = %s, "
+        f"version = version + 1, updated_at = %s "
+        f"WHERE id IN ({_marks(len(ids))})"
+    )
+    batch.cursor.execute(sql, params)
