@@ -11,7 +11,7 @@ a pool of N threads of their own.
 Why not ``channels.db.database_sync_to_async``: it does the same thing (hand the call to that
 thread, close stale connections before and after) through asgiref's general machinery, which
 cost ~80 µs more CPU per call than a plain executor hand-off, on the path every vote takes
-(docs/performance.md, round 7). As with asgiref, the call runs in a copy of the caller's
+(docs/performance.md, rounds 6 and 7). As with asgiref, the call runs in a copy of the caller's
 context, so context variables (the shard guard's) reach it, and code on the thread can reach
 back to the caller's event loop (``caller_loop``: rooms.broadcast publishes through it).
 
