@@ -7,10 +7,8 @@ deduplicable by ``webhook-id``. No task runs in the test process (a guard fails 
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -19,16 +17,16 @@ from django.db import connections
 from integrations import services
 from integrations.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from integrations.tests.receivers import WebhookReceiver
-from pokerproject.replication.tests.processes import (
+from rooms import services as table
+from stories import services as story_services
+from tests.processes import (
     REDIS_SERVER,
-    VENV_BIN,
+    CeleryWorker,
     RedisBroker,
     database_url,
     tasks_via_broker,
     wait_until,
 )
-from rooms import services as table
-from stories import services as story_services
 
 pytestmark = [
     pytest.mark.skipif(
@@ -57,62 +55,8 @@ def via_broker(broker) -> Iterator[None]:
         yield
 
 
-class Worker:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        with log.open("ab") as out:
-            self.process = subprocess.Popen(  # noqa: S603 - our own venv's celery, fixed args
-                [
-                    str(VENV_BIN / "celery"),
-                    "-A",
-                    "pokerproject",
-                    "worker",
-                    "-B",
-                    "-s",
-                    str(log.parent / "beat-schedule"),
-                    "-Q",
-                    "webhooks,celery",
-                    "-c",
-                    "2",
-                    "-n",
-                    f"webhooks-test-{uuid.uuid4().hex[:8]}@%h",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--loglevel",
-                    "INFO",
-                ],
-                cwd=settings.BASE_DIR,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        wait_until(
-            lambda: " ready." in self.text() and "beat: Starting" in self.text(),
-            timeout=45,
-            what="the Celery worker to be ready",
-            explain=self.tail,
-        )
-
-    def text(self) -> str:
-        if self.process.poll() is not None:
-            raise AssertionError(f"worker exited with {self.process.returncode}\n{self.tail()}")
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def tail(self) -> str:
-        lines = self.log.read_text(errors="replace").splitlines()[-60:] if self.log.exists() else []
-        return "\n".join(lines)
-
-    def stop(self) -> None:
-        import signal
-
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-
 @pytest.fixture
-def worker(broker, via_broker, tmp_path) -> Iterator[Worker]:
+def worker(broker, via_broker, tmp_path) -> Iterator[CeleryWorker]:
     name = f"webhooks-e2e-{uuid.uuid4().hex[:8]}"
 
     def url(alias: str) -> str:
@@ -130,11 +74,19 @@ def worker(broker, via_broker, tmp_path) -> Iterator[Worker]:
         "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
         "PYTHONUNBUFFERED": "1",
     }
-    process = Worker(env, tmp_path / "worker.log")
+    process = CeleryWorker(
+        env=env,
+        cwd=settings.BASE_DIR,
+        workdir=tmp_path,
+        application_name=name,
+        queues="webhooks,celery",
+        concurrency=2,
+    )
+    process.start()
     try:
         yield process
     finally:
-        process.stop()
+        process.kill()
 
 
 @pytest.fixture
@@ -167,7 +119,7 @@ def test_a_receiver_that_fails_then_recovers_gets_every_event_once(alpha, receiv
         lambda: statuses() == [DeliveryStatus.DELIVERED] * 4,
         timeout=60,
         what="every delivery to be delivered",
-        explain=lambda: f"{statuses()}\n{worker.tail()}",
+        explain=lambda: f"{statuses()}\n{worker.log_tail()}",
     )
     events = receiver.unique_events()
     assert sorted(p["type"] for p in events.values()) == sorted(
@@ -179,4 +131,4 @@ def test_a_receiver_that_fails_then_recovers_gets_every_event_once(alpha, receiv
     failed = WebhookAttempt.objects.using(alpha.shard).filter(succeeded=False)
     assert failed.count() == 3
     assert {a.status_code for a in failed} == {503}
-    assert "integrations.deliver_webhook" in worker.text()
+    assert "integrations.deliver_webhook" in worker.log()

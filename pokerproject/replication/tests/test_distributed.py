@@ -27,7 +27,12 @@ from pokerproject.regions import registry
 from pokerproject.replication.models import OutboxEntry, RoundReplica
 from pokerproject.replication.selectors import home_checksums, region_diffs
 from pokerproject.replication.services import checksum, replica_payload
-from pokerproject.replication.tests.processes import (
+from rooms import services as table
+from rooms.game import RoundStatus
+from rooms.tests.channel_events import TeamChannel
+from stories import services as story_services
+from stories.models import Round, Vote
+from tests.processes import (
     REDIS_SERVER,
     CeleryWorker,
     RedisBroker,
@@ -36,11 +41,6 @@ from pokerproject.replication.tests.processes import (
     tasks_via_broker,
     wait_until,
 )
-from rooms import services as table
-from rooms.game import RoundStatus
-from rooms.tests.channel_events import TeamChannel
-from stories import services as story_services
-from stories.models import Round, Vote
 
 _ENGINE = settings.DATABASES["default"]["ENGINE"]
 _REGIONS = list(dict.fromkeys(shard.region for shard in settings.SHARDS))

@@ -1,5 +1,6 @@
-"""Real processes for the end-to-end replication tests: a private Redis broker and a Celery
-worker with embedded beat, each of which a test can kill (SIGKILL) and start again.
+"""Real processes for the end-to-end tests of replication and webhooks: a private Redis broker
+and a Celery worker with embedded beat, each of which a test can kill (SIGKILL) and start
+again.
 
 Nothing here is mocked: the worker is ``celery -A pokerproject worker -B`` in its own process
 group, connected to the test databases, and the broker is a ``redis-server`` of its own on a free
@@ -163,19 +164,28 @@ class RedisBroker:
 
 
 class CeleryWorker:
-    """``celery -A pokerproject worker -B -Q celery,replication -c 1`` in its own process group.
+    """``celery -A pokerproject worker -B -Q <queues> -c <concurrency>`` in its own process
+    group (by default the replication queues, one process).
 
     Each start appends to one log file; ``log_tail()`` returns its end for failure messages.
     ``env`` must name its databases with ``application_name`` so its sessions can be found.
     """
 
     def __init__(
-        self, *, env: dict[str, str], cwd: Path, workdir: Path, application_name: str
+        self,
+        *,
+        env: dict[str, str],
+        cwd: Path,
+        workdir: Path,
+        application_name: str,
+        queues: str = "celery,replication",
+        concurrency: int = 1,
     ) -> None:
         self.env = env
         self.application_name = application_name  # what its database sessions are called
         self.cwd = cwd
         self.workdir = workdir
+        self.queues, self.concurrency = queues, concurrency
         self.log_path = workdir / "worker.log"
         self.process: subprocess.Popen | None = None
         self.starts = 0
@@ -202,11 +212,11 @@ class CeleryWorker:
                     "-s",
                     str(self.workdir / "beat-schedule"),
                     "-Q",
-                    "celery,replication",
+                    self.queues,
                     "-c",
-                    "1",
+                    str(self.concurrency),
                     "-n",
-                    f"replication-test-{os.getpid()}-{self.starts}@%h",
+                    f"{self.application_name}-{self.starts}@%h",
                     "--without-gossip",
                     "--without-mingle",
                     "--loglevel",
