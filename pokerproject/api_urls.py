@@ -5,7 +5,15 @@ from django.urls import path, re_path
 from accounts.apis import TeamDetailApi, TeamListApi
 from integrations.apis import WebhookEndpointViewSet
 from integrations.problems import api_not_found
-from rooms.apis import RoundDetailApi, RoundListApi, RoundStartApi, RoundVotesApi, TableDetailApi
+from rooms.apis import (
+    EstimateAcceptApi,
+    RoundDetailApi,
+    RoundListApi,
+    RoundRevealApi,
+    RoundStartApi,
+    RoundVotesApi,
+    TableDetailApi,
+)
 from stories.apis import EstimateListApi, StoryViewSet
 
 TEAM = "teams/<slug:slug>/"
@@ -38,6 +46,8 @@ urlpatterns = [
     path(f"{TEAM}rounds/<uuid:pk>/votes/", RoundVotesApi.as_view(), name="round-votes"),
     path(f"{TEAM}table/", TableDetailApi.as_view(), name="table-detail"),
     path(f"{TEAM}table/rounds/", RoundStartApi.as_view(), name="round-start"),
+    path(f"{TEAM}table/reveal/", RoundRevealApi.as_view(), name="round-reveal"),
+    path(f"{TEAM}table/accept/", EstimateAcceptApi.as_view(), name="estimate-accept"),
     path(f"{TEAM}webhooks/", webhook_list, name="webhook-list"),
     path(f"{TEAM}webhooks/<int:pk>/", webhook_detail, name="webhook-detail"),
     path(

@@ -153,6 +153,46 @@ class RoundStartApi(TeamApi):
         return Response(RoundOutputSerializer(round_).data, status=status.HTTP_201_CREATED)
 
 
+class RoundRevealApi(TeamApi):
+    """Turn the cards of the round on the live table (like the facilitator's button): every
+    table hears ``cards_revealed``; the votes are then readable at ``rounds/{id}/votes/``."""
+
+    @extend_schema(parameters=[IDEMPOTENCY_KEY], request=None, responses=RoundOutputSerializer)
+    @idempotent
+    def post(self, request: Request, slug: str) -> Response:
+        membership = self.member(request, slug, Scope.WRITE)
+        update = services.round_reveal(membership=membership)
+        return Response(RoundOutputSerializer(_round_or_404(membership.team, update.round.pk)).data)
+
+
+class EstimateAcceptApi(TeamApi):
+    """Accept the team's estimate for the revealed round (and its story); with ``next``, put the
+    next unestimated story of the backlog on the table. Answers the accepted round."""
+
+    class InputSerializer(serializers.Serializer):
+        value = serializers.CharField(allow_blank=True)  # the table's rule decides (rooms.game)
+        next = serializers.BooleanField(required=False, default=False)
+
+        class Meta:
+            ref_name = "EstimateAcceptInput"
+
+    @extend_schema(
+        parameters=[IDEMPOTENCY_KEY], request=InputSerializer, responses=RoundOutputSerializer
+    )
+    @idempotent
+    def post(self, request: Request, slug: str) -> Response:
+        membership = self.member(request, slug, Scope.WRITE)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        update = services.estimate_accept(
+            membership=membership,
+            value=serializer.validated_data["value"],
+            next_story=serializer.validated_data["next"],
+        )
+        accepted = _round_or_404(membership.team, update.accepted.pk)
+        return Response(RoundOutputSerializer(accepted).data)
+
+
 class TableOutputSerializer(serializers.Serializer):
     """The live table as everyone sees it: no one's private vote (see docs/protocol.md)."""
 

@@ -30,11 +30,14 @@ from stories.selectors import story_get
 
 @dataclass(frozen=True)
 class TableUpdate:
-    """What a table command changed: the room version after it, and the round it touched."""
+    """What a table command changed: the room version after it, and the round it touched (the
+    one on the table after it). ``accepted`` is the round an estimate was accepted for, which
+    "accept and next" replaces on the table."""
 
     version: int
     round: Round | None = None
     value: str | None = None
+    accepted: Round | None = None
 
 
 class UnknownStory(game.GameError):
@@ -438,11 +441,12 @@ def estimate_accept(
         )
         outbox_record(team=team, round_=round_)
         webhooks.record(team=team, event="story.estimated", data=webhooks.estimated_data(round_))
+        accepted = round_
         # With nothing left to estimate, "accept and next" simply accepts.
         upcoming = _next_story(team, after=story) if next_story else None
         if upcoming is not None:
             round_ = _open_round(team, room, story=upcoming, title="", user_id=membership.user_id)
-    return TableUpdate(version=room.version, round=round_, value=estimate)
+    return TableUpdate(version=room.version, round=round_, value=estimate, accepted=accepted)
 
 
 def room_set_deck(*, membership: Membership, deck: str) -> TableUpdate:

@@ -417,6 +417,7 @@ def test_accept_and_next_starts_the_next_unestimated_story(table):
     assert update.round.story_id == c.pk
     assert update.round.status == RoundStatus.VOTING
     assert update.value == "5"
+    assert update.accepted.pk == first.pk
     assert room_of(t).current_round_id == update.round.pk
     first.refresh_from_db(using=t.shard)
     assert (first.status, first.estimate) == (RoundStatus.ACCEPTED, "5")

@@ -33,6 +33,8 @@ ROUTES = [
     ("get", "rounds/{round}/votes/", READ, None),
     ("get", "table/", READ, None),
     ("post", "table/rounds/", WRITE, {}),
+    ("post", "table/reveal/", WRITE, None),
+    ("post", "table/accept/", WRITE, {"value": "5"}),
     ("get", "webhooks/", HOOKS, None),
     ("post", "webhooks/", HOOKS, {"url": "https://example.com/hook"}),
     ("get", "webhooks/{webhook}/", HOOKS, None),

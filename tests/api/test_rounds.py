@@ -130,3 +130,54 @@ def test_estimates_feed_pages_by_cursor_and_filters_by_time(alpha):
     assert alpha.ro.get(api(alpha, "estimates/"), {"updated_after": "yesterday"}).status_code == 400
     unestimated = Story.objects.using(alpha.shard).filter(team_id=alpha.team.pk, estimate="")
     assert not unestimated.exists()
+
+
+def test_a_bot_reveals_and_accepts_and_every_table_hears_it(alpha, listen, committed):
+    channel = listen(alpha.team)
+    first = start(alpha, alpha.stories[0])
+    table.vote_cast(membership=alpha.voter, value="8")
+    table.vote_cast(membership=alpha.lead, value="5")
+    channel.events()
+
+    with committed(alpha.shard):
+        revealed = alpha.rw.post(api(alpha, "table/reveal/"), format="json")
+    assert revealed.status_code == 200, revealed.content
+    assert revealed.json()["id"] == first["id"]
+    assert revealed.json()["status"] == "revealed"
+    assert revealed.json()["stats"]["mean"] == 6.5
+    assert channel.names() == ["cards_revealed"]
+    votes = alpha.ro.get(api(alpha, f"rounds/{first['id']}/votes/")).json()
+    assert sorted(v["value"] for v in votes) == ["5", "8"]
+
+    with committed(alpha.shard):
+        accepted = alpha.rw.post(
+            api(alpha, "table/accept/"), {"value": " 8 ", "next": True}, format="json"
+        )
+    assert accepted.status_code == 200, accepted.content
+    assert accepted.json()["id"] == first["id"]
+    assert (accepted.json()["status"], accepted.json()["estimate"]) == ("accepted", "8")
+    assert channel.names() == ["estimate_accepted", "round_started"]
+    assert Story.objects.using(alpha.shard).get(pk=alpha.stories[0].pk).estimate == "8"
+    # "next": the following story is on the table now.
+    on_table = alpha.ro.get(api(alpha, "table/")).json()["round"]
+    assert on_table["story_id"] == str(alpha.stories[1].pk)
+
+
+def test_reveal_and_accept_refuse_what_the_table_refuses(alpha):
+    def code(response, status):
+        assert response.status_code == status, response.content
+        return response.json()["code"]
+
+    assert code(alpha.rw.post(api(alpha, "table/reveal/"), format="json"), 409) == (
+        "no_active_round"
+    )
+    start(alpha, alpha.stories[0])
+    early = alpha.rw.post(api(alpha, "table/accept/"), {"value": "5"}, format="json")
+    assert code(early, 409) == "round_not_revealed"
+    alpha.rw.post(api(alpha, "table/reveal/"), format="json")
+    blank = alpha.rw.post(api(alpha, "table/accept/"), {"value": "  "}, format="json")
+    assert code(blank, 400) == "invalid_estimate"
+    missing = alpha.rw.post(api(alpha, "table/accept/"), {}, format="json")
+    assert code(missing, 400) == "invalid"
+    again = alpha.rw.post(api(alpha, "table/reveal/"), format="json")
+    assert code(again, 409) == "round_not_voting"
