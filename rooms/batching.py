@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,6 +24,7 @@ from django.conf import settings
 
 from accounts.models import Membership
 from rooms import broadcast, dbpool, game, services
+from rooms.perloop import PerLoop
 from rooms.services import TableUpdate
 
 logger = logging.getLogger(__name__)
@@ -103,9 +103,7 @@ class Batcher:
                 item.future.set_result(result)
 
 
-_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Batcher]] = (
-    weakref.WeakKeyDictionary()
-)
+_batchers: PerLoop[dict[str, Batcher]] = PerLoop(dict)
 
 _KINDS = {
     "vote": (services.votes_cast_batch, game.Action.CAST_VOTE),
@@ -115,10 +113,7 @@ _KINDS = {
 
 def _batcher(kind: str) -> Batcher:
     """This event loop's batcher of ``kind``, created on first use."""
-    loop = asyncio.get_running_loop()
-    batchers = _batchers.get(loop)
-    if batchers is None:
-        batchers = _batchers[loop] = {}
+    batchers = _batchers.get()
     batcher = batchers.get(kind)
     if batcher is None:
         service, action = _KINDS[kind]

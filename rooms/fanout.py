@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from typing import Protocol
 
 from channels.layers import BaseChannelLayer, get_channel_layer
+
+from rooms.perloop import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -103,13 +104,9 @@ class Fanout:
             logger.exception("delivering %s failed", message.get("event", {}).get("type"))
 
 
-_fanouts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Fanout] = weakref.WeakKeyDictionary()
+_fanouts: PerLoop[Fanout] = PerLoop(lambda: Fanout(get_channel_layer()))
 
 
 def current() -> Fanout:
     """This event loop's fan-out, created on first use."""
-    loop = asyncio.get_running_loop()
-    fanout = _fanouts.get(loop)
-    if fanout is None:
-        fanout = _fanouts[loop] = Fanout(get_channel_layer())
-    return fanout
+    return _fanouts.get()

@@ -14,7 +14,7 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
 from conftest import facilitator_of
-from rooms import broadcast, dbpool, presence, protocol, services
+from rooms import broadcast, dbpool, fanout, presence, protocol, services
 from rooms.selectors import room_snapshot
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -236,3 +236,13 @@ def test_without_batches_each_event_goes_out_and_one_failure_spares_the_rest(mon
     asyncio.run(broadcast.send_many(committed_events()))
     assert [group for group, _, _ in layer.sent] == ["team.1", "team.3"]
     assert "broadcast of vote_cast to team 2 failed" in caplog.text
+
+
+def test_each_event_loop_has_a_fan_out_of_its_own():
+    async def twice():
+        return fanout.current(), fanout.current()
+
+    first, again = asyncio.run(twice())
+    other, _ = asyncio.run(twice())
+    assert first is again
+    assert other is not first
