@@ -105,9 +105,12 @@ class JiraClient:
     """A small Jira Cloud REST v3 client (basic auth with an account e-mail and API token)."""
 
     def __init__(self, site_url: str, email: str, api_token: str) -> None:
-        netguard.check_url(site_url, allow_private=settings.JIRA_ALLOW_PRIVATE_TARGETS)
+        allow = settings.JIRA_ALLOW_PRIVATE_TARGETS
+        netguard.check_url(site_url, allow_private=allow)
         self.site_url = site_url.rstrip("/")
-        self._http = httpx.Client(
+        self._http = netguard.client(
+            site_url,
+            allow_private=allow,
             base_url=self.site_url,
             auth=(email, api_token),
             timeout=settings.JIRA_TIMEOUT_SECONDS,
@@ -133,6 +136,8 @@ class JiraClient:
             raise JiraError(
                 f"Jira unreachable: {type(exc).__name__}", code="jira_unreachable"
             ) from exc
+        except netguard.UnsafeUrl as exc:  # the site's name turned private since it was saved
+            raise JiraError(str(exc), code="unsafe_url") from exc
         if response.status_code == 401:
             raise JiraUnauthorized("Jira refused the e-mail and API token (401).", status=401)
         if response.status_code == 429:

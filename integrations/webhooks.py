@@ -193,8 +193,14 @@ def _claim(shard: str, delivery_id: uuid.UUID) -> WebhookDelivery | None:
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str, str]:
     """POST once. Returns (status code or None, response excerpt, error)."""
     try:
-        netguard.check_url(url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_TARGETS)
-        with httpx.Client(timeout=settings.WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False) as c:
+        allow = settings.WEBHOOK_ALLOW_PRIVATE_TARGETS
+        netguard.check_url(url, allow_private=allow)
+        with netguard.client(
+            url,
+            allow_private=allow,
+            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+            follow_redirects=False,
+        ) as c:
             response = c.post(url, content=body, headers=headers)
         return response.status_code, response.text[:EXCERPT], ""
     except netguard.UnsafeUrl as exc:
