@@ -77,8 +77,10 @@ class _CheckedBackend(httpcore.SyncBackend):
 
 
 def _proxied(url: str) -> bool:
+    """Whether httpx would send ``url`` through a proxy from the environment."""
     parts = urlsplit(url)
-    return parts.scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(
+    proxies = urllib.request.getproxies()
+    return bool(proxies.keys() & {parts.scheme, "all"}) and not urllib.request.proxy_bypass(
         parts.hostname or ""
     )
 
