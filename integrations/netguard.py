@@ -40,17 +40,12 @@ def check_url(url: str, *, allow_private: bool) -> None:
         raise UnsafeUrl("Only http:// and https:// URLs are allowed.")
     if parts.username or parts.password:
         raise UnsafeUrl("Credentials in the URL are not allowed.")
-    if allow_private:
-        return
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise UnsafeUrl(f"Cannot resolve {parts.hostname}.") from exc
-    if any(_is_private(info[4][0]) for info in infos):
-        raise UnsafeUrl(f"{parts.hostname} resolves to a private or local address.")
+    if not allow_private:
+        _public_addresses(parts.hostname, parts.port or 443)
 
 
 def _public_addresses(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to, if all are public; else UnsafeUrl."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
