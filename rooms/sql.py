@@ -22,6 +22,7 @@ from typing import Any
 
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from psycopg.pq import TransactionStatus
 
 from rooms.models import Room
 from stories.models import Round, Vote
@@ -66,8 +67,6 @@ def batch_transaction(alias: str) -> Iterator[Batch]:
         with transaction.atomic(using=alias), connection.cursor() as cursor:
             yield Batch(connection, cursor)
         return
-    from psycopg.pq import TransactionStatus
-
     connection.ensure_connection()
     pg = connection.connection
     with connection.wrap_database_errors:
