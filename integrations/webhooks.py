@@ -40,7 +40,8 @@ from pokerproject.regions import registry
 
 if TYPE_CHECKING:
     from accounts.models import Team
-    from stories.models import Round, Story, Vote
+    from rooms.selectors import Ballot
+    from stories.models import Round, Story
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def story_data(story: Story) -> dict[str, Any]:
     }
 
 
-def revealed(round_: Round, votes: list[Vote]) -> dict[str, Any]:
+def revealed(round_: Round, votes: list[Ballot]) -> dict[str, Any]:
     """The ``round.revealed`` event: the round as the table shows it once revealed."""
     from rooms.selectors import round_payload
 

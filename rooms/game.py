@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics as pystats
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
 
 UNSURE = "?"
@@ -226,7 +226,20 @@ class Statistics:
     distribution: dict[str, int]
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        # Spelled out: ``dataclasses.asdict`` recurses into and deep-copies every value, a tenth
+        # of a reveal batch's CPU (docs/performance.md, round 8).
+        return {
+            "votes": self.votes,
+            "mean": self.mean,
+            "median": self.median,
+            "min": self.min,
+            "max": self.max,
+            "spread": self.spread,
+            "mode": list(self.mode),
+            "consensus": self.consensus,
+            "suggestion": self.suggestion,
+            "distribution": dict(self.distribution),
+        }
 
 
 def _format(number: float) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from accounts.models import Membership
 from rooms import game, presence
@@ -14,7 +14,21 @@ if TYPE_CHECKING:
     from accounts.models import Team
 
 
-def round_payload(round_: Round | None, votes: list[Vote] | None = None) -> dict[str, Any] | None:
+class Ballot(Protocol):
+    """What a payload needs of a vote: a Vote, or a Card read without building one."""
+
+    user_id: int
+    value: str
+
+
+class Card(NamedTuple):
+    """A vote as a row, for paths that read many (a burst of reveals reads thousands)."""
+
+    user_id: int
+    value: str
+
+
+def round_payload(round_: Round | None, votes: list[Ballot] | None = None) -> dict[str, Any] | None:
     """A round as the whole table may see it: who voted always, values only once revealed."""
     if round_ is None:
         return None

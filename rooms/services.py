@@ -23,7 +23,7 @@ from pokerproject.replication.services import outbox_record, outbox_record_many
 from rooms import game, presence, protocol, sql
 from rooms.broadcast import broadcast_on_commit, send_now
 from rooms.models import Presence, Room
-from rooms.selectors import TableState, backlog_payload, round_payload, table_state
+from rooms.selectors import Card, TableState, backlog_payload, round_payload, table_state
 from stories.models import Round, Story, Vote
 from stories.selectors import story_get
 
@@ -297,15 +297,17 @@ def rounds_reveal_batch(
             .select_related("story")
             .filter(pk__in=round_ids)
         }
-        votes_of: dict = {round_id: [] for round_id in rounds}
+        votes_of: dict[uuid.UUID, list[Card]] = {round_id: [] for round_id in rounds}
         voting = [pk for pk, r in rounds.items() if r.status == game.RoundStatus.VOTING]
         if voting:
-            for vote in (
+            # Rows, not Vote instances: a burst of reveals reads ten thousand of them.
+            for round_id, user_id, value in (
                 Vote.objects.using(alias)
                 .filter(round_id__in=voting)
                 .order_by("round_id", "cast_at", "id")
+                .values_list("round_id", "user_id", "value")
             ):
-                votes_of[vote.round_id].append(vote)
+                votes_of[round_id].append(Card(user_id, value))
         revealed: dict = {}
         changed: dict[int, Room] = {}
         for membership in pending:
