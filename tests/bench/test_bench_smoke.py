@@ -86,6 +86,7 @@ async def test_every_phase_runs_and_every_delivery_arrives(raw_server):
         step_seconds=1,
         hold_seconds=0.2,
         slo_ms=10_000,
+        reveal_bursts=2,
     )
     assert result["connect"]["sockets"] == 12
     assert result["connect"]["failures"] == 0
@@ -100,8 +101,11 @@ async def test_every_phase_runs_and_every_delivery_arrives(raw_server):
         assert step["latency"]["p99_ms"] is not None
         assert "server" in step["cpu"]
         assert "generator" in step["cpu"]
-    assert result["reveal"]["expected_deliveries"] == 12
-    assert result["reveal"]["deliveries"] == 12
+    # Two bursts, the second on a new round every voter played a card on.
+    assert [b["deliveries"] for b in result["reveal"]["bursts"]] == [12, 12]
+    assert result["reveal"]["expected_deliveries"] == 24
+    assert result["reveal"]["deliveries"] == 24
+    assert result["reveal"]["missing_deliveries"] == 0
     assert result["sustained"]["deliveries_per_s"] > 0
 
 
@@ -119,6 +123,7 @@ def test_the_raw_server_runs_behind_haproxy_as_ours_does(tmp_path):
         connect_concurrency=10,
         connect_retries=0,
         stop_after_failures=1,
+        reveal_bursts=1,
         raw_direct=False,
         out_dir=str(tmp_path),
     )
@@ -155,6 +160,10 @@ def test_the_report_renders_every_run():
         "ladder": [step],
         "reveal": {
             "teams": 1,
+            "bursts": [
+                {"latency": step["latency"]},
+                {"latency": {**step["latency"], "p99_ms": 5.0}},
+            ],
             "latency": step["latency"],
             "missing_deliveries": 0,
         },
@@ -173,7 +182,22 @@ def test_the_report_renders_every_run():
     text = run.markdown(report)
     assert "| ours | 100 | 99.5 | 895.5 | 1 | 2 | 3 | 4 | 0 | 50 | 20 | yes |" in text
     assert "ratio ours / raw: **1.00**" in text
+    assert "| ours | 2 x 1 | 1 | 3 | 4 | 3, 5 | 0 |" in text
     assert "upper bound" not in text
     assert "upper bound" in run.markdown({**report, "raw_limit_reached": False})
     assert load.step_passes(step, slo_ms=50)
     assert not load.step_passes({**step, "missing_deliveries": 1}, slo_ms=50)
+
+
+def test_both_servers_begin_a_reveal_as_the_generator_reads_it():
+    """The generator reads a ``cards_revealed`` frame by its first bytes; both servers' frames
+    must begin that way, or the burst would decode them all (slower, still correct)."""
+    from bench import raw_server
+    from rooms import broadcast, protocol
+
+    ours = broadcast.encode(
+        protocol.event("cards_revealed", version=3, data={"round": {"status": "revealed"}})
+    )
+    raw = raw_server.dumps({"type": "cards_revealed", "version": 3, "data": {}})
+    assert ours.startswith(load.REVEALED)
+    assert raw.startswith(load.REVEALED)

@@ -61,7 +61,8 @@ async def test_a_full_round_across_two_workers(live_cluster):
 
 
 async def test_the_load_generator_plays_through_the_balancer(live_cluster):
-    """Benchmark smoke on the real stack: a few teams, one short step, a reveal burst."""
+    """Benchmark smoke on the real stack: a few teams, one short step, two reveal bursts (the
+    second on a round the generator starts and plays after the first)."""
     result = await load.run(
         url=live_cluster.balancer or live_cluster.workers[0],
         seed={"teams": live_cluster.seed["teams"][1:]},
@@ -70,6 +71,7 @@ async def test_the_load_generator_plays_through_the_balancer(live_cluster):
         step_seconds=1.5,
         hold_seconds=0.2,
         slo_ms=10_000,
+        reveal_bursts=2,
     )
     assert result["connect"]["sockets"] == 6
     assert result["connect"]["failures"] == 0
@@ -79,3 +81,4 @@ async def test_the_load_generator_plays_through_the_balancer(live_cluster):
     assert step["deliveries"] == step["expected_deliveries"]
     assert step["missing_deliveries"] == 0
     assert result["reveal"]["missing_deliveries"] == 0
+    assert [b["deliveries"] for b in result["reveal"]["bursts"]] == [6, 6]
