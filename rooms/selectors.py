@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from accounts.models import Membership
 from rooms import game, presence
@@ -15,14 +15,7 @@ if TYPE_CHECKING:
 
 
 class Ballot(Protocol):
-    """What a payload needs of a vote: a Vote, or a Card read without building one."""
-
-    user_id: int
-    value: str
-
-
-class Card(NamedTuple):
-    """A vote as a row, for paths that read many (a burst of reveals reads thousands)."""
+    """What a payload needs of a vote: a Vote, or a rooms.sql.Card read without building one."""
 
     user_id: int
     value: str

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from functools import partial
 
 from django.db import IntegrityError, connections, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Membership, Team
@@ -23,7 +22,7 @@ from pokerproject.replication.services import outbox_record, outbox_record_many
 from rooms import game, presence, protocol, sql
 from rooms.broadcast import broadcast_on_commit, send_now
 from rooms.models import Presence, Room
-from rooms.selectors import Card, TableState, backlog_payload, round_payload, table_state
+from rooms.selectors import TableState, backlog_payload, round_payload, table_state
 from stories.models import Round, Story, Vote
 from stories.selectors import story_get
 
@@ -178,14 +177,6 @@ def _moved(alias: str, team_ids: list[int]) -> set[int]:
     )
 
 
-def _lock_rooms(alias: str, team_ids: list[int]) -> tuple[dict[int, Room], set[int]]:
-    """Lock the rooms of a batch's teams on ``alias`` (in team-id order, so concurrent batches
-    cannot deadlock). Returns them by team id, and the teams that have moved away."""
-    query = Room.objects.using(alias).select_for_update(of=("self",))
-    rooms = {room.team_id: room for room in query.filter(team_id__in=team_ids).order_by("team_id")}
-    return rooms, _moved(alias, [team_id for team_id in team_ids if team_id not in rooms])
-
-
 def votes_cast_batch(
     *, alias: str, pending: list[tuple[Membership, object]]
 ) -> tuple[list[TableUpdate | game.GameError], list[tuple[int, dict]]]:
@@ -287,76 +278,71 @@ def rounds_reveal_batch(
     results: list[TableUpdate | game.GameError] = []
     events: list[tuple[int, dict]] = []
     team_ids = sorted({membership.team_id for membership in pending})
+    # transaction.atomic, not sql.batch_transaction: the outbox and webhook rows below are
+    # written through the ORM in the same transaction.
     with shard_scope(alias), transaction.atomic(using=alias):
-        rooms, moved = _lock_rooms(alias, team_ids)
-        # Read after the rooms are locked: no reveal of another worker can slip in between.
-        round_ids = [room.current_round_id for room in rooms.values() if room.current_round_id]
-        rounds = {
-            round_.pk: round_
-            for round_ in Round.objects.using(alias)
-            .select_related("story")
-            .filter(pk__in=round_ids)
-        }
-        votes_of: dict[uuid.UUID, list[Card]] = {round_id: [] for round_id in rounds}
-        voting = [pk for pk, r in rounds.items() if r.status == game.RoundStatus.VOTING]
-        if voting:
-            # Rows, not Vote instances: a burst of reveals reads ten thousand of them.
-            for round_id, user_id, value in (
-                Vote.objects.using(alias)
-                .filter(round_id__in=voting)
-                .order_by("round_id", "cast_at", "id")
-                .values_list("round_id", "user_id", "value")
-            ):
-                votes_of[round_id].append(Card(user_id, value))
-        revealed: dict = {}
-        changed: dict[int, Room] = {}
-        for membership in pending:
-            room = rooms.get(membership.team_id)
-            round_ = rounds.get(room.current_round_id) if room is not None else None
-            try:
-                game.require(membership.role, game.Action.REVEAL)
-                if membership.team_id in moved:
-                    raise TeamMoved("The team has moved to another shard.")
-                if room is not None and room.paused:
-                    raise TablePaused(
-                        "The table is paused while the team moves; try again in a moment."
-                    )
-                game.require_voting(round_.status if round_ is not None else None)
-            except game.GameError as exc:
-                results.append(exc)
-                continue
-            votes = votes_of[round_.pk]
-            deck = game.Deck(round_.deck, round_.deck, tuple(round_.cards))
-            round_.stats = game.compute_statistics(deck, [v.value for v in votes]).as_dict()
-            round_.status = game.RoundStatus.REVEALED
-            round_.revealed_at = now
-            round_.updated_at = now
-            round_.version += 1
-            room.current_round = round_
-            room.version += 1
-            room.updated_at = now
-            revealed[round_.pk] = round_
-            changed[room.pk] = room
-            event = protocol.event(
-                "cards_revealed", version=room.version, data={"round": round_payload(round_, votes)}
-            )
-            events.append((membership.team_id, event))
-            results.append(TableUpdate(version=room.version, round=round_))
-        if revealed:
-            # One statement for the rounds (rooms.sql) and one for the rooms. Each room and round
-            # is bumped once (a second reveal of the same team is refused above), and the rows
-            # are locked, so version + 1 matches the memory.
-            connection = connections[alias]
-            with connection.cursor() as cursor:
+        connection = connections[alias]
+        with connection.cursor() as cursor:
+            batch = sql.Batch(connection, cursor)
+            tables = sql.lock_tables(batch, team_ids)
+            moved = _moved(alias, [team_id for team_id in team_ids if team_id not in tables])
+            # Read after the rooms are locked: no reveal of another worker can slip in between.
+            voting = [t.round_id for t in tables.values() if t.status == game.RoundStatus.VOTING]
+            rounds = {
+                round_.pk: round_
+                for round_ in Round.objects.using(alias)
+                .select_related("story")
+                .filter(pk__in=voting)
+            }
+            votes_of = sql.read_cards(batch, voting)
+            revealed: dict = {}
+            versions: dict[int, int] = {}
+            for membership in pending:
+                table = tables.get(membership.team_id)
+                try:
+                    game.require(membership.role, game.Action.REVEAL)
+                    if membership.team_id in moved:
+                        raise TeamMoved("The team has moved to another shard.")
+                    if table is not None and table.paused:
+                        raise TablePaused(
+                            "The table is paused while the team moves; try again in a moment."
+                        )
+                    # A second reveal of a team in the same batch finds its round revealed.
+                    round_ = rounds.get(table.round_id) if table is not None else None
+                    if round_ is not None:
+                        game.require_voting(round_.status)
+                    else:
+                        game.require_voting(table.status if table is not None else None)
+                except game.GameError as exc:
+                    results.append(exc)
+                    continue
+                votes = votes_of[round_.pk]
+                deck = game.Deck(round_.deck, round_.deck, tuple(round_.cards))
+                round_.stats = game.compute_statistics(deck, [v.value for v in votes]).as_dict()
+                round_.status = game.RoundStatus.REVEALED
+                round_.revealed_at = now
+                round_.updated_at = now
+                round_.version += 1
+                table.version += 1
+                revealed[round_.pk] = round_
+                versions[table.room_id] = table.version
+                event = protocol.event(
+                    "cards_revealed",
+                    version=table.version,
+                    data={"round": round_payload(round_, votes)},
+                )
+                events.append((membership.team_id, event))
+                results.append(TableUpdate(version=table.version, round=round_))
+            if revealed:
+                # One statement for the rounds and one for the rooms (rooms.sql). Each room and
+                # round is bumped once, and the rows are locked, so the versions match memory.
                 sql.reveal_rounds(
-                    sql.Batch(connection, cursor),
+                    batch,
                     {pk: round_.stats for pk, round_ in revealed.items()},
                     game.RoundStatus.REVEALED,
                     now,
                 )
-            Room.objects.using(alias).filter(pk__in=list(changed)).update(
-                version=F("version") + 1, updated_at=now
-            )
+                sql.set_room_versions(batch, versions, now)
         # Table events first, then the queues: on commit the table hears before other regions
         # and webhooks (when the caller broadcasts after commit, the queues go at commit).
         for team_id, event in events:

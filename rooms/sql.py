@@ -1,4 +1,4 @@
-"""The three statements of a batch of votes, in SQL: the hottest path of the live table.
+"""The statements of a batch of votes or reveals, in SQL: the hottest paths of the live table.
 
 Through the ORM a batch of one vote cost ~8 ms of Python on the reference machine (compiling
 three queries, building Room and Round instances, ``bulk_update``'s ``CASE`` per row and
@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -40,6 +40,13 @@ class Table:
     status: str | None
     deck: str | None
     cards: list[str] | None
+
+
+class Card(NamedTuple):
+    """A vote as a row (what a revealed round shows of it), without building a Vote."""
+
+    user_id: int
+    value: str
 
 
 @dataclass(slots=True)
@@ -132,6 +139,24 @@ def upsert_votes(batch: Batch, votes: list[tuple[uuid.UUID, int, int, str]], cas
         " DO UPDATE SET value = excluded.value, cast_at = excluded.cast_at"
     )
     batch.cursor.execute(sql, params)
+
+
+def read_cards(batch: Batch, round_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Card]]:
+    """The votes of ``round_ids`` in the order they were cast, by round (every round present)."""
+    connection = batch.connection
+    round_pk = Round._meta.pk
+    ids = [round_pk.get_db_prep_value(pk, connection) for pk in round_ids]
+    cards: dict[uuid.UUID, list[Card]] = {pk: [] for pk in round_ids}
+    if not ids:
+        return cards
+    batch.cursor.execute(
+        f"SELECT round_id, user_id, value FROM {_q(connection, Vote._meta.db_table)} "
+        f"WHERE round_id IN ({_marks(len(ids))}) ORDER BY round_id, cast_at, id",
+        ids,
+    )
+    for round_id, user_id, value in batch.cursor.fetchall():
+        cards[round_pk.to_python(round_id)].append(Card(user_id, value))
+    return cards
 
 
 def set_room_versions(batch: Batch, versions: dict[int, int], updated_at) -> None:
