@@ -177,6 +177,18 @@ def _moved(alias: str, team_ids: list[int]) -> set[int]:
     )
 
 
+def _require_table(
+    membership: Membership, action: game.Action, table: sql.Table | None, moved: set[int]
+) -> None:
+    """What a batched command checks before its own rule: the role allows ``action``, the team
+    has not moved to another shard, and its table is not paused for a move."""
+    game.require(membership.role, action)
+    if membership.team_id in moved:
+        raise TeamMoved("The team has moved to another shard.")
+    if table is not None and table.paused:
+        raise TablePaused("The table is paused while the team moves; try again in a moment.")
+
+
 def votes_cast_batch(
     *, alias: str, pending: list[tuple[Membership, object]]
 ) -> tuple[list[TableUpdate | game.GameError], list[tuple[int, dict]]]:
@@ -201,13 +213,7 @@ def votes_cast_batch(
         for membership, value in pending:
             table = tables.get(membership.team_id)
             try:
-                game.require(membership.role, game.Action.CAST_VOTE)
-                if membership.team_id in moved:
-                    raise TeamMoved("The team has moved to another shard.")
-                if table is not None and table.paused:
-                    raise TablePaused(
-                        "The table is paused while the team moves; try again in a moment."
-                    )
+                _require_table(membership, game.Action.CAST_VOTE, table, moved)
                 game.require_voting(table.status if table is not None else None)
                 card = game.validate_vote(
                     game.Deck(table.deck, table.deck, tuple(table.cards)), value
@@ -300,13 +306,7 @@ def rounds_reveal_batch(
             for membership in pending:
                 table = tables.get(membership.team_id)
                 try:
-                    game.require(membership.role, game.Action.REVEAL)
-                    if membership.team_id in moved:
-                        raise TeamMoved("The team has moved to another shard.")
-                    if table is not None and table.paused:
-                        raise TablePaused(
-                            "The table is paused while the team moves; try again in a moment."
-                        )
+                    _require_table(membership, game.Action.REVEAL, table, moved)
                     # A second reveal of a team in the same batch finds its round revealed.
                     round_ = rounds.get(table.round_id) if table is not None else None
                     if round_ is not None:
