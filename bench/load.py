@@ -421,7 +421,7 @@ class Generator:
             "latency": latency_summary(latencies),
         }
 
-    async def replay(self, concurrency: int = 200) -> None:
+    async def replay(self, concurrency: int = 200, settle: float = 2.0) -> None:
         """A new round on every table, and every voter's card on it (not timed)."""
         gate = asyncio.Semaphore(concurrency)
 
@@ -437,6 +437,9 @@ class Generator:
         for voter in voters:
             voter.card ^= 1
         await asyncio.gather(*(ask(v, "cast_vote", value=CARDS[v.card]) for v in voters))
+        # A vote is acknowledged once published; its deliveries to teammates follow. Let them
+        # drain, so the next burst does not share the box with the tail of this replay.
+        await asyncio.sleep(settle)
 
     async def reveal_burst(self, probe: procstats.Probe, timeout: float = 30) -> dict:
         """Every facilitator reveals at once; latency to each member's ``cards_revealed``."""
