@@ -105,30 +105,20 @@ def _wait_http(url: str, proc: subprocess.Popen, log: Path) -> None:
 
 
 def _haproxy_cfg(port: int, worker_ports: list[int]) -> str:
-    """The balancer rules of deploy/cluster/cluster.sh, for these ports."""
-    servers = "".join(
-        f"    server w{i} 127.0.0.1:{p} check inter 1s\n" for i, p in enumerate(worker_ports)
+    """The cluster's own balancer configuration (deploy/cluster/cluster.sh), for these ports:
+    the tests run the hashing rules `make cluster` runs."""
+    done = subprocess.run(  # noqa: S603
+        [str(ROOT / "deploy" / "cluster" / "cluster.sh"), "haproxy-cfg"],
+        env={
+            **os.environ,
+            "CLUSTER_PORT": str(port),
+            "WORKER_PORTS": ",".join(str(p) for p in worker_ports),
+        },
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    return f"""global
-    maxconn 1000
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-    timeout tunnel 1h
-frontend poker
-    bind 127.0.0.1:{port}
-    http-request set-var(txn.team) path,field(4,/) if {{ path_beg /ws/teams/ }}
-    http-request set-var(txn.team) path,field(3,/) if {{ path_beg /teams/ }}
-    use_backend by_team if {{ var(txn.team) -m found }}
-    default_backend any
-backend by_team
-    balance hash var(txn.team)
-    hash-type consistent
-{servers}backend any
-    balance roundrobin
-{servers}"""
+    return done.stdout
 
 
 @pytest.fixture(scope="module")
