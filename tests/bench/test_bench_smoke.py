@@ -201,3 +201,28 @@ def test_both_servers_begin_a_reveal_as_the_generator_reads_it():
     raw = raw_server.dumps({"type": "cards_revealed", "version": 3, "data": {}})
     assert ours.startswith(load.REVEALED)
     assert raw.startswith(load.REVEALED)
+
+
+async def test_a_replay_restarts_a_table_the_last_burst_left_unrevealed():
+    """A table whose reveal failed is still voting: the replay votes on its story again instead
+    of ending the run (the failed burst already reported the missing deliveries)."""
+    generator = load.Generator("http://127.0.0.1:1", _seed(teams=2, members=2))
+    asked: list[tuple[str, str]] = []
+
+    async def command(member, name, **data):
+        asked.append((member.team.slug, name))
+        if name == "start_round" and member.team.slug == "smoke-t1":
+            return {"type": "error", "code": "round_in_progress"}
+        return {"type": "ack"}
+
+    generator.command = command
+    for member in generator.members:
+        member.ws = object()  # open, as far as the replay can tell
+    await generator.replay(settle=0)
+    rounds = [(slug, name) for slug, name in asked if name != "cast_vote"]
+    assert sorted(rounds) == [
+        ("smoke-t0", "start_round"),
+        ("smoke-t1", "restart_round"),
+        ("smoke-t1", "start_round"),
+    ]
+    assert sum(name == "cast_vote" for _, name in asked) == 4
