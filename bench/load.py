@@ -518,6 +518,7 @@ async def run(
     stop_after_failures: int = 1,
     deflate: bool = False,
     on_step: Any = None,
+    before_reveal: Any = None,
 ) -> dict:
     """Run every phase against ``url``; ``server_pids`` groups the server's processes by role."""
     probe = procstats.Probe(server_pids)
@@ -555,6 +556,8 @@ async def run(
             if failures >= stop_after_failures:
                 break
         if reveal_bursts:
+            if before_reveal is not None:
+                await asyncio.to_thread(before_reveal)
             result["reveal"] = await generator.reveal_bursts(reveal_bursts, probe)
             each = ", ".join(f"{b['latency']['p99_ms']}" for b in result["reveal"]["bursts"])
             print(

@@ -99,6 +99,28 @@ def seed(*, teams: int, members: int, prefix: str, password: str) -> dict:
     return {"prefix": prefix, "password": password, "teams": out_teams}
 
 
+def vacuum() -> list[str]:
+    """``VACUUM ANALYZE`` every PostgreSQL database of the target; returns their aliases.
+
+    A production server runs autovacuum, which keeps the planner's statistics in step with
+    tables that grow by thousands of rows a second and clears the dead rows that every vote's
+    version bump leaves. A server with autovacuum off (this benchmark's box has it off) plans
+    the reveal batch's read of ten thousand votes as a scan of the whole table, a fifth of the
+    burst's database CPU (docs/performance.md, round 8); the benchmark does autovacuum's job
+    between its phases instead."""
+    from django.db import connections
+
+    done = []
+    for alias in connections:
+        connection = connections[alias]
+        if connection.vendor != "postgresql":
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")
+        done.append(alias)
+    return done
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--teams", type=int, default=10)
@@ -106,6 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", default="bench")
     parser.add_argument("--password", default="bench-pass")
     parser.add_argument("--out", default="var/bench/seed.json")
+    parser.add_argument(
+        "--vacuum-only",
+        action="store_true",
+        help="only VACUUM ANALYZE the target's PostgreSQL databases (as autovacuum would)",
+    )
     args = parser.parse_args(argv)
     if args.members < 2:
         parser.error("--members must be at least 2 (a facilitator and a voter)")
@@ -116,9 +143,14 @@ def main(argv: list[str] | None = None) -> int:
 
     django.setup()
     started = time.perf_counter()
-    result = seed(
-        teams=args.teams, members=args.members, prefix=args.prefix, password=args.password
-    )
+    if not args.vacuum_only:
+        result = seed(
+            teams=args.teams, members=args.members, prefix=args.prefix, password=args.password
+        )
+    vacuumed = vacuum()
+    if args.vacuum_only:
+        print(f"seed: vacuumed {', '.join(vacuumed) or 'nothing (no PostgreSQL database)'}")
+        return 0
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result))

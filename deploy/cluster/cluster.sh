@@ -137,6 +137,10 @@ ENV
 create_databases() {
   local db
   psql "$PG_URL/postgres" -qtAc "SELECT 1" >/dev/null || die "PostgreSQL does not answer at $PG_URL"
+  if [[ $(psql "$PG_URL/postgres" -qtAc "SHOW autovacuum") == off ]]; then
+    # Without it the planner's statistics go stale as votes pile up (docs/performance.md, round 8).
+    log "warning: autovacuum is off on $PG_URL; run 'python -m bench.seed --vacuum-only' after heavy use (make bench does)"
+  fi
   for db in "$DB_PREFIX" $(IFS=','; for i in $SHARDS; do a=${i%@*}; echo "${DB_PREFIX}_${a//-/_}"; done); do
     if [[ $RESET_DB == 1 ]]; then
       psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" && log "dropped database $db"
