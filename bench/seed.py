@@ -105,9 +105,9 @@ def vacuum() -> list[str]:
     A production server runs autovacuum, which keeps the planner's statistics in step with
     tables that grow by thousands of rows a second and clears the dead rows that every vote's
     version bump leaves. A server with autovacuum off (this benchmark's box has it off) plans
-    the reveal batch's read of ten thousand votes as a scan of the whole table, a fifth of the
-    burst's database CPU (docs/performance.md, round 8); the benchmark does autovacuum's job
-    between its phases instead."""
+    the reveal batch's read of its votes as a scan of the whole table, about half of
+    PostgreSQL's CPU in a reveal burst (docs/performance.md, round 8); the benchmark does
+    autovacuum's job between its phases instead."""
     from django.db import connections
 
     done = []
