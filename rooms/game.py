@@ -6,11 +6,12 @@ door (socket, page, API, admin) enforces the same rules.
 
 from __future__ import annotations
 
-import statistics as pystats
+import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 UNSURE = "?"
 BREAK = "☕"
@@ -246,7 +247,15 @@ def _format(number: float) -> str:
     return str(int(number)) if float(number).is_integer() else f"{number:g}"
 
 
+@lru_cache(maxsize=64)
+def _numeric_cards(cards: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
+    """A deck's number cards with their values, in deck order (decks are few and fixed)."""
+    return tuple((card, value) for card in cards if (value := card_value(card)) is not None)
+
+
 def compute_statistics(deck: Deck, values: Iterable[str]) -> Statistics:
+    # Every reveal of a batch runs this on the database thread: each distinct card is looked up
+    # once, and the deck's numbers come from a cache (docs/performance.md, round 9).
     cards = list(values)
     order = {card: index for index, card in enumerate(deck.cards)}
     counts = Counter(cards)
@@ -254,21 +263,25 @@ def compute_statistics(deck: Deck, values: Iterable[str]) -> Statistics:
         card: counts[card] for card in sorted(counts, key=lambda c: (order.get(c, len(order)), c))
     }
     scored = [card for card in cards if card not in SPECIAL_CARDS]
-    numbers = sorted(n for n in (card_value(card) for card in scored) if n is not None)
+    number_of = {card: card_value(card) for card in counts}
+    numbers = sorted(n for card in scored if (n := number_of[card]) is not None)
 
-    mean = round(pystats.fmean(numbers), 2) if numbers else None
-    median = pystats.median(numbers) if numbers else None
+    mean = median = spread = None
     if numbers:
-        low, high = _format(numbers[0]), _format(numbers[-1])
-        low = next((c for c in scored if card_value(c) == numbers[0]), low)
-        high = next((c for c in scored if card_value(c) == numbers[-1]), high)
-        spread: float | None = numbers[-1] - numbers[0]
+        mean = round(math.fsum(numbers) / len(numbers), 2)
+        middle = len(numbers) // 2
+        median = (
+            numbers[middle] if len(numbers) % 2 else (numbers[middle - 1] + numbers[middle]) / 2
+        )
+        # The first card played with the lowest (highest) value, as it was written.
+        low = next(c for c in scored if number_of[c] == numbers[0])
+        high = next(c for c in scored if number_of[c] == numbers[-1])
+        spread = numbers[-1] - numbers[0]
     elif scored:
         ranked = sorted(scored, key=lambda c: order.get(c, len(order)))
-        low, high, spread = ranked[0], ranked[-1], None
+        low, high = ranked[0], ranked[-1]
     else:
         low = high = None
-        spread = None
 
     scored_counts = Counter(scored)
     top = max(scored_counts.values(), default=0)
@@ -279,12 +292,10 @@ def compute_statistics(deck: Deck, values: Iterable[str]) -> Statistics:
     if consensus:
         suggestion = scored[0]
     elif median is not None:
-        numeric_cards = [c for c in deck.cards if card_value(c) is not None]
         # Nearest card to the median; on a tie the larger one (estimates round up).
         suggestion = min(
-            numeric_cards,
-            key=lambda c: (abs(card_value(c) - median), -card_value(c)),  # type: ignore[operator]
-        )
+            _numeric_cards(deck.cards), key=lambda pair: (abs(pair[1] - median), -pair[1])
+        )[0]
     elif mode:
         suggestion = mode[0]
 

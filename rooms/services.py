@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.models import Membership, Team
 from integrations import webhooks
-from integrations.models import WebhookEndpoint
+from integrations.selectors import teams_with_active_endpoints
 from pokerproject.regions.guard import shard_scope, team_atomic
 from pokerproject.replication.services import outbox_record, outbox_record_many
 from rooms import game, presence, protocol, sql
@@ -294,12 +294,7 @@ def rounds_reveal_batch(
             moved = _moved(alias, [team_id for team_id in team_ids if team_id not in tables])
             # Read after the rooms are locked: no reveal of another worker can slip in between.
             voting = [t.round_id for t in tables.values() if t.status == game.RoundStatus.VOTING]
-            rounds = {
-                round_.pk: round_
-                for round_ in Round.objects.using(alias)
-                .select_related("story")
-                .filter(pk__in=voting)
-            }
+            rounds = sql.read_rounds(batch, voting)
             votes_of = sql.read_cards(batch, voting)
             revealed: dict = {}
             versions: dict[int, int] = {}
@@ -353,13 +348,7 @@ def rounds_reveal_batch(
         outbox_record_many(shard=alias, rounds=[(m.team, r.round) for m, r in done])
         # webhooks.record looks the team's endpoints up itself; a team with no active endpoint
         # gets nothing from it, so one query here spares that lookup for most teams.
-        hooked = set(
-            WebhookEndpoint.objects.filter(
-                team_id__in=[m.team_id for m, _ in done], is_active=True
-            ).values_list("team_id", flat=True)
-            if done
-            else ()
-        )
+        hooked = teams_with_active_endpoints(list({m.team_id for m, _ in done}))
         for membership, result in done:
             if membership.team_id in hooked:
                 webhooks.record(

@@ -10,9 +10,10 @@ from django.db import transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from integrations import services, webhooks
+from integrations import selectors, services, webhooks
 from integrations.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from integrations.netguard import UnsafeUrl
+from integrations.tests.fixtures import make_team
 from integrations.tests.receivers import WebhookReceiver
 from rooms import services as table
 from stories import services as story_services
@@ -44,6 +45,18 @@ def deliveries(t, **filters):
         .filter(team_id=t.team.pk, **filters)
         .order_by("created_at")
     )
+
+
+def test_teams_with_active_endpoints(hooked, beta, team_factory, add_member, receiver):
+    """The reveal batch's one question for all its teams: which have an endpoint that is on."""
+    off, _ = services.webhook_endpoint_create(actor=beta.lead, url=receiver.url, events=[])
+    services.webhook_endpoint_set_active(actor=beta.lead, endpoint_id=off.pk, active=False)
+    gamma = make_team(team_factory, add_member, "Gamma")
+    teams = [hooked.team.pk, beta.team.pk, gamma.team.pk]
+    assert selectors.teams_with_active_endpoints(teams) == {hooked.team.pk}
+    assert selectors.teams_with_active_endpoints([]) == set()
+    services.webhook_endpoint_set_active(actor=beta.lead, endpoint_id=off.pk, active=True)
+    assert selectors.teams_with_active_endpoints(teams) == {hooked.team.pk, beta.team.pk}
 
 
 def test_signature_is_the_standard_webhooks_one():

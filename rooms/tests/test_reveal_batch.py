@@ -7,10 +7,12 @@ from django.db import connections
 
 from pokerproject.regions import registry
 from pokerproject.replication.models import OutboxEntry
-from rooms import game, services
+from rooms import game, services, sql
 from rooms.game import Role, RoundStatus
 from rooms.models import Room
+from rooms.selectors import round_payload
 from rooms.tests.conftest import US_SHARD as ALIAS
+from stories import services as story_services
 from stories.models import Round
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -144,3 +146,33 @@ def test_a_later_change_sends_the_round_again(teams, committed):
         assert row.delivered_at > long_ago
         assert row.attempts == 0
         assert row.round_version > first[row.target_region]
+
+
+def test_rounds_are_read_as_the_orm_reads_them(teams, us_team, committed):
+    """sql.read_rounds gives what ``select_related("story")`` gives, on every backend (values
+    pass through the fields' own conversions), and the story's key costs no further query."""
+    from django.test.utils import CaptureQueriesContext
+
+    eel = us_team("Eel", voter=Role.VOTER)
+    with committed(ALIAS):
+        story = story_services.story_create(membership=eel.lead, title="Login", external_key="PP-7")
+        on_story = services.round_start(membership=eel.lead, story_id=story.pk).round
+    revealed = teams[0].round
+    reveal_batch(committed, [teams[0].lead])  # statistics and a revealed status to read back
+    ids = [on_story.pk, revealed.pk, teams[1].round.pk]
+    connection = connections[ALIAS]
+    with connection.cursor() as cursor:
+        rounds = sql.read_rounds(sql.Batch(connection, cursor), ids)
+    assert set(rounds) == set(ids)
+    names = ("id", "team_id", "story_id", "title", "deck", "cards", "status", "stats")
+    names += ("estimate", "version", "started_at")
+    for pk in ids:
+        expected = Round.objects.using(ALIAS).select_related("story").get(pk=pk)
+        got = rounds[pk]
+        assert [getattr(got, n) for n in names] == [getattr(expected, n) for n in names]
+        with CaptureQueriesContext(connection) as queries:
+            payload = round_payload(got, [])
+        assert len(queries) == 0
+        assert payload == round_payload(expected, [])
+    assert rounds[on_story.pk].story.external_key == "PP-7"
+    assert rounds[revealed.pk].stats["votes"] == 2
