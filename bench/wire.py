@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidMessage
 from websockets.extensions.permessage_deflate import enable_client_permessage_deflate
 from websockets.frames import CloseCode, Frame, Opcode
 from websockets.http11 import Response
-from websockets.protocol import CLOSED, OPEN
+from websockets.protocol import CLOSED, CONNECTING, OPEN
 from websockets.uri import parse_uri
 
 __all__ = ["Connection", "ConnectionClosed", "connect"]
@@ -43,6 +43,11 @@ class Connection(asyncio.Protocol):
         self._pending: list[str] = []
         self._fragments: list[bytes] | None = None
         self._lost = False
+        # Once open, whole unfragmented text frames are split off here (see _frames); ``_rest``
+        # holds the start of a frame whose end has not arrived yet.
+        self._split = False
+        self._rest = b""
+        self._response: bytes | None = b""  # the handshake response so far
 
     # --- API ------------------------------------------------------------------------------
 
@@ -85,7 +90,30 @@ class Connection(asyncio.Protocol):
         self._write(self.protocol.data_to_send())  # the handshake request, queued by connect()
 
     def data_received(self, data: bytes) -> None:
-        self.protocol.receive_data(data)
+        if self._split:
+            self._frames(data)
+            return
+        protocol = self.protocol
+        if protocol.state is CONNECTING and self._response is not None:
+            # The protocol gets the HTTP response and nothing after it: if it opens, the frames
+            # that follow (often in the same segment) are split in _frames from their start.
+            seen = len(self._response)
+            self._response += data
+            end = self._response.find(b"\r\n\r\n", max(0, seen - 3))
+            if end >= 0:
+                cut = end + 4 - seen
+                self._response = None
+                protocol.receive_data(data[:cut])
+                self._process()
+                data = data[cut:]
+                if protocol.state is OPEN:
+                    self._split = True
+                    if data:
+                        self._frames(data)
+                    return
+                if not data:
+                    return
+        protocol.receive_data(data)
         self._process()
 
     def eof_received(self) -> None:
@@ -125,6 +153,50 @@ class Connection(asyncio.Protocol):
             self.transport.write(data)
         if eof:
             self.transport.close()
+
+    def _frames(self, data: bytes) -> None:
+        """Split ``data`` into frames. A whole text message in one frame, unmasked and without
+        extension bits (nearly every frame a server sends), goes to the listener from here:
+        through the protocol it costs about eight times as much (7.6 against 0.9 µs for a
+        cards_revealed frame). Every other frame (control frames, fragments, compressed or
+        oversized ones, errors) goes through the protocol whole, so it never holds half a frame
+        and the split stays in step; once the protocol leaves OPEN, it gets everything."""
+        buf = self._rest + data if self._rest else data
+        pos, end = 0, len(buf)
+        while end - pos >= 2:
+            first, second = buf[pos], buf[pos + 1]
+            length, head = second & 0x7F, 2
+            if length == 126:
+                if end - pos < 4:
+                    break
+                length, head = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
+            elif length == 127:
+                if end - pos < 10:
+                    break
+                length, head = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
+            if second & 0x80:
+                head += 4  # masked: a server must not; the protocol fails the connection
+            max_size = self.protocol.max_message_size
+            if max_size is not None and length > max_size:
+                stop = end  # the protocol refuses it from the header alone
+            else:
+                stop = pos + head + length
+                if stop > end:
+                    break
+            if first == 0x81 and not second & 0x80 and stop - pos == head + length:
+                self._deliver(buf[pos + head : stop].decode())
+            else:
+                self.protocol.receive_data(buf[pos:stop])
+                self._process()
+                if self.protocol.state is not OPEN:
+                    self._split = False
+                    if stop < end:
+                        self.protocol.receive_data(buf[stop:])
+                        self._process()
+                    self._rest = b""
+                    return
+            pos = stop
+        self._rest = buf[pos:]
 
     def _process(self) -> None:
         protocol = self.protocol

@@ -158,3 +158,64 @@ async def test_deflate_is_negotiated_on_request(server):
     assert await next_text(queue) == "echo:" + "x" * 5000
     await conn.close()
     assert await asyncio.wait_for(server.closed_with, 5) == 1000
+
+
+def _frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
+    """An unmasked server frame, as RFC 6455 5.2 lays it out."""
+    first = (0x80 if fin else 0) | opcode
+    if len(payload) < 126:
+        head = bytes([first, len(payload)])
+    elif len(payload) < 2**16:
+        head = bytes([first, 126]) + len(payload).to_bytes(2, "big")
+    else:
+        head = bytes([first, 127]) + len(payload).to_bytes(8, "big")
+    return head + payload
+
+
+async def test_frames_split_and_packed_anyhow_arrive_in_order():
+    """The client splits frames itself once open: a frame in the 101's segment, one a byte at
+    a time, several in one segment, fragments, a ping between them, 16- and 64-bit lengths."""
+    from websockets.server import ServerProtocol
+
+    medium, large = "m" * 300 + "é", "L" * 70_000
+    pongs: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def handle(reader, writer):
+        server = ServerProtocol()
+        while (request := server.events_received()) == []:
+            server.receive_data(await reader.read(4096))
+        server.send_response(server.accept(request[0]))
+        writer.write(b"".join(server.data_to_send()) + _frame(1, b"first"))
+        for byte in _frame(1, medium.encode()):
+            writer.write(bytes([byte]))
+            await writer.drain()
+            await asyncio.sleep(0)
+        writer.write(
+            _frame(1, b"a")
+            + _frame(9, b"are you there")
+            + _frame(1, b"frag", fin=False)
+            + _frame(0, b"ment")
+            + _frame(1, b"b")
+        )
+        whole = _frame(1, large.encode())
+        writer.write(whole[:5])
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(whole[5:] + _frame(8, (1000).to_bytes(2, "big")))
+        # The client masks what it sends: let its own protocol read the pong and the close.
+        server.receive_data(await reader.read(4096))
+        for event in server.events_received():
+            await pongs.put(event.data)
+        writer.close()
+
+    async with await asyncio.start_server(handle, "127.0.0.1", 0) as listener:
+        port = listener.sockets[0].getsockname()[1]
+        conn = await wire.connect(f"ws://127.0.0.1:{port}/")
+        closed = asyncio.get_running_loop().create_future()
+        conn.on_close = closed.set_result
+        queue = receiver(conn)
+        got = [await next_text(queue) for _ in range(6)]
+        assert got == ["first", medium, "a", "fragment", "b", large]
+        await asyncio.wait_for(closed, 5)
+        assert await asyncio.wait_for(pongs.get(), 5) == b"are you there"
+        assert conn.closed
