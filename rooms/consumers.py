@@ -282,23 +282,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self._relay(message)
 
     async def _relay(self, message: dict) -> None:
-        event = message["event"]
-        if event["type"] == "table_resumed":
+        # The broadcaster serialised the frame once for the whole team; only the events this
+        # socket acts on come with the event itself (rooms.broadcast.READ_EVENTS).
+        kind, text = message["kind"], message["text"]
+        if kind == "table_resumed":
             await self._reload()
-        if (
-            event["type"] == "members_changed"
-            and event["data"]["user_id"] == self.membership.user_id
-        ):
-            role = event["data"]["role"]
-            if role is None:
-                await self._send(event)
-                self.gone = True
-                await self.close(code=protocol.CLOSE_FORBIDDEN)
-                return
-            self.membership.role = role
-        # The broadcaster serialised the frame once for the whole team (rooms.broadcast).
-        text = message.get("text")
-        if text is None:
-            await self._send(event)
-        else:
-            await self._send_text(text)
+        elif kind == "members_changed":
+            data = message["event"]["data"]
+            if data["user_id"] == self.membership.user_id:
+                if data["role"] is None:
+                    await self._send_text(text)
+                    self.gone = True
+                    await self.close(code=protocol.CLOSE_FORBIDDEN)
+                    return
+                self.membership.role = data["role"]
+        await self._send_text(text)

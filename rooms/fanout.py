@@ -86,7 +86,7 @@ class Fanout:
 
     async def deliver(self, message: dict) -> None:
         """Hand ``message`` to every seat of its group on this worker."""
-        slow = message.get("event", {}).get("type") in SLOW_EVENTS
+        slow = message.get("kind") in SLOW_EVENTS
         for seat in tuple(self.seats.get(message.get("group"), ())):
             if slow:
                 task = asyncio.create_task(self._serve(seat, message))
@@ -101,7 +101,7 @@ class Fanout:
             await seat.team_event(message)
         except Exception:
             # One socket's failure (it closed meanwhile, say) is not its teammates'.
-            logger.exception("delivering %s failed", message.get("event", {}).get("type"))
+            logger.exception("delivering %s failed", message.get("kind"))
 
 
 _fanouts: PerLoop[Fanout] = PerLoop(lambda: Fanout(get_channel_layer()))

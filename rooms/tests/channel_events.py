@@ -16,7 +16,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from rooms import protocol
-from rooms.broadcast import TEAM_EVENT, group_name
+from rooms.broadcast import READ_EVENTS, TEAM_EVENT, group_name
 
 # Events are already in the layer when the service returns (on_commit sends synchronously), so
 # this only bounds how long an empty channel is watched before the test goes on. The in-memory
@@ -58,12 +58,17 @@ class TeamChannel:
         # A channel that has waited in one event loop is not reused from another: start afresh.
         self.close()
         self._subscribe()
+        events = []
         for message in messages:
             assert message["type"] == TEAM_EVENT
-            protocol.check_event(message["event"])
-            if "text" in message:  # the frame sockets forward as is must say the same
-                assert json.loads(message["text"]) == message["event"]
-        return [message["event"] for message in messages]
+            # The frame sockets forward as is; the event itself only where sockets read it.
+            event = json.loads(message["text"])
+            protocol.check_event(event)
+            assert message["kind"] == event["type"]
+            assert message.get("event", event) == event
+            assert ("event" in message) == (event["type"] in READ_EVENTS)
+            events.append(event)
+        return events
 
     def names(self) -> list[str]:
         return [event["type"] for event in self.events()]

@@ -4,6 +4,7 @@ committed events reach the channel layer from them."""
 
 import asyncio
 import contextvars
+import json
 import threading
 from types import SimpleNamespace
 
@@ -168,7 +169,7 @@ class RecordingLayer:
         self.sent = []
 
     async def group_send(self, group, message):
-        self.sent.append((group, message["event"]["type"], asyncio.get_running_loop()))
+        self.sent.append((group, message["kind"], asyncio.get_running_loop()))
 
 
 def test_events_sent_from_a_database_thread_go_through_the_callers_loop(monkeypatch, fresh_pool):
@@ -207,7 +208,9 @@ class BatchLayer:
     async def group_send_many(self, messages):
         if self.fail:
             raise ConnectionError("redis went away")
-        self.batches.append([(group, message["event"]["version"]) for group, message in messages])
+        self.batches.append(
+            [(group, json.loads(message["text"])["version"]) for group, message in messages]
+        )
 
 
 def committed_events():

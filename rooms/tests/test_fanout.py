@@ -22,7 +22,7 @@ class Seat:
         self.arrived = asyncio.Event()
 
     async def team_event(self, message: dict) -> None:
-        self.got.append(message["event"]["n"])
+        self.got.append(message["n"])
         self.arrived.set()
         if self.hold is not None:
             await self.hold.wait()
@@ -36,7 +36,7 @@ def group() -> str:
 
 async def send(layer, name: str, n: int, kind: str = "vote_cast") -> None:
     await layer.group_send(
-        name, {"type": TEAM_EVENT, "group": name, "event": {"type": kind, "n": n}, "text": ""}
+        name, {"type": TEAM_EVENT, "group": name, "kind": kind, "n": n, "text": ""}
     )
 
 
