@@ -243,10 +243,6 @@ class Statistics:
         }
 
 
-def _format(number: float) -> str:
-    return str(int(number)) if float(number).is_integer() else f"{number:g}"
-
-
 @lru_cache(maxsize=64)
 def _numeric_cards(cards: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
     """A deck's number cards with their values, in deck order (decks are few and fixed)."""
