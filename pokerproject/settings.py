@@ -151,7 +151,16 @@ REDIS_URL = env("REDIS_URL", default="")
 CHANNEL_LAYER_PREFIX = env("CHANNEL_LAYER_PREFIX", default="poker")
 # redis-py 8's pools raise when exhausted (the async one defaults to 100 connections): size them.
 REDIS_MAX_CONNECTIONS = env.int("REDIS_MAX_CONNECTIONS", default=500)
+# redis-py 8 times out a socket read after 5 s by default, the length of the core layer's
+# blocking pop (BZPOPMIN, 5 s): an idle socket's receive then races the timeout and its consumer
+# dies now and then (channels_redis#422). Reads wait longer than the pop; a dead Redis still shows.
+REDIS_LAYER_SOCKET_TIMEOUT = 10
 if REDIS_URL:
+    _layer_host = {
+        "address": REDIS_URL,
+        "max_connections": REDIS_MAX_CONNECTIONS,
+        "socket_timeout": REDIS_LAYER_SOCKET_TIMEOUT,
+    }
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -172,7 +181,7 @@ if REDIS_URL:
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
                 "CONFIG": {
-                    "hosts": [{"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS}],
+                    "hosts": [_layer_host],
                     "prefix": CHANNEL_LAYER_PREFIX,
                     "capacity": 1000,
                 },
@@ -182,10 +191,7 @@ if REDIS_URL:
         CHANNEL_LAYERS = {
             "default": {
                 "BACKEND": "pokerproject.channel_layers.PubSubChannelLayer",
-                "CONFIG": {
-                    "hosts": [{"address": REDIS_URL, "max_connections": REDIS_MAX_CONNECTIONS}],
-                    "prefix": CHANNEL_LAYER_PREFIX,
-                },
+                "CONFIG": {"hosts": [_layer_host], "prefix": CHANNEL_LAYER_PREFIX},
             }
         }
 else:

@@ -1,5 +1,6 @@
-"""The cluster's channel layer (pokerproject.channel_layers) against a real Redis: a batch sent
-by one worker's layer reaches another worker's subscribers, complete and in order."""
+"""The channel layers against a real Redis: the cluster's (pokerproject.channel_layers) sends a
+batch that reaches another worker's subscribers, complete and in order; the layer the settings
+build keeps an idle socket's receive alive across Redis' blocking pops."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import os
 import uuid
 
 import pytest
+from channels.layers import get_channel_layer
+from channels_redis.core import RedisChannelLayer
+from django.conf import settings
 
 from pokerproject.channel_layers import PubSubChannelLayer
 
@@ -65,3 +69,31 @@ async def test_another_prefix_does_not_hear_the_batch():
     finally:
         await sender.flush()
         await receiver.flush()
+
+
+def test_layer_reads_outlast_the_blocking_pop():
+    """A read that times out with the pop races it; the settings give reads the longer wait."""
+    for host in settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]:
+        assert host["socket_timeout"] > RedisChannelLayer.brpop_timeout
+
+
+async def test_idle_receives_live_through_a_whole_blocking_pop():
+    """Sockets that hear nothing for longer than one BZPOPMIN still get the next event.
+
+    With redis-py 8's default read timeout (5 s, the pop's own length) some of these receives
+    raise ``redis.exceptions.TimeoutError`` instead, which closes a socket at the table.
+    """
+    layer = get_channel_layer()
+    assert isinstance(layer, RedisChannelLayer)
+    channels = [await layer.new_channel() for _ in range(20)]
+    receives = [asyncio.ensure_future(layer.receive(channel)) for channel in channels]
+    try:
+        await asyncio.sleep(RedisChannelLayer.brpop_timeout + 0.5)
+        for n, channel in enumerate(channels):
+            await layer.send(channel, {"type": "team.event", "n": n})
+        received = await asyncio.wait_for(asyncio.gather(*receives), 5)
+        assert [message["n"] for message in received] == list(range(20))
+    finally:
+        for receive in receives:
+            receive.cancel()
+        await layer.flush()
