@@ -305,6 +305,28 @@ def markdown(report: dict) -> str:
                 f"{fmt(lat['p99_ms'])} | {fmt(lat['max_ms'])} | {each} | "
                 f"{rv['missing_deliveries']} |"
             )
+    costs = [
+        (name, n, burst)
+        for name, r in report["runs"].items()
+        for n, burst in enumerate(r.get("reveal", {}).get("bursts", []), 1)
+        if "cpu_seconds" in burst
+    ]
+    if costs:
+        lines += [
+            "",
+            "CPU-seconds each process group spent in each reveal burst (a box of N cores has "
+            "N per second of wall clock; `server` sums the workers or the raw server, the "
+            "balancer and Redis):",
+            "",
+            "| server | burst | wall s | p99 ms | CPU-seconds |",
+            "|---|---|---|---|---|",
+        ]
+        for name, n, burst in costs:
+            spent = ", ".join(f"{g} {v:.2f}" for g, v in burst["cpu_seconds"].items() if v > 0)
+            lines.append(
+                f"| {name} | {n} | {fmt(burst['seconds'])} | {fmt(burst['latency']['p99_ms'])} "
+                f"| {spent} |"
+            )
     lines += [""]
     for name, r in report["runs"].items():
         s = r["sustained"]

@@ -106,6 +106,12 @@ async def test_every_phase_runs_and_every_delivery_arrives(raw_server):
     assert result["reveal"]["expected_deliveries"] == 24
     assert result["reveal"]["deliveries"] == 24
     assert result["reveal"]["missing_deliveries"] == 0
+    for burst in result["reveal"]["bursts"]:
+        assert set(burst["cpu_seconds"]) == set(burst["cpu"])
+        for group, pct in burst["cpu"].items():
+            assert burst["cpu_seconds"][group] == pytest.approx(
+                pct * burst["seconds"] / 100, abs=0.01
+            )
     assert result["sustained"]["deliveries_per_s"] > 0
 
 
@@ -162,7 +168,11 @@ def test_the_report_renders_every_run():
             "teams": 1,
             "bursts": [
                 {"latency": step["latency"]},
-                {"latency": {**step["latency"], "p99_ms": 5.0}},
+                {
+                    "latency": {**step["latency"], "p99_ms": 5.0},
+                    "seconds": 0.5,
+                    "cpu_seconds": {"workers": 0.45, "lb": 0.18, "redis": 0.0, "server": 0.63},
+                },
             ],
             "latency": step["latency"],
             "missing_deliveries": 0,
@@ -183,6 +193,9 @@ def test_the_report_renders_every_run():
     assert "| ours | 100 | 99.5 | 895.5 | 1 | 2 | 3 | 4 | 0 | 50 | 20 | yes |" in text
     assert "ratio ours / raw: **1.00**" in text
     assert "| ours | 2 x 1 | 1 | 3 | 4 | 3, 5 | 0 |" in text
+    # Only bursts that measured their CPU are costed; groups that spent nothing are left out.
+    assert "| ours | 2 | 0.5 | 5 | workers 0.45, lb 0.18, server 0.63 |" in text
+    assert "| ours | 1 |" not in text
     assert "upper bound" not in text
     assert "upper bound" in run.markdown({**report, "raw_limit_reached": False})
     assert load.step_passes(step, slo_ms=50)
