@@ -195,6 +195,10 @@ defaults
     timeout server 60s
     timeout tunnel 1h        # open WebSockets
     timeout http-request 10s
+    # A worker that died is refused at once; until its health check notices (up to 2 checks),
+    # retry the connection on another worker instead of answering 503.
+    retries 3
+    option redispatch 1
 
 frontend poker
     bind 127.0.0.1:$PORT

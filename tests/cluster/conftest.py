@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,10 +86,37 @@ class LiveCluster:
     seed_path: Path
     env: dict[str, str]
     logs: Path
-    procs: list[subprocess.Popen] = field(default_factory=list)
+    procs: list[subprocess.Popen] = field(default_factory=list)  # workers first, in order
 
     def team(self, index: int = 0) -> dict:
         return self.seed["teams"][index]
+
+    def kill_worker(self, index: int) -> None:
+        """SIGKILL worker ``index``: no goodbye to its sockets, its presence rows or Redis."""
+        proc = self.procs[index]
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def worker_holding(self, sockets: int) -> int:
+        """The index of the worker that holds at least ``sockets`` open connections (the
+        balancer's sockets to it: health checks come and go, WebSockets stay)."""
+        for index, (url, proc) in enumerate(zip(self.workers, self.procs, strict=False)):
+            port = int(url.rsplit(":", 1)[1])
+            held = [
+                c
+                for c in psutil.Process(proc.pid).net_connections(kind="tcp")
+                if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port
+            ]
+            if len(held) >= sockets:
+                return index
+        raise AssertionError(f"no worker holds {sockets} sockets")
+
+
+def _start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    with log.open("ab") as out:
+        return subprocess.Popen(  # noqa: S603
+            cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def _wait_http(url: str, proc: subprocess.Popen, log: Path) -> None:
@@ -173,17 +201,7 @@ def live_cluster(tmp_path_factory) -> Iterator[LiveCluster]:
             else:
                 cmd = [str(Path(sys.executable).parent / "daphne"), "-p", str(port)]
                 cmd += ["-b", "127.0.0.1", "pokerproject.asgi:application"]
-            with log.open("wb") as out:
-                procs.append(
-                    subprocess.Popen(  # noqa: S603
-                        cmd,
-                        cwd=ROOT,
-                        env=env,
-                        stdout=out,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    )
-                )
+            procs.append(_start(cmd, env, log))
             workers.append(f"http://127.0.0.1:{port}")
             _wait_http(f"{workers[-1]}/healthz", procs[-1], log)
         balancer = None
