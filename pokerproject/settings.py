@@ -9,6 +9,7 @@ service. See docs/operations.md for the full list.
 from pathlib import Path
 
 import environ
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from pokerproject.regions.config import parse_shard_urls
 
@@ -155,11 +156,15 @@ REDIS_MAX_CONNECTIONS = env.int("REDIS_MAX_CONNECTIONS", default=500)
 # blocking pop (BZPOPMIN, 5 s): an idle socket's receive then races the timeout and its consumer
 # dies now and then (channels_redis#422). Reads wait longer than the pop; a dead Redis still shows.
 REDIS_LAYER_SOCKET_TIMEOUT = 10
+# A pooled connection that Redis dropped (a restart) fails its next command: retry that once on
+# a fresh connection rather than lose it (a batch of table events, a presence key).
+REDIS_RETRY = {"retry_on_error": [RedisConnectionError]}
 if REDIS_URL:
     _layer_host = {
         "address": REDIS_URL,
         "max_connections": REDIS_MAX_CONNECTIONS,
         "socket_timeout": REDIS_LAYER_SOCKET_TIMEOUT,
+        **REDIS_RETRY,
     }
     CACHES = {
         "default": {
@@ -168,7 +173,7 @@ if REDIS_URL:
             # ignores database numbers, so its prefix is what keeps deployments apart.
             "LOCATION": env("REDIS_CACHE_URL", default=REDIS_URL),
             "KEY_PREFIX": CHANNEL_LAYER_PREFIX,
-            "OPTIONS": {"max_connections": REDIS_MAX_CONNECTIONS},
+            "OPTIONS": {"max_connections": REDIS_MAX_CONNECTIONS, **REDIS_RETRY},
         }
     }
     # "pubsub" (the cluster and deploy/ set it): one PUBLISH per event, a batch of them in one

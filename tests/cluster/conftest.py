@@ -10,6 +10,7 @@ everything is stopped and dropped afterwards. pytest-django's test databases are
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -28,6 +29,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psutil
 import pytest
+
+from tests.processes import RedisBroker
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 60.0
@@ -87,6 +90,7 @@ class LiveCluster:
     env: dict[str, str]
     logs: Path
     procs: list[subprocess.Popen] = field(default_factory=list)  # workers first, in order
+    worker_cmds: list[list[str]] = field(default_factory=list)
 
     def team(self, index: int = 0) -> dict:
         return self.seed["teams"][index]
@@ -96,6 +100,14 @@ class LiveCluster:
         proc = self.procs[index]
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+
+    def revive_workers(self) -> None:
+        """Start every killed worker again on its port, as a supervisor would after a crash."""
+        for index, cmd in enumerate(self.worker_cmds):
+            if self.procs[index].poll() is not None:
+                log = self.logs / f"worker-{index}.log"
+                self.procs[index] = _start(cmd, self.env, log)
+                _wait_http(f"{self.workers[index]}/healthz", self.procs[index], log)
 
     def worker_holding(self, sockets: int) -> int:
         """The index of the worker that holds at least ``sockets`` open connections (the
@@ -151,8 +163,34 @@ def _haproxy_cfg(port: int, worker_ports: list[int]) -> str:
 
 @pytest.fixture(scope="module")
 def live_cluster(tmp_path_factory) -> Iterator[LiveCluster]:
-    database_url, redis_url, shards = _requirements()
-    tmp = tmp_path_factory.mktemp("cluster")
+    """The cluster on the Redis at ``REDIS_URL``."""
+    with running_cluster(tmp_path_factory.mktemp("cluster")) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory) -> Iterator[RedisBroker]:
+    """A Redis of the module's own, which a test may kill and start again."""
+    _requirements()
+    server = RedisBroker(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture(scope="module")
+def cluster_on_own_redis(tmp_path_factory, redis_server) -> Iterator[LiveCluster]:
+    """The cluster on ``redis_server``: its tests may kill workers and Redis."""
+    with running_cluster(tmp_path_factory.mktemp("cluster"), redis_server.url) as cluster:
+        yield cluster
+
+
+@contextlib.contextmanager
+def running_cluster(tmp: Path, redis_url: str | None = None) -> Iterator[LiveCluster]:
+    database_url, default_redis_url, shards = _requirements()
+    redis_url = redis_url or default_redis_url
     run = uuid.uuid4().hex[:8]
     directory = f"poker_cluster_test_{run}"
     shard_dbs = {alias: f"{directory}_{alias.replace('-', '_')}" for alias, _ in shards}
@@ -192,7 +230,7 @@ def live_cluster(tmp_path_factory) -> Iterator[LiveCluster]:
         )
         uvicorn = Path(sys.executable).parent / "uvicorn"
         worker_ports = [_free_port(), _free_port()]
-        workers = []
+        workers, worker_cmds = [], []
         for i, port in enumerate(worker_ports):
             log = tmp / f"worker-{i}.log"
             if uvicorn.exists():
@@ -201,6 +239,7 @@ def live_cluster(tmp_path_factory) -> Iterator[LiveCluster]:
             else:
                 cmd = [str(Path(sys.executable).parent / "daphne"), "-p", str(port)]
                 cmd += ["-b", "127.0.0.1", "pokerproject.asgi:application"]
+            worker_cmds.append(cmd)
             procs.append(_start(cmd, env, log))
             workers.append(f"http://127.0.0.1:{port}")
             _wait_http(f"{workers[-1]}/healthz", procs[-1], log)
@@ -232,6 +271,7 @@ def live_cluster(tmp_path_factory) -> Iterator[LiveCluster]:
             env=env,
             logs=tmp,
             procs=procs,
+            worker_cmds=worker_cmds,
         )
     finally:
         for proc in procs:
