@@ -192,11 +192,14 @@ def read_rounds(batch: Batch, round_ids: list[uuid.UUID]) -> dict[uuid.UUID, Rou
     readers = _readers(connection, fields)
     columns = ", ".join(f"rd.{_q(connection, f.column)}" for f in fields)
     round_pk, story_pk = Round._meta.pk, Story._meta.pk
+    key_column = _q(connection, Story._meta.get_field("external_key").column)
+    story_fk = _q(connection, Round._meta.get_field("story").column)
     batch.cursor.execute(
-        f"SELECT {columns}, s.{_q(connection, Story._meta.get_field('external_key').column)} "
+        f"SELECT {columns}, s.{key_column} "
         f"FROM {_q(connection, Round._meta.db_table)} rd "
-        f"LEFT JOIN {_q(connection, Story._meta.db_table)} s ON s.id = rd.story_id "
-        f"WHERE rd.id IN ({_marks(len(round_ids))})",
+        f"LEFT JOIN {_q(connection, Story._meta.db_table)} s "
+        f"ON s.{_q(connection, story_pk.column)} = rd.{story_fk} "
+        f"WHERE rd.{_q(connection, round_pk.column)} IN ({_marks(len(round_ids))})",
         [round_pk.get_db_prep_value(pk, connection) for pk in round_ids],
     )
     rounds: dict[uuid.UUID, Round] = {}

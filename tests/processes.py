@@ -91,7 +91,7 @@ def libpq_conninfo(settings_dict: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in params.items() if value is not None}
 
 
-def _kill_group(process: subprocess.Popen) -> None:
+def kill_group(process: subprocess.Popen) -> None:
     """SIGKILL the process and everything in its process group, then reap it."""
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
@@ -155,7 +155,7 @@ class RedisBroker:
 
     def kill(self) -> None:
         if self.process is not None:
-            _kill_group(self.process)
+            kill_group(self.process)
             self.process = None
 
     def queue_length(self, queue: str) -> int:
@@ -244,7 +244,7 @@ class CeleryWorker:
     def kill(self) -> None:
         """SIGKILL the worker's whole process group (main process, pool child, beat)."""
         if self.process is not None:
-            _kill_group(self.process)
+            kill_group(self.process)
             self.process = None
 
     def log_since(self, offset: int) -> str:

@@ -1,4 +1,6 @@
-"""Real processes for the cluster tests: two ASGI workers and HAProxy in front of them.
+"""Real processes for the cluster tests: two ASGI workers and HAProxy in front of them, on the
+shared Redis (``live_cluster``) or on a Redis of the module's own that tests may kill
+(``cluster_on_own_redis``).
 
 Needs PostgreSQL (``DATABASE_URL``) and Redis (``REDIS_URL``), as CI's first run provides; the
 tests are skipped on the embedded default. The fixture creates its own databases on that
@@ -30,7 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psutil
 import pytest
 
-from tests.processes import RedisBroker
+from tests.processes import RedisBroker, kill_group
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 60.0
@@ -97,9 +99,7 @@ class LiveCluster:
 
     def kill_worker(self, index: int) -> None:
         """SIGKILL worker ``index``: no goodbye to its sockets, its presence rows or Redis."""
-        proc = self.procs[index]
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        kill_group(self.procs[index])
 
     def revive_workers(self) -> None:
         """Start every killed worker again on its port, as a supervisor would after a crash."""
@@ -252,15 +252,7 @@ def running_cluster(tmp: Path, redis_url: str | None = None) -> Iterator[LiveClu
             cfg = tmp / "haproxy.cfg"
             cfg.write_text(_haproxy_cfg(port, worker_ports))
             log = tmp / "haproxy.log"
-            with log.open("wb") as out:
-                procs.append(
-                    subprocess.Popen(  # noqa: S603
-                        [haproxy, "-db", "-f", str(cfg)],
-                        stdout=out,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    )
-                )
+            procs.append(_start([haproxy, "-db", "-f", str(cfg)], env, log))
             balancer = f"http://127.0.0.1:{port}"
             _wait_http(f"{balancer}/healthz", procs[-1], log)
         yield LiveCluster(
