@@ -8,7 +8,7 @@ from django.conf import settings
 
 from accounts import services as account_services
 from accounts.models import Membership, User
-from rooms.game import Role
+from accounts.roles import Role
 
 ALL_DATABASES = "__all__"
 

@@ -8,8 +8,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.roles import Role
 from pokerproject.regions.placement import GlobalModel, Placement
-from rooms.game import Role
 
 ROLE_CHOICES = [(role.value, role.value.capitalize()) for role in Role]
 

@@ -3,14 +3,16 @@
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
+from accounts import roles
 from accounts.models import Invite, Membership, Team, User
+from pokerproject.errors import DomainError
 from pokerproject.regions import registry
-from rooms import game, protocol
+from rooms import protocol
 from rooms.broadcast import broadcast_on_commit
 from rooms.models import Room
 
 
-class LastFacilitator(game.GameError):
+class LastFacilitator(DomainError):
     code = "last_facilitator"
 
 
@@ -37,7 +39,7 @@ def team_create(*, name: str, creator: User, region: str | None = None) -> Team:
                 )
                 team.shard = registry.shard_for_team(team.pk, region)
                 team.save(update_fields=["shard"])
-                Membership.objects.create(team=team, user=creator, role=game.Role.FACILITATOR)
+                Membership.objects.create(team=team, user=creator, role=roles.Role.FACILITATOR)
             break
         except IntegrityError:  # two teams took the same slug at once: pick another
             continue
@@ -63,9 +65,9 @@ def _members_changed(team: Team, user_id: int, role: str | None) -> None:
 
 
 def _require_facilitator_left(team: Team, *, changing: Membership) -> None:
-    if changing.role != game.Role.FACILITATOR:
+    if changing.role != roles.Role.FACILITATOR:
         return
-    others = Membership.objects.filter(team=team, role=game.Role.FACILITATOR).exclude(
+    others = Membership.objects.filter(team=team, role=roles.Role.FACILITATOR).exclude(
         pk=changing.pk
     )
     if not others.exists():
@@ -73,11 +75,11 @@ def _require_facilitator_left(team: Team, *, changing: Membership) -> None:
 
 
 def membership_set_role(*, actor: Membership, user_id: int, role: str) -> Membership:
-    game.require(actor.role, game.Action.MANAGE_MEMBERS)
-    new_role = game.Role(role)
+    roles.require(actor.role, roles.Action.MANAGE_MEMBERS)
+    new_role = roles.Role(role)
     with transaction.atomic(using="default"):
         target = Membership.objects.select_for_update().get(team=actor.team, user_id=user_id)
-        if new_role != game.Role.FACILITATOR:
+        if new_role != roles.Role.FACILITATOR:
             _require_facilitator_left(actor.team, changing=target)
         target.role = new_role
         target.save(update_fields=["role"])
@@ -88,7 +90,7 @@ def membership_set_role(*, actor: Membership, user_id: int, role: str) -> Member
 def membership_remove(*, actor: Membership, user_id: int) -> None:
     """Remove a member (a facilitator removing someone, or anyone leaving on their own)."""
     if user_id != actor.user_id:
-        game.require(actor.role, game.Action.MANAGE_MEMBERS)
+        roles.require(actor.role, roles.Action.MANAGE_MEMBERS)
     with transaction.atomic(using="default"):
         target = Membership.objects.select_for_update().get(team=actor.team, user_id=user_id)
         _require_facilitator_left(actor.team, changing=target)
@@ -96,13 +98,13 @@ def membership_remove(*, actor: Membership, user_id: int) -> None:
         _members_changed(actor.team, user_id, None)
 
 
-def invite_create(*, actor: Membership, role: str = game.Role.VOTER) -> Invite:
-    game.require(actor.role, game.Action.MANAGE_MEMBERS)
-    return Invite.objects.create(team=actor.team, role=game.Role(role), created_by=actor.user)
+def invite_create(*, actor: Membership, role: str = roles.Role.VOTER) -> Invite:
+    roles.require(actor.role, roles.Action.MANAGE_MEMBERS)
+    return Invite.objects.create(team=actor.team, role=roles.Role(role), created_by=actor.user)
 
 
 def invite_revoke(*, actor: Membership, invite_id: int) -> None:
-    game.require(actor.role, game.Action.MANAGE_MEMBERS)
+    roles.require(actor.role, roles.Action.MANAGE_MEMBERS)
     Invite.objects.filter(team=actor.team, pk=invite_id).update(revoked=True)
 
 

@@ -12,7 +12,7 @@ from accounts import selectors, services
 from accounts.decorators import member_required
 from accounts.forms import InviteForm, RoleForm, SignupForm, TeamForm
 from accounts.models import Membership
-from rooms.game import GameError
+from pokerproject.errors import DomainError
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -75,8 +75,8 @@ def member_role(request: HttpRequest, membership: Membership) -> HttpResponse:
         services.membership_set_role(
             actor=membership, user_id=form.cleaned_data["user_id"], role=form.cleaned_data["role"]
         )
-    except (GameError, Membership.DoesNotExist) as exc:
-        messages.error(request, str(exc) if isinstance(exc, GameError) else "No such member.")
+    except (DomainError, Membership.DoesNotExist) as exc:
+        messages.error(request, str(exc) if isinstance(exc, DomainError) else "No such member.")
     return _back(membership)
 
 
@@ -88,7 +88,7 @@ def member_remove(request: HttpRequest, membership: Membership) -> HttpResponse:
         services.membership_remove(actor=membership, user_id=user_id)
     except (ValueError, Membership.DoesNotExist):
         messages.error(request, "No such member.")
-    except GameError as exc:
+    except DomainError as exc:
         messages.error(request, exc.message)
     else:
         if user_id == request.user.pk:
@@ -105,7 +105,7 @@ def invite_create(request: HttpRequest, membership: Membership) -> HttpResponse:
         if form.is_valid():
             services.invite_create(actor=membership, role=form.cleaned_data["role"])
             messages.success(request, "Invite link created: share it with your teammates.")
-    except GameError as exc:
+    except DomainError as exc:
         messages.error(request, exc.message)
     return _back(membership)
 
@@ -115,7 +115,7 @@ def invite_create(request: HttpRequest, membership: Membership) -> HttpResponse:
 def invite_revoke(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
     try:
         services.invite_revoke(actor=membership, invite_id=pk)
-    except GameError as exc:
+    except DomainError as exc:
         messages.error(request, exc.message)
     return _back(membership)
 

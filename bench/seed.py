@@ -33,7 +33,7 @@ def seed(*, teams: int, members: int, prefix: str, password: str) -> dict:
 
     from accounts import services as account_services
     from accounts.models import Membership, Team, User
-    from rooms.game import Role
+    from accounts.roles import Role
 
     usernames = [f"{prefix}-t{t:05d}-m{m:02d}" for t in range(teams) for m in range(members)]
     existing = set(User.objects.filter(username__in=usernames).values_list("username", flat=True))

@@ -12,9 +12,9 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 
 from accounts.models import Membership, Team
+from accounts.roles import Role
 from accounts.selectors import NotAMember, membership_get
 from integrations.models import ApiKey, Scope
-from rooms.game import Role
 
 
 class InsufficientScope(PermissionDenied):

@@ -30,8 +30,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import roles
 from integrations import crypto, netguard
 from integrations.models import JiraConnection, JiraSync, SyncStatus
+from pokerproject.errors import DomainError
 from pokerproject.regions import registry
 from rooms import game
 
@@ -51,7 +53,7 @@ MAX_PUSH_ATTEMPTS = 8
 SWEEP_GRACE = timedelta(seconds=10)
 
 
-class JiraError(game.GameError):
+class JiraError(DomainError):
     code = "jira_error"
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
@@ -199,7 +201,7 @@ def connection_save(
 ) -> JiraConnection:
     """Check the credentials against the site, discover its story points field and store the
     connection (e-mail and token encrypted)."""
-    game.require(actor.role, game.Action.MANAGE_MEMBERS)
+    roles.require(actor.role, roles.Action.MANAGE_MEMBERS)
     client = JiraClient(site_url, email, api_token)
     try:
         found = discover_story_points_field(client.fields())
@@ -222,7 +224,7 @@ def connection_save(
 
 
 def connection_delete(*, actor: Membership) -> None:
-    game.require(actor.role, game.Action.MANAGE_MEMBERS)
+    roles.require(actor.role, roles.Action.MANAGE_MEMBERS)
     JiraConnection.objects.filter(team=actor.team).delete()
 
 
@@ -296,7 +298,7 @@ def import_for_team(*, team_id: int, user_id: int, jql: str) -> str:
             f"Imported {len(result.stories)} issues: {len(result.created)} new, "
             f"{len(result.updated)} updated, {len(result.unchanged)} unchanged."
         )
-    except game.GameError as exc:
+    except DomainError as exc:
         summary = f"Import failed ({exc.code}): {exc.message}"
     JiraConnection.objects.filter(pk=connection.pk).update(
         last_import_at=timezone.now(), last_import_result=summary[:300]

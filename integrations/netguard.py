@@ -20,10 +20,10 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-from rooms import game
+from pokerproject.errors import DomainError
 
 
-class UnsafeUrl(game.GameError):
+class UnsafeUrl(DomainError):
     code = "unsafe_url"
 
 

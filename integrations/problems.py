@@ -2,7 +2,7 @@
 
 Every error of the API has the same shape: ``type``, ``title``, ``status``, ``detail``, ``code``
 (and ``errors`` per field for invalid input). Codes are part of the contract (docs/api.md); the
-live table's rule errors (rooms.game.GameError) keep their codes here too.
+live table's rule errors (rooms.DomainError) keep their codes here too.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from rooms import game
+from pokerproject.errors import DomainError
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 TYPE_BASE = "https://planning-poker.invalid/problems/"
@@ -83,7 +83,7 @@ def _first_code(codes) -> str:
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, game.GameError):
+    if isinstance(exc, DomainError):
         status_code = GAME_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST)
         return problem(status_code, exc.code, exc.message)
     if isinstance(exc, IntegrityError):

@@ -18,9 +18,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts import roles
 from integrations import crypto, netguard
 from integrations.models import ApiKey, Scope, WebhookEndpoint
-from rooms import game
+from pokerproject.errors import DomainError
 
 if TYPE_CHECKING:
     from accounts.models import Membership
@@ -40,13 +41,13 @@ EVENT_TYPES = (
 )
 
 
-class IntegrationError(game.GameError):
+class IntegrationError(DomainError):
     """A request about an integration that cannot be honoured; ``code`` says why."""
 
 
 def _require_manager(actor: Membership) -> None:
     # Whoever may manage the team's members may manage what acts on the team's behalf.
-    game.require(actor.role, game.Action.MANAGE_MEMBERS)
+    roles.require(actor.role, roles.Action.MANAGE_MEMBERS)
 
 
 # --- API keys ---------------------------------------------------------------------------------
@@ -223,7 +224,7 @@ def stories_upsert(*, membership: Membership, items: list[dict[str, Any]]) -> Up
     from stories import selectors as story_selectors
     from stories import services as story_services
 
-    game.require(membership.role, game.Action.MANAGE_BACKLOG)
+    roles.require(membership.role, roles.Action.MANAGE_BACKLOG)
     if len(items) > MAX_UPSERT_BATCH:
         raise IntegrationError(f"At most {MAX_UPSERT_BATCH} stories per request.", code="invalid")
     keys = [item["external_key"].strip() for item in items]

@@ -11,17 +11,18 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from accounts import roles
 from accounts.decorators import member_required
 from accounts.models import Membership
 from integrations import jira, selectors, services
 from integrations.forms import ApiKeyForm, JiraConnectionForm, JiraImportForm, WebhookEndpointForm
-from rooms import game
+from pokerproject.errors import DomainError
 
 
 def facilitator_required(view):
     @member_required
     def wrapper(request: HttpRequest, membership: Membership, *args, **kwargs):
-        if not game.can(membership.role, game.Action.MANAGE_MEMBERS):
+        if not roles.can(membership.role, roles.Action.MANAGE_MEMBERS):
             raise PermissionDenied("Only facilitators manage integrations.")
         return view(request, membership, *args, **kwargs)
 
@@ -87,7 +88,7 @@ def webhook_create(request: HttpRequest, membership: Membership) -> HttpResponse
         return redirect(_back(membership))
     try:
         endpoint, secret = services.webhook_endpoint_create(actor=membership, **form.cleaned_data)
-    except game.GameError as exc:
+    except DomainError as exc:
         messages.error(request, exc.message)
         return redirect(_back(membership))
     return _secret_page(
@@ -166,7 +167,7 @@ def jira_settings(request: HttpRequest, membership: Membership) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             connection = jira.connection_save(actor=membership, **form.cleaned_data)
-        except game.GameError as exc:
+        except DomainError as exc:
             messages.error(request, f"Could not connect: {exc.message}")
         else:
             found = connection.story_points_field_name or "no story points field found"

@@ -329,7 +329,7 @@ def _endpoint_failed(endpoint: WebhookEndpoint, error: str) -> None:
 
 def _notify_disabled(endpoint: WebhookEndpoint) -> None:
     from accounts.models import Membership
-    from rooms.game import Role
+    from accounts.roles import Role
 
     recipients = list(
         Membership.objects.filter(team_id=endpoint.team_id, role=Role.FACILITATOR)

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from accounts import roles
 from accounts.models import Membership
-from rooms import broadcast, dbpool, game, services
+from rooms import broadcast, dbpool, services
 from rooms.perloop import PerLoop
 from rooms.services import TableUpdate
 
@@ -51,7 +52,7 @@ class Batcher:
         window: float,
         max_batch: int,
         service: Callable[..., tuple[list, list[tuple[int, dict]]]],
-        action: game.Action,
+        action: roles.Action,
         name: str,
     ) -> None:
         self.window, self.max_batch = window, max_batch
@@ -60,7 +61,7 @@ class Batcher:
         self.task: asyncio.Task | None = None
 
     async def submit(self, *, membership: Membership, item: object) -> TableUpdate:
-        game.require(membership.role, self.action)
+        roles.require(membership.role, self.action)
         future = asyncio.get_running_loop().create_future()
         self.pending.append(_Pending(membership, item, future))
         if self.task is None:
@@ -106,8 +107,8 @@ class Batcher:
 _batchers: PerLoop[dict[str, Batcher]] = PerLoop(dict)
 
 _KINDS = {
-    "vote": (services.votes_cast_batch, game.Action.CAST_VOTE),
-    "reveal": (services.rounds_reveal_batch, game.Action.REVEAL),
+    "vote": (services.votes_cast_batch, roles.Action.CAST_VOTE),
+    "reveal": (services.rounds_reveal_batch, roles.Action.REVEAL),
 }
 
 

@@ -15,8 +15,10 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from accounts import roles
 from accounts.selectors import NotAMember, membership_get
-from rooms import batching, dbpool, fanout, game, presence, protocol, selectors, services
+from pokerproject.errors import DomainError
+from rooms import batching, dbpool, fanout, presence, protocol, selectors, services
 from rooms.broadcast import group_name
 
 logger = logging.getLogger(__name__)
@@ -42,17 +44,17 @@ class TokenBucket:
 
 class RoomConsumer(AsyncWebsocketConsumer):
     # command -> (method name, action the role must allow or None)
-    COMMANDS: dict[str, tuple[str, game.Action | None]] = {
+    COMMANDS: dict[str, tuple[str, roles.Action | None]] = {
         "get_snapshot": ("do_get_snapshot", None),
         "ping": ("do_ping", None),
-        "start_round": ("do_start_round", game.Action.START_ROUND),
-        "next_story": ("do_next_story", game.Action.START_ROUND),
-        "cast_vote": ("do_cast_vote", game.Action.CAST_VOTE),
-        "withdraw_vote": ("do_withdraw_vote", game.Action.CAST_VOTE),
-        "reveal_cards": ("do_reveal_cards", game.Action.REVEAL),
-        "restart_round": ("do_restart_round", game.Action.RESTART),
-        "accept_estimate": ("do_accept_estimate", game.Action.ACCEPT),
-        "set_deck": ("do_set_deck", game.Action.SET_DECK),
+        "start_round": ("do_start_round", roles.Action.START_ROUND),
+        "next_story": ("do_next_story", roles.Action.START_ROUND),
+        "cast_vote": ("do_cast_vote", roles.Action.CAST_VOTE),
+        "withdraw_vote": ("do_withdraw_vote", roles.Action.CAST_VOTE),
+        "reveal_cards": ("do_reveal_cards", roles.Action.REVEAL),
+        "restart_round": ("do_restart_round", roles.Action.RESTART),
+        "accept_estimate": ("do_accept_estimate", roles.Action.ACCEPT),
+        "set_deck": ("do_set_deck", roles.Action.SET_DECK),
     }
 
     membership = None
@@ -200,7 +202,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 raise protocol.ProtocolError("rate_limited")
             method, action = self.COMMANDS[command.name]
             if action is not None:
-                game.require(self.membership.role, action)
+                roles.require(self.membership.role, action)
             try:
                 await getattr(self, method)(command)
             except services.TeamMoved:
@@ -210,7 +212,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except protocol.ProtocolError as exc:
             logger.info("rejected frame from user %s: %s", self.membership.user_id, exc.code)
             await self._send(protocol.error(request_id, exc.code, str(exc)))
-        except game.GameError as exc:
+        except DomainError as exc:
             logger.info("command refused for user %s: %s", self.membership.user_id, exc.code)
             await self._send(protocol.error(request_id, exc.code, exc.message))
         except Exception:

@@ -1,7 +1,8 @@
-"""The rules of planning poker: decks, roles, what each role may do, votes and statistics.
+"""The rules of planning poker: decks, the round's states, votes, estimates and statistics.
 
 Pure Python: no ORM, no I/O. Services call these functions before they write anything, so every
-door (socket, page, API, admin) enforces the same rules.
+door (socket, page, API, admin) enforces the same rules. Who may do what is
+``accounts.roles``; the errors' base is ``pokerproject.errors``.
 """
 
 from __future__ import annotations
@@ -13,44 +14,27 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
+from pokerproject.errors import DomainError
+
 UNSURE = "?"
 BREAK = "☕"
 SPECIAL_CARDS = (UNSURE, BREAK)
 MAX_ESTIMATE_LENGTH = 16
 
 
-class GameError(Exception):
-    """A command broke a rule. ``code`` is stable and part of the protocol."""
-
-    code = "invalid"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        if code is not None:
-            self.code = code
-
-    @property
-    def message(self) -> str:
-        return str(self)
-
-
-class Forbidden(GameError):
-    code = "forbidden"
-
-
-class NotInDeck(GameError):
+class NotInDeck(DomainError):
     code = "not_in_deck"
 
 
-class UnknownDeck(GameError):
+class UnknownDeck(DomainError):
     code = "unknown_deck"
 
 
-class InvalidEstimate(GameError):
+class InvalidEstimate(DomainError):
     code = "invalid_estimate"
 
 
-class WrongRoundState(GameError):
+class WrongRoundState(DomainError):
     """The round is not in a state that allows the command (codes differ per case)."""
 
 
@@ -98,54 +82,6 @@ def card_value(card: str) -> float | None:
         return float(card)
     except ValueError:
         return None
-
-
-# --- Roles and permissions --------------------------------------------------------------------
-
-
-class Role(StrEnum):
-    FACILITATOR = "facilitator"
-    VOTER = "voter"
-    OBSERVER = "observer"
-
-
-class Action(StrEnum):
-    START_ROUND = "start_round"
-    CAST_VOTE = "cast_vote"
-    REVEAL = "reveal"
-    RESTART = "restart"
-    ACCEPT = "accept"
-    SET_DECK = "set_deck"
-    MANAGE_BACKLOG = "manage_backlog"
-    MANAGE_MEMBERS = "manage_members"
-
-
-_EVERYONE_WHO_PLAYS = frozenset({Role.FACILITATOR, Role.VOTER})
-_FACILITATOR = frozenset({Role.FACILITATOR})
-
-PERMISSIONS: dict[Action, frozenset[Role]] = {
-    Action.START_ROUND: _FACILITATOR,
-    Action.CAST_VOTE: _EVERYONE_WHO_PLAYS,
-    Action.REVEAL: _FACILITATOR,
-    Action.RESTART: _FACILITATOR,
-    Action.ACCEPT: _FACILITATOR,
-    Action.SET_DECK: _FACILITATOR,
-    # Any player may shape the backlog; observers only watch.
-    Action.MANAGE_BACKLOG: _EVERYONE_WHO_PLAYS,
-    Action.MANAGE_MEMBERS: _FACILITATOR,
-}
-
-
-def can(role: str, action: Action) -> bool:
-    try:
-        return Role(role) in PERMISSIONS[action]
-    except ValueError:
-        return False
-
-
-def require(role: str, action: Action) -> None:
-    if not can(role, action):
-        raise Forbidden(f"A {role} may not {action.value.replace('_', ' ')}.")
 
 
 # --- Rounds -----------------------------------------------------------------------------------

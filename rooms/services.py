@@ -14,9 +14,11 @@ from functools import partial
 from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
+from accounts import roles
 from accounts.models import Membership, Team
 from integrations import webhooks
 from integrations.selectors import teams_with_active_endpoints
+from pokerproject.errors import DomainError
 from pokerproject.regions.guard import shard_scope, team_atomic
 from pokerproject.replication.services import outbox_record, outbox_record_many
 from rooms import game, presence, protocol, sql
@@ -39,19 +41,19 @@ class TableUpdate:
     accepted: Round | None = None
 
 
-class UnknownStory(game.GameError):
+class UnknownStory(DomainError):
     code = "unknown_story"
 
 
-class BacklogDone(game.GameError):
+class BacklogDone(DomainError):
     code = "backlog_done"
 
 
-class TablePaused(game.GameError):
+class TablePaused(DomainError):
     code = "paused"
 
 
-class TeamMoved(game.GameError):
+class TeamMoved(DomainError):
     """The team's rows are no longer on the shard this caller knows; reload the team."""
 
     code = "moved"
@@ -119,7 +121,7 @@ def round_start(
     *, membership: Membership, story_id: str | uuid.UUID | None = None, title: str = ""
 ) -> TableUpdate:
     """Put a story (or a quick round with an optional label) on the table."""
-    game.require(membership.role, game.Action.START_ROUND)
+    roles.require(membership.role, roles.Action.START_ROUND)
     team = membership.team
     with team_atomic(team):
         room = _lock_room(team)
@@ -142,7 +144,7 @@ def _next_story(team: Team, *, after: Story | None) -> Story | None:
 
 def round_start_next(*, membership: Membership) -> TableUpdate:
     """Start a round on the first story of the backlog that has no estimate yet."""
-    game.require(membership.role, game.Action.START_ROUND)
+    roles.require(membership.role, roles.Action.START_ROUND)
     team = membership.team
     with team_atomic(team):
         room = _lock_room(team)
@@ -157,12 +159,12 @@ def round_start_next(*, membership: Membership) -> TableUpdate:
 
 def vote_cast(*, membership: Membership, value: object) -> TableUpdate:
     """Play a card, or change it. Only the voter learns the value until reveal."""
-    game.require(membership.role, game.Action.CAST_VOTE)
+    roles.require(membership.role, roles.Action.CAST_VOTE)
     alias = membership.team.shard
     [result], events = votes_cast_batch(alias=alias, pending=[(membership, value)])
     for team_id, event in events:
         transaction.on_commit(partial(send_now, team_id, event), using=alias)
-    if isinstance(result, game.GameError):
+    if isinstance(result, DomainError):
         raise result
     return result
 
@@ -178,11 +180,11 @@ def _moved(alias: str, team_ids: list[int]) -> set[int]:
 
 
 def _require_table(
-    membership: Membership, action: game.Action, table: sql.Table | None, moved: set[int]
+    membership: Membership, action: roles.Action, table: sql.Table | None, moved: set[int]
 ) -> None:
     """What a batched command checks before its own rule: the role allows ``action``, the team
     has not moved to another shard, and its table is not paused for a move."""
-    game.require(membership.role, action)
+    roles.require(membership.role, action)
     if membership.team_id in moved:
         raise TeamMoved("The team has moved to another shard.")
     if table is not None and table.paused:
@@ -191,10 +193,10 @@ def _require_table(
 
 def votes_cast_batch(
     *, alias: str, pending: list[tuple[Membership, object]]
-) -> tuple[list[TableUpdate | game.GameError], list[tuple[int, dict]]]:
+) -> tuple[list[TableUpdate | DomainError], list[tuple[int, dict]]]:
     """Write votes of teams homed on ``alias`` in one transaction (group commit).
 
-    Returns, in order, a TableUpdate for each accepted vote or the GameError that refused it, and
+    Returns, in order, a TableUpdate for each accepted vote or the DomainError that refused it, and
     the ``vote_cast`` events for the caller to broadcast once the transaction has committed (the
     team learns who voted, never the value). Rooms are locked in team-id order, so concurrent
     batches of other workers cannot deadlock. rooms.batching feeds it the votes a worker
@@ -202,7 +204,7 @@ def votes_cast_batch(
     all, written in SQL (rooms.sql) because this is the path every vote takes.
     """
     now = timezone.now()
-    results: list[TableUpdate | game.GameError] = []
+    results: list[TableUpdate | DomainError] = []
     events: list[tuple[int, dict]] = []
     team_ids = sorted({membership.team_id for membership, _ in pending})
     with shard_scope(alias), sql.batch_transaction(alias) as batch:
@@ -213,12 +215,12 @@ def votes_cast_batch(
         for membership, value in pending:
             table = tables.get(membership.team_id)
             try:
-                _require_table(membership, game.Action.CAST_VOTE, table, moved)
+                _require_table(membership, roles.Action.CAST_VOTE, table, moved)
                 game.require_voting(table.status if table is not None else None)
                 card = game.validate_vote(
                     game.Deck(table.deck, table.deck, tuple(table.cards)), value
                 )
-            except game.GameError as exc:
+            except DomainError as exc:
                 results.append(exc)
                 continue
             key = (table.round_id, membership.user_id)
@@ -241,7 +243,7 @@ def votes_cast_batch(
 
 
 def vote_withdraw(*, membership: Membership) -> TableUpdate:
-    game.require(membership.role, game.Action.CAST_VOTE)
+    roles.require(membership.role, roles.Action.CAST_VOTE)
     team = membership.team
     with team_atomic(team):
         room = _lock_room(team)
@@ -258,21 +260,21 @@ def vote_withdraw(*, membership: Membership) -> TableUpdate:
 
 def round_reveal(*, membership: Membership) -> TableUpdate:
     """Turn the cards: close the round, store its statistics, show every vote to everyone."""
-    game.require(membership.role, game.Action.REVEAL)
+    roles.require(membership.role, roles.Action.REVEAL)
     [result], _ = rounds_reveal_batch(
         alias=membership.team.shard, pending=[membership], announce_on_commit=True
     )
-    if isinstance(result, game.GameError):
+    if isinstance(result, DomainError):
         raise result
     return result
 
 
 def rounds_reveal_batch(
     *, alias: str, pending: list[Membership], announce_on_commit: bool = False
-) -> tuple[list[TableUpdate | game.GameError], list[tuple[int, dict]]]:
+) -> tuple[list[TableUpdate | DomainError], list[tuple[int, dict]]]:
     """Reveal the current rounds of teams homed on ``alias`` in one transaction (group commit).
 
-    Returns, in order, a TableUpdate for each reveal or the GameError that refused it, and the
+    Returns, in order, a TableUpdate for each reveal or the DomainError that refused it, and the
     ``cards_revealed`` events for the caller to broadcast once the transaction has committed. The
     same rules as ever apply to each item, and each revealed round is recorded for the other
     regions (outbox) and the team's webhooks in the same transaction. Rooms are locked in team-id
@@ -281,7 +283,7 @@ def rounds_reveal_batch(
     ``announce_on_commit`` so each event is registered on commit before the queues, as before.
     """
     now = timezone.now()
-    results: list[TableUpdate | game.GameError] = []
+    results: list[TableUpdate | DomainError] = []
     events: list[tuple[int, dict]] = []
     team_ids = sorted({membership.team_id for membership in pending})
     # transaction.atomic, not sql.batch_transaction: the outbox and webhook rows below are
@@ -301,14 +303,14 @@ def rounds_reveal_batch(
             for membership in pending:
                 table = tables.get(membership.team_id)
                 try:
-                    _require_table(membership, game.Action.REVEAL, table, moved)
+                    _require_table(membership, roles.Action.REVEAL, table, moved)
                     # A second reveal of a team in the same batch finds its round revealed.
                     round_ = rounds.get(table.round_id) if table is not None else None
                     if round_ is not None:
                         game.require_voting(round_.status)
                     else:
                         game.require_voting(table.status if table is not None else None)
-                except game.GameError as exc:
+                except DomainError as exc:
                     results.append(exc)
                     continue
                 votes = votes_of[round_.pk]
@@ -362,7 +364,7 @@ def rounds_reveal_batch(
 def round_restart(*, membership: Membership) -> TableUpdate:
     """Vote again on the same story. A revealed round stays in history; an unrevealed one is
     cancelled and its votes are never shown."""
-    game.require(membership.role, game.Action.RESTART)
+    roles.require(membership.role, roles.Action.RESTART)
     team = membership.team
     with team_atomic(team):
         room = _lock_room(team)
@@ -387,7 +389,7 @@ def estimate_accept(
     *, membership: Membership, value: object, next_story: bool = False
 ) -> TableUpdate:
     """Record the team's estimate on the round and its story; optionally start the next story."""
-    game.require(membership.role, game.Action.ACCEPT)
+    roles.require(membership.role, roles.Action.ACCEPT)
     estimate = game.validate_estimate(value)
     team = membership.team
     with team_atomic(team):
@@ -428,7 +430,7 @@ def estimate_accept(
 
 def room_set_deck(*, membership: Membership, deck: str) -> TableUpdate:
     """Choose the deck for the next rounds; not while a round is being voted."""
-    game.require(membership.role, game.Action.SET_DECK)
+    roles.require(membership.role, roles.Action.SET_DECK)
     chosen = game.get_deck(deck)
     team = membership.team
     with team_atomic(team):

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 
 from django.db.models import Max
 
+from accounts import roles
 from integrations import webhooks
 from pokerproject.regions.guard import team_atomic
-from rooms import game
 from rooms.selectors import backlog_payload
 from rooms.services import UnknownStory, room_touch
 from stories.models import Story
@@ -43,7 +43,7 @@ def story_create(
     external_key: str = "",
     url: str = "",
 ) -> Story:
-    game.require(membership.role, game.Action.MANAGE_BACKLOG)
+    roles.require(membership.role, roles.Action.MANAGE_BACKLOG)
     team = membership.team
     with team_atomic(team):
         last = Story.objects.using(team.shard).filter(team_id=team.pk).aggregate(Max("position"))
@@ -63,7 +63,7 @@ def story_create(
 
 
 def story_update(*, membership: Membership, story_id: int, **fields: str) -> Story:
-    game.require(membership.role, game.Action.MANAGE_BACKLOG)
+    roles.require(membership.role, roles.Action.MANAGE_BACKLOG)
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValueError(f"not editable: {sorted(unknown)}")
@@ -80,7 +80,7 @@ def story_update(*, membership: Membership, story_id: int, **fields: str) -> Sto
 
 def story_delete(*, membership: Membership, story_id: int) -> None:
     """Delete a story. Its finished rounds stay in the team's history, detached from it."""
-    game.require(membership.role, game.Action.MANAGE_BACKLOG)
+    roles.require(membership.role, roles.Action.MANAGE_BACKLOG)
     team = membership.team
     with team_atomic(team):
         story = _get(membership, story_id, lock=True)
@@ -94,7 +94,7 @@ def story_move(*, membership: Membership, story_id: int, offset: int) -> list[in
 
     Returns the new order of story ids.
     """
-    game.require(membership.role, game.Action.MANAGE_BACKLOG)
+    roles.require(membership.role, roles.Action.MANAGE_BACKLOG)
     team = membership.team
     with team_atomic(team):
         stories = list(

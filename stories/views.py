@@ -6,11 +6,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts import roles
 from accounts import selectors as account_selectors
 from accounts.decorators import member_required
 from accounts.forms import InviteForm
 from accounts.models import Membership
-from rooms import game
+from pokerproject.errors import DomainError
 from stories import selectors, services
 from stories.forms import StoryForm
 
@@ -29,18 +30,18 @@ def _backlog_url(membership: Membership) -> str:
 @member_required
 def team_detail(request: HttpRequest, membership: Membership) -> HttpResponse:
     team = membership.team
-    is_facilitator = game.can(membership.role, game.Action.MANAGE_MEMBERS)
+    is_facilitator = roles.can(membership.role, roles.Action.MANAGE_MEMBERS)
     context = {
         "membership": membership,
         "team": team,
         "stories": selectors.story_list(team=team),
         "members": account_selectors.team_members(team=team),
         "invites": account_selectors.invite_list(team=team) if is_facilitator else [],
-        "can_edit": game.can(membership.role, game.Action.MANAGE_BACKLOG),
+        "can_edit": roles.can(membership.role, roles.Action.MANAGE_BACKLOG),
         "is_facilitator": is_facilitator,
         "story_form": StoryForm(),
         "invite_form": InviteForm(),
-        "roles": [r.value for r in game.Role],
+        "roles": [r.value for r in roles.Role],
     }
     return render(request, "stories/team_detail.html", context)
 
@@ -54,7 +55,7 @@ def _save_story(request: HttpRequest, membership: Membership, form: StoryForm, s
             services.story_update(membership=membership, story_id=story_id, **form.cleaned_data)
     except IntegrityError:
         return "Another story of this team already has that key."
-    except game.GameError as exc:
+    except DomainError as exc:
         return exc.message
     return None
 
@@ -107,7 +108,7 @@ def story_delete(request: HttpRequest, membership: Membership, pk: int) -> HttpR
     try:
         services.story_delete(membership=membership, story_id=pk)
         messages.success(request, "Story deleted.")
-    except game.GameError as exc:
+    except DomainError as exc:
         messages.error(request, exc.message)
     return redirect(_backlog_url(membership))
 
@@ -122,7 +123,7 @@ def story_move(request: HttpRequest, membership: Membership, pk: int) -> HttpRes
     else:
         try:
             services.story_move(membership=membership, story_id=pk, offset=offset)
-        except game.GameError as exc:
+        except DomainError as exc:
             messages.error(request, exc.message)
     return redirect(_backlog_url(membership) + f"#story-{pk}")
 

@@ -6,13 +6,13 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import selectors, services
+from accounts import roles, selectors, services
 from accounts.models import Invite, Membership, Team
+from accounts.roles import Role
 from conftest import facilitator_of
 from pokerproject.regions import registry
 from pokerproject.regions.config import ShardSpec
 from rooms import game
-from rooms.game import Role
 from rooms.models import Room
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -119,9 +119,9 @@ def test_only_facilitators_manage_invites(team_factory, add_member):
     invite = services.invite_create(actor=facilitator_of(team))
     for role in (Role.VOTER, Role.OBSERVER):
         member = add_member(team, f"m-{role}", role)
-        with pytest.raises(game.Forbidden):
+        with pytest.raises(roles.Forbidden):
             services.invite_create(actor=member)
-        with pytest.raises(game.Forbidden):
+        with pytest.raises(roles.Forbidden):
             services.invite_revoke(actor=member, invite_id=invite.pk)
     assert Invite.objects.filter(team=team).count() == 1
     assert selectors.invite_get_usable(token=invite.token) == invite
@@ -157,7 +157,7 @@ def test_voters_and_observers_cannot_set_roles(team_factory, add_member):
     bob = add_member(team, "bob")
     olga = add_member(team, "olga", Role.OBSERVER)
     for actor, target in ((bob, olga), (olga, bob), (bob, bob)):
-        with pytest.raises(game.Forbidden):
+        with pytest.raises(roles.Forbidden):
             services.membership_set_role(actor=actor, user_id=target.user_id, role="facilitator")
     assert (role_of(team, bob.user), role_of(team, olga.user)) == ("voter", "observer")
 
@@ -192,7 +192,7 @@ def test_members_leave_and_facilitators_remove(team_factory, add_member):
     team = team_factory()
     lead = facilitator_of(team)
     bob, carol = add_member(team, "bob"), add_member(team, "carol")
-    with pytest.raises(game.Forbidden):
+    with pytest.raises(roles.Forbidden):
         services.membership_remove(actor=bob, user_id=carol.user_id)
     services.membership_remove(actor=bob, user_id=bob.user_id)  # leaving is always allowed
     services.membership_remove(actor=lead, user_id=carol.user_id)

@@ -10,9 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Invite, Membership, Team, User
+from accounts.roles import Role
 from conftest import facilitator_of
 from pokerproject.regions import registry
-from rooms.game import Role
 from rooms.models import Room
 from stories import services as story_services
 from stories.models import Story

@@ -2,9 +2,9 @@
 
 from django import template
 
+from accounts import roles
 from integrations import selectors
 from integrations.forms import ApiKeyForm, WebhookEndpointForm
-from rooms import game
 
 register = template.Library()
 
@@ -12,7 +12,7 @@ register = template.Library()
 @register.inclusion_tag("integrations/_team_section.html", takes_context=True)
 def integrations_panel(context, membership):
     team = membership.team
-    allowed = game.can(membership.role, game.Action.MANAGE_MEMBERS)
+    allowed = roles.can(membership.role, roles.Action.MANAGE_MEMBERS)
     return {
         "request": context.get("request"),
         "csrf_token": context.get("csrf_token"),

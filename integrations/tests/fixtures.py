@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import pytest
 from rest_framework.test import APIClient
 
+from accounts.roles import Role
 from conftest import facilitator_of
 from integrations import services
-from rooms.game import Role
 from stories import services as story_services
 
 

@@ -256,7 +256,7 @@ def test_a_private_target_is_refused_at_send_time_too(hooked, receiver, settings
 
 
 def test_only_facilitators_manage_webhooks(alpha):
-    from rooms.game import Forbidden
+    from accounts.roles import Forbidden
 
     with pytest.raises(Forbidden):
         services.webhook_endpoint_create(actor=alpha.voter, url="https://example.com", events=[])

@@ -7,10 +7,10 @@ from django.test import Client
 
 from accounts import services as account_services
 from accounts.models import Membership
+from accounts.roles import Role
 from conftest import facilitator_of
 from pokerproject.asgi import application
 from rooms import protocol
-from rooms.game import Role
 from stories import services as story_services
 from stories.models import Round, Vote
 

@@ -7,6 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from accounts import roles
+from pokerproject.errors import DomainError
 from rooms import game, protocol, services
 from rooms.protocol import Command, ProtocolError, parse_command
 
@@ -316,8 +318,8 @@ def test_protocol_error_defaults_to_the_codes_message():
 @pytest.mark.parametrize(
     "error",
     [
-        game.GameError,
-        game.Forbidden,
+        DomainError,
+        roles.Forbidden,
         game.NotInDeck,
         game.UnknownDeck,
         game.InvalidEstimate,

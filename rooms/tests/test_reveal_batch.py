@@ -5,10 +5,12 @@ and a refused reveal leaves the others alone."""
 import pytest
 from django.db import connections
 
+from accounts import roles
+from accounts.roles import Role
 from pokerproject.regions import registry
 from pokerproject.replication.models import OutboxEntry
 from rooms import game, services, sql
-from rooms.game import Role, RoundStatus
+from rooms.game import RoundStatus
 from rooms.models import Room
 from rooms.selectors import round_payload
 from rooms.tests.conftest import US_SHARD as ALIAS
@@ -79,11 +81,11 @@ def test_a_refused_reveal_leaves_the_others_alone(teams, committed):
         committed, [ant.observer, bee.lead, cat.lead, dog.lead, dog.voter, dog.lead]
     )
     forbidden, paused, not_voting, revealed, voter, again = results
-    assert isinstance(forbidden, game.Forbidden)
+    assert isinstance(forbidden, roles.Forbidden)
     assert isinstance(paused, services.TablePaused)
     assert isinstance(not_voting, game.WrongRoundState)
     assert not_voting.code == "round_not_voting"
-    assert isinstance(voter, game.Forbidden)  # a voter may not reveal
+    assert isinstance(voter, roles.Forbidden)  # a voter may not reveal
     assert isinstance(again, game.WrongRoundState)  # the first reveal of the batch closed it
     assert isinstance(revealed, services.TableUpdate)
     assert [(team_id, e["type"]) for team_id, e in events] == [(dog.team.pk, "cards_revealed")]
@@ -103,7 +105,7 @@ def test_round_reveal_is_a_batch_of_one_with_its_broadcast(teams, committed):
         update = services.round_reveal(membership=ant.lead)
     [event] = ant.channel.events()
     assert (event["type"], event["version"]) == ("cards_revealed", update.version)
-    with pytest.raises(game.Forbidden):
+    with pytest.raises(roles.Forbidden):
         services.round_reveal(membership=ant.observer)
 
 

@@ -9,9 +9,12 @@ from types import SimpleNamespace
 import pytest
 from django.db import transaction
 
+from accounts import roles
+from accounts.roles import Role
 from conftest import facilitator_of
+from pokerproject.errors import DomainError
 from rooms import game, protocol, services
-from rooms.game import Role, RoundStatus
+from rooms.game import RoundStatus
 from rooms.models import Presence, Room
 from rooms.selectors import room_snapshot
 from stories import services as story_services
@@ -65,7 +68,7 @@ def secret_keys_in(node) -> list[str]:
     return []
 
 
-def refused(t, error: type[game.GameError], service, **kwargs) -> game.GameError:
+def refused(t, error: type[DomainError], service, **kwargs) -> DomainError:
     """Run a service that must be refused; nothing may change or be broadcast."""
     before = (room_of(t).version, Vote.objects.using(t.shard).count(), _rounds(t))
     with pytest.raises(error) as excinfo:
@@ -207,10 +210,10 @@ def test_observer_cannot_vote_and_nothing_is_written(table):
     t = table
     t.act(services.round_start, membership=t.lead)
     t.channel.events()
-    error = refused(t, game.Forbidden, services.vote_cast, membership=t.olga, value="5")
+    error = refused(t, roles.Forbidden, services.vote_cast, membership=t.olga, value="5")
     assert error.code == "forbidden"
     assert not Vote.objects.using(t.shard).filter(user_id=t.olga.user_id).exists()
-    refused(t, game.Forbidden, services.vote_withdraw, membership=t.olga)
+    refused(t, roles.Forbidden, services.vote_withdraw, membership=t.olga)
 
 
 @pytest.mark.parametrize(
@@ -235,7 +238,7 @@ def test_only_the_facilitator_runs_the_table(table, who, service, kwargs, prepar
     if prepare == "revealed":
         t.act(services.round_reveal, membership=t.lead)
     t.channel.events()
-    refused(t, game.Forbidden, service, membership=getattr(t, who), **kwargs)
+    refused(t, roles.Forbidden, service, membership=getattr(t, who), **kwargs)
 
 
 # --- Votes refused by the rules ---------------------------------------------------------------
@@ -526,7 +529,7 @@ def test_room_version_grows_by_exactly_one_per_change(table):
     versions = []
     for service, kwargs in steps:
         versions.append(t.act(service, **kwargs).version)
-        with pytest.raises(game.GameError):  # a refused command in between changes nothing
+        with pytest.raises(DomainError):  # a refused command in between changes nothing
             t.act(services.vote_cast, membership=t.olga, value="2")
         assert room_of(t).version == versions[-1]
     expected = list(range(start + 1, start + len(steps) + 1))

@@ -7,8 +7,9 @@ from django.db import IntegrityError, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts import roles
+from accounts.roles import Role
 from rooms import game, services, sql
-from rooms.game import Role
 from rooms.models import Room
 from rooms.tests.conftest import US_SHARD as ALIAS
 from stories.models import Vote
@@ -99,7 +100,7 @@ def test_a_refused_vote_leaves_the_others_alone(teams, committed):
         [(elk.observer, "5"), (fox.ann, "5"), (gnu.ann, "5"), (elk.ann, "42"), (elk.ben, "8")],
     )
     observer, paused, closed, not_a_card, accepted = results
-    assert isinstance(observer, game.Forbidden)
+    assert isinstance(observer, roles.Forbidden)
     assert isinstance(paused, services.TablePaused)
     assert isinstance(closed, game.WrongRoundState)
     assert isinstance(not_a_card, game.NotInDeck)

@@ -5,11 +5,11 @@ from types import SimpleNamespace
 import pytest
 from django.db import IntegrityError
 
+from accounts import roles
 from accounts.models import Team
+from accounts.roles import Role
 from conftest import facilitator_of
-from rooms import game
 from rooms import services as table_services
-from rooms.game import Role
 from rooms.models import Room
 from stories import selectors, services
 from stories.models import Round, Story, Vote
@@ -242,7 +242,7 @@ def test_observers_cannot_edit_the_backlog(backlog):
         (services.story_move, {"story_id": story.pk, "offset": 1}),
     ]
     for service, kwargs in attempts:
-        with pytest.raises(game.Forbidden):
+        with pytest.raises(roles.Forbidden):
             b.act(service, membership=b.olga, **kwargs)
     assert titles(b) == ["Login"]
     assert version(b) == before

@@ -9,9 +9,9 @@ from django.urls import reverse
 
 from accounts import services as account_services
 from accounts.models import User
+from accounts.roles import Role
 from conftest import facilitator_of
 from rooms import services as table_services
-from rooms.game import Role
 from stories import selectors
 from stories import services as story_services
 from stories.models import Round, Story

@@ -7,7 +7,7 @@ from django.db import transaction
 
 from accounts import services as account_services
 from accounts.models import Membership, Team, User
-from rooms.game import Role
+from accounts.roles import Role
 from stories import services as story_services
 
 DEMO_STORIES = [

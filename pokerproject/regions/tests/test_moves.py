@@ -5,13 +5,13 @@ from channels.db import database_sync_to_async
 from django.core.management import call_command
 
 from accounts.models import Team
+from accounts.roles import Role
 from conftest import facilitator_of
 from pokerproject.regions import registry
 from pokerproject.regions.moves import STEPS, MoveError, team_move
 from pokerproject.replication.models import OutboxEntry, RoundReplica
 from pokerproject.replication.selectors import region_diffs
 from rooms import services as table
-from rooms.game import Role
 from rooms.models import Presence, Room
 from stories import services as backlog
 from stories.models import Round, Story, Vote

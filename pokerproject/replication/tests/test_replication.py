@@ -15,13 +15,13 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from accounts.roles import Role
 from conftest import facilitator_of
 from pokerproject.regions import registry
 from pokerproject.replication import services
 from pokerproject.replication.models import OutboxEntry, RoundReplica
 from pokerproject.replication.selectors import region_diffs
 from rooms import services as table
-from rooms.game import Role
 from stories import services as backlog
 from stories.selectors import history_source
 
