@@ -46,7 +46,7 @@ class TeamAdmin(admin.ModelAdmin):
     @admin.display(description="replication")
     def replication(self, obj: Team) -> str:
         """Pending copies on the team's home shard, and whether a move is under way."""
-        from pokerproject.replication.selectors import pending_count
+        from replication.selectors import pending_count
 
         state = []
         if obj.moving_to:

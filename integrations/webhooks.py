@@ -40,8 +40,9 @@ from pokerproject.regions import registry
 
 if TYPE_CHECKING:
     from accounts.models import Team
+    from rooms.models import Round
     from rooms.selectors import Ballot
-    from stories.models import Round, Story
+    from stories.models import Story
 
 logger = logging.getLogger(__name__)
 

@@ -47,7 +47,7 @@ INSTALLED_APPS = [
     "accounts",
     "stories",
     "rooms",
-    "pokerproject.replication",
+    "replication",
     "integrations",
 ]
 

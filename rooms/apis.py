@@ -18,8 +18,8 @@ from integrations.models import Scope
 from integrations.problems import ProblemError
 from rooms import services
 from rooms.game import RoundStatus
+from rooms.models import Round
 from rooms.selectors import room_snapshot
-from stories.models import Round
 
 
 class RoundOutputSerializer(serializers.Serializer):

@@ -1,10 +1,18 @@
-"""State of each team's live table. REGIONAL, next to the team's rounds."""
+"""Rounds, votes and the live table. REGIONAL: rows live on their team's shard.
+
+Rows refer to directory objects (team, user) by plain indexed integers: no foreign key crosses
+databases. Foreign keys between these models (and to the team's stories) stay within one shard.
+A finished round also lives, read-only, in every other region as a ``RoundReplica``.
+"""
 
 from django.db import models
 from django.utils import timezone
 
+from pokerproject.regions.ids import uuid7
 from pokerproject.regions.placement import RegionalModel
-from rooms.game import DEFAULT_DECK
+from rooms.game import DEFAULT_DECK, RoundStatus
+
+ROUND_STATUS_CHOICES = [(s.value, s.value.capitalize()) for s in RoundStatus]
 
 
 class Room(RegionalModel):
@@ -17,7 +25,7 @@ class Room(RegionalModel):
     team_id = models.BigIntegerField(unique=True)
     deck = models.CharField(max_length=32, default=DEFAULT_DECK)
     current_round = models.ForeignKey(
-        "stories.Round", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "rooms.Round", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     version = models.PositiveBigIntegerField(default=0)
     paused = models.BooleanField(
@@ -40,3 +48,96 @@ class Presence(RegionalModel):
 
     def __str__(self) -> str:
         return f"User {self.user_id} at table {self.team_id}"
+
+
+class Round(RegionalModel):
+    # Global ids: the copies in other regions and a moved team's rows keep the round's id.
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    team_id = models.BigIntegerField(db_index=True)
+    story = models.ForeignKey(
+        "stories.Story", null=True, blank=True, on_delete=models.SET_NULL, related_name="rounds"
+    )
+    title = models.CharField(max_length=200, blank=True, help_text="The story's title, or a label.")
+    deck = models.CharField(max_length=32, default=DEFAULT_DECK)
+    cards = models.JSONField(default=list, help_text="The deck's cards when the round started.")
+    status = models.CharField(
+        max_length=16, choices=ROUND_STATUS_CHOICES, default=RoundStatus.VOTING.value
+    )
+    stats = models.JSONField(null=True, blank=True)
+    estimate = models.CharField(max_length=16, blank=True)
+    version = models.PositiveIntegerField(
+        default=1, help_text="Bumped on every change; replication keeps the highest."
+    )
+    started_by_id = models.BigIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    revealed_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        # Tables keep the names they had when the backlog app held the rounds.
+        db_table = "stories_round"
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["team_id", "status"], name="round_team_status")]
+
+    def __str__(self) -> str:
+        return f"Round {self.pk}: {self.title or 'quick round'} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (RoundStatus.REVEALED, RoundStatus.ACCEPTED)
+
+
+class Vote(RegionalModel):
+    round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="votes")
+    team_id = models.BigIntegerField(db_index=True)
+    user_id = models.BigIntegerField()
+    value = models.CharField(max_length=16)
+    cast_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "stories_vote"
+        ordering = ["round", "cast_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["round", "user_id"], name="vote_unique_round_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"Vote by user {self.user_id} in round {self.round_id}"
+
+
+class RoundReplica(RegionalModel):
+    """A read-only copy of a finished round of a team homed in another region.
+
+    Keyed by the round's own id. A copy is replaced only by a newer one: higher ``version``, or
+    the same version with a later ``origin_updated_at``, so copies converge whatever order and
+    however often they arrive.
+    """
+
+    id = models.UUIDField(primary_key=True)
+    team_id = models.BigIntegerField(db_index=True)
+    home_region = models.CharField(max_length=32)
+    version = models.PositiveIntegerField()
+    origin_updated_at = models.DateTimeField()
+    story_id = models.UUIDField(null=True, blank=True)
+    story_title = models.CharField(max_length=200, blank=True)
+    story_external_key = models.CharField(max_length=64, blank=True)
+    title = models.CharField(max_length=200, blank=True)
+    deck = models.CharField(max_length=32)
+    status = models.CharField(max_length=16)
+    stats = models.JSONField(null=True, blank=True)
+    estimate = models.CharField(max_length=16, blank=True)
+    votes = models.JSONField(default=list, help_text="[{user_id, value}] sorted by user id.")
+    started_at = models.DateTimeField()
+    revealed_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    applied_at = models.DateTimeField(default=timezone.now)
+    lag_seconds = models.FloatField(default=0, help_text="Commit at home → applied here.")
+
+    class Meta:
+        db_table = "replication_roundreplica"
+        ordering = ["-revealed_at"]
+        indexes = [models.Index(fields=["team_id", "story_id"], name="replica_team_story")]
+
+    def __str__(self) -> str:
+        return f"copy of round {self.id} v{self.version}"

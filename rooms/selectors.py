@@ -1,14 +1,18 @@
-"""Reads for the live table: snapshots and the payloads events carry."""
+"""Reads of the live table and the rounds: snapshots, the payloads events carry, history."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from accounts.models import Membership
+from accounts.models import Membership, User
+from pokerproject.regions import registry
 from rooms import game, presence
-from rooms.models import Presence, Room
-from stories.models import Round, Story, Vote
+from rooms.game import FINISHED_STATUSES
+from rooms.models import Presence, Room, Round, RoundReplica, Vote
+from stories.models import Story
 
 if TYPE_CHECKING:
     from accounts.models import Team
@@ -147,3 +151,103 @@ def room_snapshot(*, membership: Membership, state: TableState | None = None) ->
             "backlog": backlog_payload(team=team),
         },
     }
+
+
+# --- History: finished rounds from the home shard, or this region's copies ----------------------
+
+
+@dataclass
+class VoteRecord:
+    user_id: int
+    value: str
+    voter_name: str = ""
+
+
+@dataclass
+class RoundRecord:
+    """A finished round as the history pages show it, from the home shard or a regional copy."""
+
+    id: uuid.UUID
+    story_id: uuid.UUID | None
+    title: str
+    status: str
+    estimate: str
+    stats: dict | None
+    revealed_at: datetime | None
+    votes: list[VoteRecord] = field(default_factory=list)
+
+    @property
+    def pk(self) -> uuid.UUID:
+        return self.id
+
+
+def _from_home(team: Team, story_id: uuid.UUID | None, limit: int) -> list[RoundRecord]:
+    rounds = (
+        Round.objects.using(team.shard)
+        .filter(team_id=team.pk, status__in=FINISHED_STATUSES)
+        .prefetch_related("votes")
+        .order_by("-revealed_at", "-id")
+    )
+    if story_id is not None:
+        rounds = rounds.filter(story_id=story_id)
+    return [
+        RoundRecord(
+            id=r.pk,
+            story_id=r.story_id,
+            title=r.title,
+            status=r.status,
+            estimate=r.estimate,
+            stats=r.stats,
+            revealed_at=r.revealed_at,
+            votes=[VoteRecord(v.user_id, v.value) for v in r.votes.all()],
+        )
+        for r in rounds[:limit]
+    ]
+
+
+def _from_copies(alias: str, team: Team, story_id: uuid.UUID | None, limit: int):
+    copies = RoundReplica.objects.using(alias).filter(team_id=team.pk).order_by("-revealed_at")
+    if story_id is not None:
+        copies = copies.filter(story_id=story_id)
+    return [
+        RoundRecord(
+            id=c.id,
+            story_id=c.story_id,
+            title=c.title,
+            status=c.status,
+            estimate=c.estimate,
+            stats=c.stats,
+            revealed_at=c.revealed_at,
+            votes=[VoteRecord(v["user_id"], v["value"]) for v in c.votes],
+        )
+        for c in copies[:limit]
+    ]
+
+
+def history_source(*, team: Team) -> str:
+    """The shard the history pages read: this deployment's region when the team has copies
+    there, its home shard otherwise."""
+    local = registry.home_region()
+    if team.region == local:
+        return team.shard
+    alias = registry.shard_for_team(team.pk, local)
+    if RoundReplica.objects.using(alias).filter(team_id=team.pk).exists():
+        return alias
+    return team.shard
+
+
+def round_history(*, team: Team, story: Story | None = None, limit: int = 50) -> list[RoundRecord]:
+    """Finished rounds, newest first, each vote with ``voter_name`` set."""
+    story_id = story.pk if story is not None else None
+    source = history_source(team=team)
+    if source == team.shard:
+        result = _from_home(team, story_id, limit)
+    else:
+        result = _from_copies(source, team, story_id, limit)
+    user_ids = {vote.user_id for r in result for vote in r.votes}
+    names = {u.pk: u.display_name for u in User.objects.filter(pk__in=user_ids)}
+    for r in result:
+        r.votes.sort(key=lambda v: (v.value, v.user_id))
+        for vote in r.votes:
+            vote.voter_name = names.get(vote.user_id, f"former member #{vote.user_id}")
+    return result

@@ -20,12 +20,12 @@ from integrations import webhooks
 from integrations.selectors import teams_with_active_endpoints
 from pokerproject.errors import DomainError
 from pokerproject.regions.guard import shard_scope, team_atomic
-from pokerproject.replication.services import outbox_record, outbox_record_many
+from replication.services import outbox_record, outbox_record_many
 from rooms import game, presence, protocol, sql
 from rooms.broadcast import broadcast_on_commit, send_now
-from rooms.models import Presence, Room
+from rooms.models import Presence, Room, Round, Vote
 from rooms.selectors import TableState, backlog_payload, round_payload, table_state
-from stories.models import Round, Story, Vote
+from stories.models import Story
 from stories.selectors import story_get
 
 

@@ -24,8 +24,8 @@ from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from psycopg.pq import TransactionStatus
 
-from rooms.models import Room
-from stories.models import Round, Story, Vote
+from rooms.models import Room, Round, Vote
+from stories.models import Story
 
 
 @dataclass(slots=True)

@@ -4,4 +4,6 @@ from rooms import views
 
 urlpatterns = [
     path("teams/<slug:slug>/table/", views.table, name="table"),
+    path("teams/<slug:slug>/stories/<uuid:pk>/", views.story_detail, name="story_detail"),
+    path("teams/<slug:slug>/history/", views.team_history, name="team_history"),
 ]

@@ -1,11 +1,40 @@
-from django.http import HttpRequest, HttpResponse
+"""Pages of the live table and of the rounds played: the table, a story's estimation history and
+the team's history."""
+
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from accounts.decorators import member_required
 from accounts.models import Membership
+from rooms import selectors
+from stories import selectors as story_selectors
 
 
 @member_required
 def table(request: HttpRequest, membership: Membership) -> HttpResponse:
     """The live table page; the socket delivers the state, so the page carries none."""
     return render(request, "rooms/table.html", {"membership": membership, "team": membership.team})
+
+
+@member_required
+def story_detail(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
+    story = story_selectors.story_get(team=membership.team, story_id=pk)
+    if story is None:
+        raise Http404("No such story.")
+    rounds = selectors.round_history(team=membership.team, story=story)
+    return render(
+        request,
+        "stories/story_detail.html",
+        {"membership": membership, "team": membership.team, "story": story, "rounds": rounds},
+    )
+
+
+@member_required
+def team_history(request: HttpRequest, membership: Membership) -> HttpResponse:
+    rounds = selectors.round_history(team=membership.team, limit=100)
+    stories = {s.pk: s for s in story_selectors.story_list(team=membership.team)}
+    return render(
+        request,
+        "stories/history.html",
+        {"membership": membership, "team": membership.team, "rounds": rounds, "stories": stories},
+    )

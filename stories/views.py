@@ -74,17 +74,6 @@ def story_create(request: HttpRequest, membership: Membership) -> HttpResponse:
 
 
 @member_required
-def story_detail(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
-    story = _story_or_404(membership, pk)
-    rounds = selectors.round_history(team=membership.team, story=story)
-    return render(
-        request,
-        "stories/story_detail.html",
-        {"membership": membership, "team": membership.team, "story": story, "rounds": rounds},
-    )
-
-
-@member_required
 def story_edit(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
     story = _story_or_404(membership, pk)
     initial = {f: getattr(story, f) for f in services.EDITABLE_FIELDS}
@@ -126,14 +115,3 @@ def story_move(request: HttpRequest, membership: Membership, pk: int) -> HttpRes
         except DomainError as exc:
             messages.error(request, exc.message)
     return redirect(_backlog_url(membership) + f"#story-{pk}")
-
-
-@member_required
-def team_history(request: HttpRequest, membership: Membership) -> HttpResponse:
-    rounds = selectors.round_history(team=membership.team, limit=100)
-    stories = {s.pk: s for s in selectors.story_list(team=membership.team)}
-    return render(
-        request,
-        "stories/history.html",
-        {"membership": membership, "team": membership.team, "rounds": rounds, "stories": stories},
-    )

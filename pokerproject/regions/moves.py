@@ -22,12 +22,12 @@ from django.db import transaction
 from accounts.models import Team
 from pokerproject.regions import registry
 from pokerproject.regions.guard import shard_scope
-from pokerproject.replication import services as replication
-from pokerproject.replication.models import OutboxEntry, RoundReplica
+from replication import services as replication
+from replication.models import OutboxEntry
 from rooms import protocol
 from rooms.broadcast import broadcast_on_commit
-from rooms.models import Presence, Room
-from stories.models import Round, Story, Vote
+from rooms.models import Presence, Room, Round, RoundReplica, Vote
+from stories.models import Story
 
 logger = logging.getLogger(__name__)
 

@@ -11,6 +11,15 @@ class UnroutableQuery(RuntimeError):
     """A regional model was queried without naming its shard (use `.using(alias)`)."""
 
 
+def _live_model_of(historical: type[models.Model] | None) -> type[models.Model] | None:
+    """The live model that owns a historical model's table: a model moved to another app keeps
+    its table (and its placement), so early migrations of its old app still find their shards."""
+    if historical is None:
+        return None
+    table = historical._meta.db_table
+    return next((m for m in apps.get_models() if m._meta.db_table == table), historical)
+
+
 class PlacementRouter:
     def _route(self, model: type[models.Model], hints: dict) -> str:
         placement = placement_of(model)
@@ -43,7 +52,7 @@ class PlacementRouter:
         try:
             model = apps.get_model(app_label, model_name)
         except LookupError:
-            model = hints.get("model")
+            model = _live_model_of(hints.get("model"))
         placement = placement_of(model) if model is not None else None
         if placement is Placement.REGIONAL:
             return db in shard_aliases()

@@ -11,8 +11,8 @@ from accounts.roles import Role
 from conftest import facilitator_of
 from pokerproject.asgi import application
 from rooms import protocol
+from rooms.models import Round, Vote
 from stories import services as story_services
-from stories.models import Round, Vote
 
 pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True)]
 

@@ -8,14 +8,13 @@ from django.db import connections
 from accounts import roles
 from accounts.roles import Role
 from pokerproject.regions import registry
-from pokerproject.replication.models import OutboxEntry
+from replication.models import OutboxEntry
 from rooms import game, services, sql
 from rooms.game import RoundStatus
-from rooms.models import Room
+from rooms.models import Room, Round
 from rooms.selectors import round_payload
 from rooms.tests.conftest import US_SHARD as ALIAS
 from stories import services as story_services
-from stories.models import Round
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 

@@ -15,10 +15,10 @@ from conftest import facilitator_of
 from pokerproject.errors import DomainError
 from rooms import game, protocol, services
 from rooms.game import RoundStatus
-from rooms.models import Presence, Room
+from rooms.models import Presence, Room, Round, Vote
 from rooms.selectors import room_snapshot
 from stories import services as story_services
-from stories.models import Round, Story, Vote
+from stories.models import Story
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 

@@ -10,9 +10,8 @@ from django.utils import timezone
 from accounts import roles
 from accounts.roles import Role
 from rooms import game, services, sql
-from rooms.models import Room
+from rooms.models import Room, Vote
 from rooms.tests.conftest import US_SHARD as ALIAS
-from stories.models import Vote
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 

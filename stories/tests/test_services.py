@@ -9,10 +9,11 @@ from accounts import roles
 from accounts.models import Team
 from accounts.roles import Role
 from conftest import facilitator_of
+from rooms import selectors as room_selectors
 from rooms import services as table_services
-from rooms.models import Room
+from rooms.models import Room, Round, Vote
 from stories import selectors, services
-from stories.models import Round, Story, Vote
+from stories.models import Story
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -187,7 +188,7 @@ def test_delete_keeps_finished_rounds_in_history_detached(backlog):
     assert list(
         Vote.objects.using(b.shard).filter(round=round_).values_list("value", flat=True)
     ) == ["8"]
-    [history] = selectors.round_history(team=b.team)
+    [history] = room_selectors.round_history(team=b.team)
     assert history.pk == round_.pk
     [event] = b.channel.events()
     assert (event["type"], event["data"]["backlog"]) == ("backlog_changed", [])
@@ -300,11 +301,11 @@ def test_history_lists_finished_rounds_newest_first_with_voter_names(backlog):
     table_services.round_reveal(membership=b.lead)
     second = table_services.round_restart(membership=b.lead).round  # still voting: not history
     table_services.vote_cast(membership=b.bob, value="3")
-    history = selectors.round_history(team=b.team, story=story)
+    history = room_selectors.round_history(team=b.team, story=story)
     assert [r.pk for r in history] == [first.pk]
     assert [(v.value, v.voter_name) for v in history[0].votes] == [
         ("5", "alpha-lead"),
         ("8", "bob"),
     ]
-    assert second.pk not in [r.pk for r in selectors.round_history(team=b.team)]
+    assert second.pk not in [r.pk for r in room_selectors.round_history(team=b.team)]
     assert Round.objects.using(b.shard).filter(team_id=b.team.pk).count() == 2

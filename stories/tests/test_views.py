@@ -12,9 +12,10 @@ from accounts.models import User
 from accounts.roles import Role
 from conftest import facilitator_of
 from rooms import services as table_services
+from rooms.models import Round
 from stories import selectors
 from stories import services as story_services
-from stories.models import Round, Story
+from stories.models import Story
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -362,7 +363,7 @@ def test_admin_story_and_round_lists_read_the_shard(admin_client_, team):
     )
     assert [s.pk for s in response.context["cl"].result_list] == [story.pk]
 
-    response = admin_client_.get(reverse("admin:stories_round_changelist") + shard)
+    response = admin_client_.get(reverse("admin:rooms_round_changelist") + shard)
     assert response.status_code == 200
     assert [r.pk for r in response.context["cl"].result_list] == [round_.pk]
 
@@ -375,7 +376,7 @@ def test_admin_round_page_shows_its_votes(admin_client_, team):
     t = team
     round_ = play_round(t, None, {t.bob: "21", t.lead: "34"})
     response = admin_client_.get(
-        reverse("admin:stories_round_change", args=[round_.pk]) + f"?shard={t.shard}"
+        reverse("admin:rooms_round_change", args=[round_.pk]) + f"?shard={t.shard}"
     )
     assert response.status_code == 200
     assert response.context["original"].pk == round_.pk
@@ -386,7 +387,7 @@ def test_admin_round_page_shows_its_votes(admin_client_, team):
     assert "34" in html
     # Rounds are records: the admin shows them but does not edit or add them.
     assert response.context["has_change_permission"] is False
-    assert admin_client_.get(reverse("admin:stories_round_add")).status_code == 403
+    assert admin_client_.get(reverse("admin:rooms_round_add")).status_code == 403
 
 
 def test_admin_unknown_shard_falls_back_to_the_first(admin_client_, team, shard_aliases):

@@ -9,12 +9,12 @@ from accounts.roles import Role
 from conftest import facilitator_of
 from pokerproject.regions import registry
 from pokerproject.regions.moves import STEPS, MoveError, team_move
-from pokerproject.replication.models import OutboxEntry, RoundReplica
-from pokerproject.replication.selectors import region_diffs
+from replication.models import OutboxEntry
+from replication.selectors import region_diffs
 from rooms import services as table
-from rooms.models import Presence, Room
+from rooms.models import Presence, Room, Round, RoundReplica, Vote
 from stories import services as backlog
-from stories.models import Round, Story, Vote
+from stories.models import Story
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
 

@@ -20,13 +20,13 @@ from django.db import DatabaseError
     max_retries=8,  # then the sweep takes over, on the row's own back-off
 )
 def replicate_round(shard: str, round_id: str) -> int:
-    from pokerproject.replication.services import outbox_deliver
+    from replication.services import outbox_deliver
 
     return outbox_deliver(shard=shard, round_id=uuid.UUID(round_id))
 
 
 @shared_task(name="replication.sweep", acks_late=True)
 def sweep() -> int:
-    from pokerproject.replication.services import outbox_sweep
+    from replication.services import outbox_sweep
 
     return outbox_sweep()

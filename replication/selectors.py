@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pokerproject.regions import registry
-from pokerproject.replication.models import OutboxEntry, RoundReplica
-from pokerproject.replication.services import checksum, replica_payload, round_payload
+from replication.models import OutboxEntry
+from replication.services import checksum, replica_payload, round_payload
 from rooms.game import FINISHED_STATUSES
-from stories.models import Round
+from rooms.models import Round, RoundReplica
 
 if TYPE_CHECKING:
     import uuid

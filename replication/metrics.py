@@ -22,7 +22,8 @@ class ReplicationCollector:
 
     def collect(self):
         from pokerproject.regions import registry
-        from pokerproject.replication.models import OutboxEntry, RoundReplica
+        from replication.models import OutboxEntry
+        from rooms.models import RoundReplica
 
         pending = GaugeMetricFamily(
             "poker_replication_pending", "Outbox rows not yet delivered", labels=["shard"]

@@ -24,14 +24,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import facilitator_of
 from pokerproject.regions import registry
-from pokerproject.replication.models import OutboxEntry, RoundReplica
-from pokerproject.replication.selectors import home_checksums, region_diffs
-from pokerproject.replication.services import checksum, replica_payload
+from replication.models import OutboxEntry
+from replication.selectors import home_checksums, region_diffs
+from replication.services import checksum, replica_payload
 from rooms import services as table
 from rooms.game import RoundStatus
+from rooms.models import Round, RoundReplica, Vote
 from rooms.tests.channel_events import TeamChannel
 from stories import services as story_services
-from stories.models import Round, Vote
 from tests.processes import (
     REDIS_SERVER,
     CeleryWorker,

@@ -1,8 +1,8 @@
 from django.contrib import admin
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Q
 
 from pokerproject.regions.admin import ReadOnlyShardAdmin
-from pokerproject.replication.models import OutboxEntry, RoundReplica
+from replication.models import OutboxEntry
 
 
 @admin.register(OutboxEntry)
@@ -35,25 +35,4 @@ class OutboxEntryAdmin(ReadOnlyShardAdmin):
             f"Outbox of {self.shard(request)}: "
             f"{summary['pending']} pending, {summary['delivered']} delivered"
         )
-        return super().changelist_view(request, {**(extra_context or {}), "title": title})
-
-
-@admin.register(RoundReplica)
-class RoundReplicaAdmin(ReadOnlyShardAdmin):
-    list_display = [
-        "id",
-        "team_id",
-        "home_region",
-        "version",
-        "status",
-        "estimate",
-        "applied_at",
-        "lag_seconds",
-    ]
-    list_filter = ["home_region", "status"]
-    search_fields = ["id", "title"]
-
-    def changelist_view(self, request, extra_context=None):
-        worst = self.get_queryset(request).aggregate(m=Max("lag_seconds"))["m"] or 0
-        title = f"Copies held by {self.shard(request)} (largest lag {worst:.1f} s)"
         return super().changelist_view(request, {**(extra_context or {}), "title": title})

@@ -2,11 +2,11 @@ from django.apps import AppConfig
 
 
 class ReplicationConfig(AppConfig):
-    name = "pokerproject.replication"
+    name = "replication"
     label = "replication"
     verbose_name = "Cross-region replication"
 
     def ready(self) -> None:
-        from pokerproject.replication import metrics
+        from replication import metrics
 
         metrics.register()

@@ -18,12 +18,13 @@ from hypothesis import strategies as st
 from accounts.roles import Role
 from conftest import facilitator_of
 from pokerproject.regions import registry
-from pokerproject.replication import services
-from pokerproject.replication.models import OutboxEntry, RoundReplica
-from pokerproject.replication.selectors import region_diffs
+from replication import services
+from replication.models import OutboxEntry
+from replication.selectors import region_diffs
 from rooms import services as table
+from rooms.models import RoundReplica
+from rooms.selectors import history_source
 from stories import services as backlog
-from stories.selectors import history_source
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
 

@@ -5,9 +5,9 @@ import uuid
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Team
-from pokerproject.replication import services
-from pokerproject.replication.models import RoundReplica
-from pokerproject.replication.selectors import region_diffs
+from replication import services
+from replication.selectors import region_diffs
+from rooms.models import RoundReplica
 
 
 class Command(BaseCommand):

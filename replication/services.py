@@ -24,8 +24,8 @@ from django.utils.dateparse import parse_datetime
 
 from pokerproject.regions import registry
 from pokerproject.regions.guard import shard_scope
-from pokerproject.replication.models import OutboxEntry, RoundReplica
-from stories.models import Round
+from replication.models import OutboxEntry
+from rooms.models import Round, RoundReplica
 
 if TYPE_CHECKING:
     from accounts.models import Team
@@ -146,7 +146,7 @@ def replica_apply(*, alias: str, payload: dict[str, Any], home_region: str) -> b
 
 
 def _enqueue(shard: str, round_id: uuid.UUID) -> None:
-    from pokerproject.replication.tasks import replicate_round
+    from replication.tasks import replicate_round
 
     try:
         # retry=False: with the broker down, fail now and leave the row to the sweep rather

@@ -1,4 +1,4 @@
-"""The outbox of finished rounds and the read-only copies other regions keep of them."""
+"""The outbox of finished rounds: what each other region has still to receive."""
 
 from django.db import models
 from django.utils import timezone
@@ -46,39 +46,3 @@ class OutboxEntry(RegionalModel):
     def lag_seconds(self) -> float | None:
         end = self.delivered_at or timezone.now()
         return (end - self.created_at).total_seconds()
-
-
-class RoundReplica(RegionalModel):
-    """A read-only copy of a finished round of a team homed in another region.
-
-    Keyed by the round's own id. A copy is replaced only by a newer one: higher ``version``, or
-    the same version with a later ``origin_updated_at``, so copies converge whatever order and
-    however often they arrive.
-    """
-
-    id = models.UUIDField(primary_key=True)
-    team_id = models.BigIntegerField(db_index=True)
-    home_region = models.CharField(max_length=32)
-    version = models.PositiveIntegerField()
-    origin_updated_at = models.DateTimeField()
-    story_id = models.UUIDField(null=True, blank=True)
-    story_title = models.CharField(max_length=200, blank=True)
-    story_external_key = models.CharField(max_length=64, blank=True)
-    title = models.CharField(max_length=200, blank=True)
-    deck = models.CharField(max_length=32)
-    status = models.CharField(max_length=16)
-    stats = models.JSONField(null=True, blank=True)
-    estimate = models.CharField(max_length=16, blank=True)
-    votes = models.JSONField(default=list, help_text="[{user_id, value}] sorted by user id.")
-    started_at = models.DateTimeField()
-    revealed_at = models.DateTimeField(null=True, blank=True)
-    accepted_at = models.DateTimeField(null=True, blank=True)
-    applied_at = models.DateTimeField(default=timezone.now)
-    lag_seconds = models.FloatField(default=0, help_text="Commit at home → applied here.")
-
-    class Meta:
-        ordering = ["-revealed_at"]
-        indexes = [models.Index(fields=["team_id", "story_id"], name="replica_team_story")]
-
-    def __str__(self) -> str:
-        return f"copy of round {self.id} v{self.version}"
