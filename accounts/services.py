@@ -1,15 +1,20 @@
-"""Writes to the directory: teams, memberships, invites."""
+"""Writes to the directory: teams, memberships, invites. The only writers of those models.
+
+What changes is recorded as domain events: ``team.created``, ``team.deleted`` (the apps that
+keep a team's regional data make or delete it on the team's shard) and ``membership.changed``
+(open tables tell the member's sockets).
+"""
 
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from accounts import roles
 from accounts.models import Invite, Membership, Team, User
+from pokerproject import events
 from pokerproject.errors import DomainError
 from pokerproject.regions import registry
-from rooms import protocol
-from rooms.broadcast import broadcast_on_commit
-from rooms.models import Room
+
+events.declare("team.created", "team.deleted", "membership.changed")
 
 
 class LastFacilitator(DomainError):
@@ -45,8 +50,39 @@ def team_create(*, name: str, creator: User, region: str | None = None) -> Team:
             continue
     else:  # pragma: no cover - needs five slug races in a row
         raise RuntimeError("could not allocate a team slug")
-    # The room row lives on the shard; it is also created on first use, so a crash here is harmless.
-    Room.objects.using(team.shard).get_or_create(team_id=team.pk)
+    # The table lives on the shard (rooms makes it); its first command also makes a missing one,
+    # so a crash between the two is harmless.
+    events.emit(events.Event("team.created", team), using="default")
+    return team
+
+
+def team_delete(*, team: Team) -> None:
+    """Delete a team: first its regional data on its home shard (and copies elsewhere), through
+    the apps that own it, then its directory entry. A shard that fails leaves the team in the
+    directory, so deleting it again finishes the job."""
+    with transaction.atomic(using="default"):
+        team = Team.objects.select_for_update().get(pk=team.pk)
+        events.emit(events.Event("team.deleted", team), using="default")
+        team.delete()
+
+
+def team_move_begin(*, team: Team, target: str) -> Team:
+    """Record that ``team`` is being moved to the shard ``target`` (operations.moves)."""
+    team.moving_from, team.moving_to = team.shard, target
+    team.save(update_fields=["moving_from", "moving_to"])
+    return team
+
+
+def team_move_flip(*, team: Team, shard: str, region: str) -> Team:
+    """Point the directory at the team's new home (its rows are there already)."""
+    team.shard, team.region = shard, region
+    team.save(update_fields=["shard", "region"])
+    return team
+
+
+def team_move_end(*, team: Team) -> Team:
+    team.moving_from = team.moving_to = ""
+    team.save(update_fields=["moving_from", "moving_to"])
     return team
 
 
@@ -57,11 +93,8 @@ def team_update(*, team: Team, name: str) -> Team:
 
 
 def _members_changed(team: Team, user_id: int, role: str | None) -> None:
-    broadcast_on_commit(
-        using="default",
-        team_id=team.pk,
-        event=protocol.event("members_changed", version=0, data={"user_id": user_id, "role": role}),
-    )
+    event = events.Event("membership.changed", team, {"user_id": user_id, "role": role})
+    events.emit(event, using="default")
 
 
 def _require_facilitator_left(team: Team, *, changing: Membership) -> None:

@@ -6,3 +6,13 @@ class IntegrationsConfig(AppConfig):
     label = "integrations"
     verbose_name = "Integrations: API keys, webhooks, Jira"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from integrations import jira, services, tasks, webhooks  # noqa: F401  (tasks: registered)
+        from integrations.services import EVENT_TYPES
+        from pokerproject import events
+
+        # In the transaction of the change: its deliveries commit (or roll back) with it.
+        events.subscribe(*EVENT_TYPES, webhooks.on_domain_events, in_transaction=True)
+        events.subscribe("story.estimated", jira.on_story_estimated, in_transaction=True)
+        events.subscribe("team.deleted", services.on_team_deleted, in_transaction=True)

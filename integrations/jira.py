@@ -6,10 +6,11 @@ REST v3 endpoints used (https://developer.atlassian.com/cloud/jira/platform/rest
 - ``GET  /rest/api/3/issue/{key}/editmeta``   is the field on the issue's edit screen?
 - ``PUT  /rest/api/3/issue/{key}``            write the estimate
 
-Imports go through integrations.services.stories_upsert (by issue key, so importing twice
+Imports go through stories.services.stories_upsert (by issue key, so importing twice
 updates instead of duplicating). Descriptions come as HTML (``renderedFields``) and are
 sanitised with nh3, then kept as text. A write-back is a JiraSync row committed with the accepted
-estimate (see webhooks.record) and pushed by a Celery task with retries; 401 and "field not on
+estimate (``on_story_estimated`` subscribes to ``story.estimated`` in its transaction) and
+pushed by a Celery task with retries; 401 and "field not on
 screen" fail at once with a reason the facilitator sees, 429 waits for Retry-After.
 """
 
@@ -31,15 +32,18 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import roles
+from accounts.models import Membership
 from integrations import crypto, netguard
 from integrations.models import JiraConnection, JiraSync, SyncStatus
+from pokerproject import events
 from pokerproject.errors import DomainError
 from pokerproject.regions import registry
 from rooms import game
+from stories.models import Story
+from stories.services import UpsertResult, stories_upsert
 
 if TYPE_CHECKING:
-    from accounts.models import Membership, Team
-    from integrations.services import UpsertResult
+    from accounts.models import Team
 
 logger = logging.getLogger(__name__)
 
@@ -246,8 +250,6 @@ def issues_import(
     *, membership: Membership, connection: JiraConnection, jql: str, limit: int = MAX_IMPORT
 ) -> UpsertResult:
     """Upsert the issues ``jql`` finds (up to ``limit``) as stories keyed by the issue key."""
-    from integrations.services import UpsertResult, stories_upsert
-
     client = JiraClient.for_connection(connection)
     fields = ["summary", "description"]
     items: list[dict[str, Any]] = []
@@ -282,8 +284,6 @@ def issues_import(
 
 def import_for_team(*, team_id: int, user_id: int, jql: str) -> str:
     """The import task's body: run it as the member who asked, record the outcome."""
-    from accounts.models import Membership
-
     membership = (
         Membership.objects.select_related("team", "user")
         .filter(team_id=team_id, user_id=user_id)
@@ -315,20 +315,22 @@ class _Outcome:
     detail: str
 
 
-def sync_record(*, team: Team, data: dict[str, Any]) -> JiraSync | None:
+def on_story_estimated(estimated: list[events.Event]) -> None:
+    """Queue the write-back of each accepted estimate, in the transaction that accepts it."""
+    for event in estimated:
+        sync_record(team=event.team, story=event.data["story"], estimate=event.data["estimate"])
+
+
+def sync_record(*, team: Team, story: Story, estimate: str) -> JiraSync | None:
     """Queue the write-back of an accepted estimate; call inside its shard transaction."""
-    story = data["story"]
-    key = story["external_key"]
+    key = story.external_key
     if not ISSUE_KEY.match(key or ""):
         return None
     connection = JiraConnection.objects.filter(team_id=team.pk, write_back=True).first()
     if connection is None:
         return None
     sync = JiraSync.objects.using(team.shard).create(
-        team_id=team.pk,
-        story_id=uuid.UUID(story["id"]),
-        issue_key=key,
-        estimate=data["estimate"],
+        team_id=team.pk, story_id=story.pk, issue_key=key, estimate=estimate
     )
     transaction.on_commit(lambda: _enqueue(team.shard, sync.pk), using=team.shard)
     return sync

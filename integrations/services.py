@@ -1,17 +1,13 @@
-"""Writes of the integrations app: API keys, webhook endpoints and the bulk upsert of stories.
-
-Backlog changes go through stories.services (so the live table and the webhooks see the same
-events whichever door they came in by); this module only orchestrates them.
-"""
+"""Writes of the integrations app: API keys and webhook endpoints (the directory's side of what
+acts on a team's behalf)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import secrets
-from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -20,17 +16,24 @@ from django.utils import timezone
 
 from accounts import roles
 from integrations import crypto, netguard
-from integrations.models import ApiKey, Scope, WebhookEndpoint
+from integrations.models import (
+    ApiKey,
+    JiraSync,
+    Scope,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from pokerproject import events
 from pokerproject.errors import DomainError
+from pokerproject.regions.guard import team_atomic
 
 if TYPE_CHECKING:
     from accounts.models import Membership
-    from stories.models import Story
 
 KEY_PREFIX = "pk_live_"
 VISIBLE_PREFIX_LENGTH = len(KEY_PREFIX) + 8
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-MAX_UPSERT_BATCH = 100
 
 EVENT_TYPES = (
     "story.created",
@@ -196,73 +199,12 @@ def webhook_endpoint_delete(*, actor: Membership, endpoint_id: int) -> None:
     _endpoint(actor, endpoint_id).delete()
 
 
-# --- stories by external key ------------------------------------------------------------------
-
-
-@dataclass
-class UpsertResult:
-    created: list[Story] = field(default_factory=list)
-    updated: list[Story] = field(default_factory=list)
-    unchanged: list[Story] = field(default_factory=list)
-
-    @property
-    def stories(self) -> list[Story]:
-        return [*self.created, *self.updated, *self.unchanged]
-
-
-UPSERT_FIELDS = ("title", "description", "url")
-
-
-def stories_upsert(*, membership: Membership, items: list[dict[str, Any]]) -> UpsertResult:
-    """Create or update stories by ``external_key`` (e.g. PROJ-123): a bot that sends the same
-    batch twice, or two copies of it at once, ends with one story per key.
-
-    Each story goes through stories.services, so open tables and webhooks see every change.
-    A story whose fields already match is left alone (no event).
-    """
-    from rooms.services import UnknownStory
-    from stories import selectors as story_selectors
-    from stories import services as story_services
-
-    roles.require(membership.role, roles.Action.MANAGE_BACKLOG)
-    if len(items) > MAX_UPSERT_BATCH:
-        raise IntegrationError(f"At most {MAX_UPSERT_BATCH} stories per request.", code="invalid")
-    keys = [item["external_key"].strip() for item in items]
-    if len(set(keys)) != len(keys):
-        raise IntegrationError("Each external_key may appear once per request.", code="invalid")
-    team = membership.team
-    result = UpsertResult()
-    for key, item in zip(keys, items, strict=True):
-        wanted = {name: str(item[name]).strip() for name in UPSERT_FIELDS if name in item}
-        for _ in range(3):
-            story = (
-                story_selectors.story_list(team=team).filter(external_key=key).first()
-                if key
-                else None
-            )
-            if story is None:
-                try:
-                    result.created.append(
-                        story_services.story_create(
-                            membership=membership, external_key=key, **wanted
-                        )
-                    )
-                    break
-                except IntegrityError:
-                    continue  # created concurrently under the same key: update it instead
-            changes = {k: v for k, v in wanted.items() if getattr(story, k) != v}
-            if not changes:
-                result.unchanged.append(story)
-            else:
-                try:
-                    result.updated.append(
-                        story_services.story_update(
-                            membership=membership, story_id=story.pk, **changes
-                        )
-                    )
-                except UnknownStory:  # pragma: no cover - deleted meanwhile
-                    continue
-            break
-        else:  # pragma: no cover - three races in a row on one key
-            raise IntegrationError(f"Could not upsert {key}; try again.", code="conflict")
-    return result
+def on_team_deleted(deleted: list[events.Event]) -> None:
+    """Delete a deleted team's webhook deliveries, their log and its Jira write-backs on its
+    home shard (its keys, endpoints and Jira connection go with its directory row)."""
+    for event in deleted:
+        team = event.team
+        with team_atomic(team):
+            WebhookAttempt.objects.using(team.shard).filter(team_id=team.pk).delete()
+            WebhookDelivery.objects.using(team.shard).filter(team_id=team.pk).delete()
+            JiraSync.objects.using(team.shard).filter(team_id=team.pk).delete()

@@ -50,7 +50,6 @@ def jira_import(team_id: int, user_id: int, jql: str) -> str:
 
 @shared_task(name="integrations.sweep", acks_late=True)
 def sweep() -> int:
-    from integrations import idempotency, jira, webhooks
+    from integrations import jira, webhooks
 
-    idempotency.purge_expired()
     return webhooks.sweep() + jira.sweep()

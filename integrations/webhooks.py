@@ -1,9 +1,9 @@
 """Signed webhooks (Standard Webhooks) sent from a transactional outbox.
 
-- ``record`` is called by the services (rooms.services, stories.services) INSIDE the shard
-  transaction of the change: it writes one WebhookDelivery per subscribed endpoint on the team's
-  shard, so the change and its deliveries commit together, and queues them after commit. It also
-  queues the Jira write-back of an accepted estimate (integrations.jira) the same way.
+- ``on_domain_events`` subscribes to the domain's events (``story.*``, ``round.revealed``; see
+  integrations.apps) INSIDE the shard transaction of the change: ``record`` writes one
+  WebhookDelivery per subscribed endpoint on the team's shard, so the change and its deliveries
+  commit together, and queues them after commit.
 - ``delivery_send`` (the Celery task's body) makes one attempt: signs the body with the endpoint's
   secret(s), POSTs it, logs the attempt, and on failure schedules the next one (back-off) or
   gives up; an endpoint failing for long enough is disabled and its facilitators told.
@@ -34,9 +34,14 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from accounts.models import Membership
+from accounts.roles import Role
 from integrations import crypto, netguard
 from integrations.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from integrations.selectors import teams_with_active_endpoints
+from pokerproject import events
 from pokerproject.regions import registry
+from rooms.selectors import round_payload
 
 if TYPE_CHECKING:
     from accounts.models import Team
@@ -72,17 +77,33 @@ def story_data(story: Story) -> dict[str, Any]:
 
 def revealed(round_: Round, votes: list[Ballot]) -> dict[str, Any]:
     """The ``round.revealed`` event: the round as the table shows it once revealed."""
-    from rooms.selectors import round_payload
-
     return {"round": round_payload(round_, votes)}
 
 
-def estimated_data(round_: Round) -> dict[str, Any] | None:
-    """The ``story.estimated`` event of an accepted round, or None for a quick round."""
-    story = round_.story
-    if story is None:
-        return None
-    return {**story_data(story), "round_id": str(round_.pk), "estimate": round_.estimate}
+def estimated_data(story: Story, round_id: object, estimate: str) -> dict[str, Any]:
+    """The ``story.estimated`` event: the story, the round it was accepted in, the estimate."""
+    return {**story_data(story), "round_id": str(round_id), "estimate": estimate}
+
+
+def on_domain_events(happened: list[events.Event]) -> None:
+    """Record the webhooks of what happened (one name per call); in its shard transaction."""
+    name = happened[0].name
+    if name == "round.revealed":
+        # record() looks a team's endpoints up itself; a team with no active endpoint gets
+        # nothing from it, so one query here spares that lookup for most teams of a batch.
+        hooked = teams_with_active_endpoints(list({e.team.pk for e in happened}))
+        for event in happened:
+            if event.team.pk in hooked:
+                data = revealed(event.data["round"], event.data["votes"])
+                record(team=event.team, event=name, data=data)
+        return
+    for event in happened:
+        story = event.data["story"]
+        if name == "story.estimated":
+            data = estimated_data(story, event.data["round_id"], event.data["estimate"])
+        else:
+            data = story_data(story)
+        record(team=event.team, event=name, data=data)
 
 
 def record(*, team: Team, event: str, data: dict[str, Any] | None) -> int:
@@ -112,10 +133,6 @@ def record(*, team: Team, event: str, data: dict[str, Any] | None) -> int:
         WebhookDelivery.objects.using(team.shard).bulk_create(deliveries)
         ids = [str(d.pk) for d in deliveries]
         transaction.on_commit(lambda: _enqueue_all(team.shard, ids), using=team.shard)
-    if event == "story.estimated":
-        from integrations import jira
-
-        jira.sync_record(team=team, data=data)
     return len(deliveries)
 
 
@@ -329,8 +346,6 @@ def _endpoint_failed(endpoint: WebhookEndpoint, error: str) -> None:
 
 
 def _notify_disabled(endpoint: WebhookEndpoint) -> None:
-    from accounts.models import Membership
-    from accounts.roles import Role
 
     recipients = list(
         Membership.objects.filter(team_id=endpoint.team_id, role=Role.FACILITATOR)

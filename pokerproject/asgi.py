@@ -13,7 +13,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from accounts.middleware import SessionUserMiddleware  # noqa: E402  (needs Django set up first)
-from rooms.routing import websocket_urlpatterns  # noqa: E402
+from rooms.realtime.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

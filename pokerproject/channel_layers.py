@@ -2,7 +2,7 @@
 
 ``RedisPubSubChannelLayer.group_send`` publishes one message per round trip, behind a lock
 that the shard's subscribes share: a worker's events go out one at a time, and a connect storm
-(a subscribe per new table) holds them up. Table events come in batches (rooms.batching
+(a subscribe per new table) holds them up. Table events come in batches (rooms.realtime.batching
 commits the votes or reveals of a few milliseconds at once), so ``group_send_many`` publishes
 a batch in one pipelined round trip per Redis shard (docs/performance.md, round 7).
 

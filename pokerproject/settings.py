@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "rooms",
     "replication",
     "integrations",
+    "operations",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -201,7 +203,7 @@ if REDIS_URL:
         }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    # capacity: the worker's fan-out channel carries every team event (rooms.fanout).
+    # capacity: the worker's fan-out channel carries every team event (rooms.realtime.fanout).
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels.layers.InMemoryChannelLayer",
@@ -228,6 +230,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ROUTES = {
     "replication.*": {"queue": "replication"},
     "integrations.*": {"queue": "webhooks"},
+    # Housekeeping of the REST API rides on the webhooks queue (same workers, same cadence).
+    "api.*": {"queue": "webhooks"},
 }
 CELERY_BEAT_SCHEDULE = {
     "replication-sweep": {
@@ -237,6 +241,10 @@ CELERY_BEAT_SCHEDULE = {
     "integrations-sweep": {
         "task": "integrations.sweep",
         "schedule": env.float("WEBHOOK_SWEEP_SECONDS", default=15.0),
+    },
+    "api-idempotency-purge": {
+        "task": "api.purge_idempotency_records",
+        "schedule": env.float("IDEMPOTENCY_PURGE_SECONDS", default=3600.0),
     },
 }
 CELERY_TASK_SERIALIZER = "json"
@@ -304,24 +312,24 @@ ROOM_DB_THREADS = env.int("ROOM_DB_THREADS", default=0)
 # --- REST API, webhooks, Jira (integrations/, docs/api.md) ------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "integrations.authentication.ApiKeyAuthentication",
+        "api.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_THROTTLE_CLASSES": [
-        "integrations.throttling.ApiKeyThrottle",
-        "integrations.throttling.UserThrottle",
-        "integrations.throttling.AnonThrottle",
+        "api.throttling.ApiKeyThrottle",
+        "api.throttling.UserThrottle",
+        "api.throttling.AnonThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "api_key": env("API_RATE_PER_KEY", default="600/min"),
         "api_user": env("API_RATE_PER_USER", default="600/min"),
         "api_anon": env("API_RATE_ANONYMOUS", default="60/min"),
     },
-    "EXCEPTION_HANDLER": "integrations.problems.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "integrations.schema.ProblemAutoSchema",
+    "EXCEPTION_HANDLER": "api.problems.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.ProblemAutoSchema",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Planning Poker API",

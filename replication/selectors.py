@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 
 from pokerproject.regions import registry
 from replication.models import OutboxEntry
-from replication.services import checksum, replica_payload, round_payload
+from replication.services import checksum, replica_payload
 from rooms.game import FINISHED_STATUSES
 from rooms.models import Round, RoundReplica
+from rooms.services import round_copy_payload
 
 if TYPE_CHECKING:
     import uuid
@@ -39,7 +40,7 @@ def home_checksums(*, team: Team) -> dict[str, str]:
         .select_related("story")
         .prefetch_related("votes")
     )
-    return {str(r.pk): checksum(round_payload(r)) for r in rounds}
+    return {str(r.pk): checksum(round_copy_payload(r)) for r in rounds}
 
 
 def region_diffs(*, team: Team) -> list[RegionDiff]:

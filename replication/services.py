@@ -1,9 +1,11 @@
 """Cross-region replication of finished rounds: a transactional outbox drained by Celery.
 
-- ``outbox_record`` runs inside the transaction that finishes a round on its home shard: the
-  round and its outbox rows commit together, and the copy task is queued after commit.
-- ``outbox_deliver`` (the task's body) re-reads the round's current state at home and upserts it
-  into the team's shard in every other region, guarded by version: a repeated or late copy never
+- ``on_round_finished`` subscribes to ``round.revealed`` and ``round.accepted`` (see
+  replication.apps) and runs inside the transaction that finishes a round on its home shard:
+  the round and its outbox rows commit together, and the copy task is queued after commit.
+- ``outbox_deliver`` (the task's body) re-reads the round's current state at home and has the
+  rounds' owner upsert it into the team's shard in every other region
+  (rooms.services.round_copy_apply), guarded by version: a repeated or late copy never
   overwrites a newer one. Then it marks the rows delivered.
 - ``outbox_sweep`` (Celery beat) re-queues what is still pending: a broker that was down at
   commit time, a worker killed mid-task, a target that was unreachable.
@@ -15,17 +17,18 @@ import hashlib
 import json
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
+from pokerproject import events
 from pokerproject.regions import registry
 from pokerproject.regions.guard import shard_scope
 from replication.models import OutboxEntry
 from rooms.models import Round, RoundReplica
+from rooms.services import round_copy_apply, round_copy_payload
 
 if TYPE_CHECKING:
     from accounts.models import Team
@@ -38,34 +41,6 @@ MAX_BACKOFF = timedelta(minutes=10)
 
 
 # --- the copy -----------------------------------------------------------------------------------
-
-
-def round_payload(round_: Round) -> dict[str, Any]:
-    """Everything a copy holds, as JSON-able values (the task and the checksum use it)."""
-    story = round_.story
-    votes = sorted(
-        ({"user_id": v.user_id, "value": v.value} for v in round_.votes.all()),
-        key=lambda v: v["user_id"],
-    )
-    stamp = lambda value: value.isoformat() if value else None  # noqa: E731
-    return {
-        "id": str(round_.pk),
-        "team_id": round_.team_id,
-        "version": round_.version,
-        "origin_updated_at": stamp(round_.updated_at),
-        "story_id": str(round_.story_id) if round_.story_id else None,
-        "story_title": story.title if story else "",
-        "story_external_key": story.external_key if story else "",
-        "title": round_.title,
-        "deck": round_.deck,
-        "status": round_.status,
-        "stats": round_.stats,
-        "estimate": round_.estimate,
-        "votes": votes,
-        "started_at": stamp(round_.started_at),
-        "revealed_at": stamp(round_.revealed_at),
-        "accepted_at": stamp(round_.accepted_at),
-    }
 
 
 _CHECKSUM_FIELDS = ("id", "version", "status", "estimate", "stats", "votes", "story_id", "title")
@@ -90,58 +65,6 @@ def replica_payload(replica: RoundReplica) -> dict[str, Any]:
     }
 
 
-def is_newer(incoming: tuple[int, datetime], current: tuple[int, datetime]) -> bool:
-    """Conflict rule: the higher version wins; on equal versions the later origin timestamp."""
-    return incoming > current
-
-
-def replica_apply(*, alias: str, payload: dict[str, Any], home_region: str) -> bool:
-    """Upsert a copy on ``alias`` unless it already holds this version or a newer one.
-
-    Returns whether the copy changed. Safe to repeat and to run concurrently.
-    """
-    updated_at = parse_datetime(payload["origin_updated_at"])
-    incoming = (payload["version"], updated_at)
-    now = timezone.now()
-    values = {
-        "team_id": payload["team_id"],
-        "home_region": home_region,
-        "version": payload["version"],
-        "origin_updated_at": updated_at,
-        "story_id": payload["story_id"],
-        "story_title": payload["story_title"],
-        "story_external_key": payload["story_external_key"],
-        "title": payload["title"],
-        "deck": payload["deck"],
-        "status": payload["status"],
-        "stats": payload["stats"],
-        "estimate": payload["estimate"],
-        "votes": payload["votes"],
-        "started_at": parse_datetime(payload["started_at"]),
-        "revealed_at": parse_datetime(payload["revealed_at"]) if payload["revealed_at"] else None,
-        "accepted_at": parse_datetime(payload["accepted_at"]) if payload["accepted_at"] else None,
-        "applied_at": now,
-        "lag_seconds": max(0.0, (now - updated_at).total_seconds()),
-    }
-    replicas = RoundReplica.objects.using(alias)
-    with shard_scope(alias):
-        for _ in range(3):
-            with transaction.atomic(using=alias):
-                current = replicas.select_for_update().filter(pk=payload["id"]).first()
-                if current is not None:
-                    if not is_newer(incoming, (current.version, current.origin_updated_at)):
-                        return False
-                    replicas.filter(pk=current.pk).update(**values)
-                    return True
-                try:
-                    with transaction.atomic(using=alias):
-                        replicas.create(id=uuid.UUID(payload["id"]), **values)
-                    return True
-                except IntegrityError:
-                    continue  # another copy inserted it first: compare again
-    raise RuntimeError(f"could not apply a copy of round {payload['id']}")
-
-
 # --- the outbox ---------------------------------------------------------------------------------
 
 
@@ -154,6 +77,16 @@ def _enqueue(shard: str, round_id: uuid.UUID) -> None:
         replicate_round.apply_async(args=[shard, str(round_id)], retry=False)
     except Exception as exc:
         logger.warning("round %s not queued (%s); the sweep will send it", round_id, exc)
+
+
+def on_round_finished(finished: list[events.Event]) -> None:
+    """Record the copies a revealed or accepted round owes the other regions; in its
+    transaction. A reveal batch's rounds share one shard and one upsert."""
+    by_shard: dict[str, list[tuple[Team, Round]]] = {}
+    for event in finished:
+        by_shard.setdefault(event.team.shard, []).append((event.team, event.data["round"]))
+    for shard, rounds in by_shard.items():
+        outbox_record_many(shard=shard, rounds=rounds)
 
 
 def outbox_record(*, team: Team, round_: Round) -> int:
@@ -229,13 +162,13 @@ def outbox_deliver(*, shard: str, round_id: uuid.UUID) -> int:
         # The team moved away (its outbox moved with it) or the round is gone: nothing to send.
         OutboxEntry.objects.using(shard).filter(pk__in=[e.pk for e in pending]).delete()
         return 0
-    payload = round_payload(round_)
+    payload = round_copy_payload(round_)
     home_region = registry.region_of(shard)
     delivered, failure = 0, None
     for entry in pending:
         try:
             target = registry.shard_for_team(round_.team_id, entry.target_region)
-            replica_apply(alias=target, payload=payload, home_region=home_region)
+            round_copy_apply(alias=target, payload=payload, home_region=home_region)
         except Exception as exc:
             failure = failure or exc
             _record_failure(shard, entry, exc)
@@ -301,3 +234,24 @@ def outbox_requeue_team(*, team: Team, round_ids: list[uuid.UUID] | None = None)
             with transaction.atomic(using=team.shard):
                 count += outbox_record(team=team, round_=round_) and 1
     return count
+
+
+def team_outbox_copy(*, team_id: int, source: str, target: str) -> None:
+    """Copy the team's pending outbox rows from ``source`` to ``target`` (a move); call inside
+    a transaction on ``target``."""
+    entries = list(OutboxEntry.objects.using(source).filter(team_id=team_id))
+    for entry in entries:
+        entry.pk = None
+    OutboxEntry.objects.using(target).bulk_create(entries, ignore_conflicts=True)
+
+
+def team_outbox_delete(*, team_id: int, alias: str) -> None:
+    OutboxEntry.objects.using(alias).filter(team_id=team_id).delete()
+
+
+def on_team_deleted(deleted: list[events.Event]) -> None:
+    """A deleted team owes no region a copy any more."""
+    for event in deleted:
+        team = event.team
+        with shard_scope(team.shard):
+            team_outbox_delete(team_id=team.pk, alias=team.shard)

@@ -1,22 +1,44 @@
-"""The one way state changes reach sockets: after the transaction that made them commits."""
+"""The one way table events reach sockets: published once the transaction that made them commits.
 
-import asyncio
+Services call ``publish_on_commit(using=alias, team_id=..., event=...)`` inside their
+transaction (or right after a batch's own commit, when none is open). On commit the event is
+either handed back to the socket that asked for the change, through ``collect()`` (the
+transport then publishes everything the call committed in one go from its event loop: see
+rooms.realtime.table_call), or, for every other door (REST, pages, admin, commands, tasks),
+sent at once. A rolled-back transaction publishes nothing.
+"""
+
+from __future__ import annotations
+
+import contextvars
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from rooms import dbpool, protocol
+from rooms import protocol
 
 logger = logging.getLogger(__name__)
 
-# Channel-layer message type; each worker's rooms.fanout hands it to RoomConsumer.team_event.
+# Channel-layer message type; each worker's fan-out (rooms.realtime.fanout) hands it to
+# RoomConsumer.team_event.
 TEAM_EVENT = "team.event"
-# How long a database thread waits for its worker's loop to publish (a loop that is shutting
-# down never would).
-SEND_TIMEOUT = 10.0
+
+# Events a socket acts on besides forwarding them (RoomConsumer._relay): their messages also
+# carry the event itself.
+READ_EVENTS = frozenset({"members_changed", "table_resumed"})
+
+Frames = list[tuple[int, dict]]
+
+# Set by ``collect()`` around a call on the socket's database thread.
+_collected: contextvars.ContextVar[Frames | None] = contextvars.ContextVar(
+    "rooms_broadcast_collected", default=None
+)
 
 
 def group_name(team_id: int) -> str:
@@ -29,13 +51,8 @@ def encode(event: dict) -> str:
     return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
 
 
-# Events a socket acts on besides forwarding them (RoomConsumer._relay): their messages also
-# carry the event itself.
-READ_EVENTS = frozenset({"members_changed", "table_resumed"})
-
-
 def team_message(team_id: int, event: dict) -> dict:
-    """The channel-layer message for ``event``: its group (rooms.fanout hands it to that table's
+    """The channel-layer message for ``event``: its group (the fan-out hands it to that table's
     sockets), its kind, and its frame serialised once here so each of the team's sockets
     forwards the same text instead of encoding it again. Only READ_EVENTS carry the event as
     well: the layer packs and unpacks every key, and a ``cards_revealed`` event costs it 15 µs
@@ -52,31 +69,50 @@ def team_message(team_id: int, event: dict) -> dict:
     return message
 
 
-def send_now(team_id: int, event: dict) -> None:
+def publish_on_commit(*, using: str, team_id: int, event: dict) -> None:
+    """Publish ``event`` to every socket of the team once the transaction on ``using`` commits
+    (at once when no transaction is open: a batch calls it after its own commit)."""
     protocol.check_event(event)
+    transaction.on_commit(partial(_committed, team_id, event), using=using)
+
+
+def _committed(team_id: int, event: dict) -> None:
+    collected = _collected.get()
+    if collected is not None:
+        collected.append((team_id, event))
+    else:
+        _send_now(team_id, event)
+
+
+@contextmanager
+def collect() -> Iterator[Frames]:
+    """Hand the events committed inside the block to the caller instead of sending them."""
+    frames: Frames = []
+    token = _collected.set(frames)
+    try:
+        yield frames
+    finally:
+        _collected.reset(token)
+
+
+def _send_now(team_id: int, event: dict) -> None:
     layer = get_channel_layer()
     if layer is None:  # pragma: no cover - settings always define a layer
         return
-    group, message = group_name(team_id), team_message(team_id, event)
     try:
-        loop = dbpool.caller_loop()
-        if loop is not None:
-            # On a socket's database thread: publish through the worker's own loop and layer
-            # connection (async_to_sync would start a loop, and a connection, per event).
-            future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
-            future.result(timeout=SEND_TIMEOUT)
-        else:
-            async_to_sync(layer.group_send)(group, message)
+        async_to_sync(layer.group_send)(group_name(team_id), team_message(team_id, event))
     except Exception:
         # The change is committed; clients that miss this event catch up from the version gap.
         logger.exception("broadcast of %s to team %s failed", event.get("type"), team_id)
 
 
-async def send_many(events: list[tuple[int, dict]]) -> None:
+async def publish(frames: Frames) -> None:
     """Send committed ``(team_id, event)`` pairs, in order, from the event loop: in one go where
     the layer can (pokerproject.channel_layers), else one at a time."""
+    if not frames:
+        return
     layer = get_channel_layer()
-    messages = [(group_name(team_id), team_message(team_id, event)) for team_id, event in events]
+    messages = [(group_name(team_id), team_message(team_id, event)) for team_id, event in frames]
     many = getattr(layer, "group_send_many", None)
     if many is not None:
         try:
@@ -85,14 +121,8 @@ async def send_many(events: list[tuple[int, dict]]) -> None:
             # Committed; clients that miss these events catch up from the version gap.
             logger.exception("broadcast of a batch of %d events failed", len(messages))
         return
-    for (team_id, event), (group, message) in zip(events, messages, strict=True):
+    for (team_id, event), (group, message) in zip(frames, messages, strict=True):
         try:
             await layer.group_send(group, message)
         except Exception:
             logger.exception("broadcast of %s to team %s failed", event.get("type"), team_id)
-
-
-def broadcast_on_commit(*, using: str, team_id: int, event: dict) -> None:
-    """Send ``event`` to every socket of the team once the transaction on ``using`` commits."""
-    protocol.check_event(event)
-    transaction.on_commit(lambda: send_now(team_id, event), using=using)

@@ -31,7 +31,7 @@ MEMO_SECONDS = 5.0
 _loops_with_heartbeat: set[int] = set()
 _seen_alive: dict[str, float] = {}  # worker -> monotonic time it was last found alive
 _marked_at = float("-inf")
-_lock = threading.Lock()  # joins run on several database threads (rooms.dbpool)
+_lock = threading.Lock()  # joins run on several database threads (rooms.realtime.dbpool)
 
 
 def _key(worker: str) -> str:

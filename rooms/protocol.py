@@ -15,19 +15,42 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-# --- Commands (client -> server): name -> {field: (type, required)} -----------------------------
+from accounts.roles import Action
 
-COMMANDS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
-    "get_snapshot": {},
-    "start_round": {"story_id": (str, False), "title": (str, False)},
-    "next_story": {},
-    "cast_vote": {"value": (str, True)},
-    "withdraw_vote": {},
-    "reveal_cards": {},
-    "restart_round": {},
-    "accept_estimate": {"value": (str, True), "next": (bool, False)},
-    "set_deck": {"deck": (str, True)},
-    "ping": {},
+# --- Commands (client -> server) ---------------------------------------------------------------
+
+Fields = dict[str, tuple[type | tuple[type, ...], bool]]
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """One socket command: its fields (name -> (type, required)), the action the member's role
+    must allow (None: anyone at the table), and the consumer's handler (``do_<name>``)."""
+
+    fields: Fields
+    action: Action | None
+    handler: str
+
+
+def _command(action: Action | None = None, **fields: tuple[type, bool]) -> CommandSpec:
+    return CommandSpec(fields=fields, action=action, handler="")
+
+
+# The one registry of socket commands: parsing, the role check and dispatch all read it.
+COMMANDS: dict[str, CommandSpec] = {
+    name: CommandSpec(spec.fields, spec.action, f"do_{name}")
+    for name, spec in {
+        "get_snapshot": _command(),
+        "ping": _command(),
+        "start_round": _command(Action.START_ROUND, story_id=(str, False), title=(str, False)),
+        "next_story": _command(Action.START_ROUND),
+        "cast_vote": _command(Action.CAST_VOTE, value=(str, True)),
+        "withdraw_vote": _command(Action.CAST_VOTE),
+        "reveal_cards": _command(Action.REVEAL),
+        "restart_round": _command(Action.RESTART),
+        "accept_estimate": _command(Action.ACCEPT, value=(str, True), next=(bool, False)),
+        "set_deck": _command(Action.SET_DECK, deck=(str, True)),
+    }.items()
 }
 
 # --- Events (server -> clients): name -> keys required in ``data`` ----------------------------
@@ -128,7 +151,7 @@ def parse_command(text: str | None) -> Command:
     if not isinstance(data, dict):
         raise ProtocolError("invalid", "data must be an object.")
     clean: dict[str, Any] = {}
-    for field, (kind, required) in spec.items():
+    for field, (kind, required) in spec.fields.items():
         if field not in data or data[field] is None:
             if required:
                 raise ProtocolError("invalid", f"{field} is required.")
@@ -142,7 +165,7 @@ def parse_command(text: str | None) -> Command:
         if isinstance(value, str) and len(value) > 200:
             raise ProtocolError("invalid", f"{field} is too long.")
         clean[field] = value
-    unknown = set(data) - set(spec)
+    unknown = set(data) - set(spec.fields)
     if unknown:
         raise ProtocolError("invalid", f"Unknown field {sorted(unknown)[0][:40]!r}.")
     return Command(name=name, request_id=request_id, data=clean)

@@ -95,14 +95,13 @@ def participants_payload(
     return people
 
 
-def room_get(*, team: Team, create: bool = True) -> Room | None:
-    """The team's room with its current round and the round's story (one query when it exists);
-    created if missing unless ``create`` is false (then None)."""
+def room_get(*, team: Team) -> Room:
+    """The team's room with its current round and the round's story (one query). A team whose
+    table has never been written has no row yet: it reads as a new, empty table (a read never
+    creates one; the table's services do, on its team's home shard only)."""
     rooms = Room.objects.using(team.shard).select_related("current_round__story")
     room = rooms.filter(team_id=team.pk).first()
-    if room is None and create:
-        room, _ = Room.objects.using(team.shard).get_or_create(team_id=team.pk)
-    return room
+    return room if room is not None else Room(team_id=team.pk)
 
 
 @dataclass(frozen=True)
@@ -111,14 +110,14 @@ class TableState:
     round), the round's votes and the participants. Read once, it serves both the presence event
     and a joining socket's snapshot."""
 
-    room: Room | None  # None only when read with create=False and the team has no room here
+    room: Room
     votes: list[Vote]
     participants: list[dict[str, Any]]
 
 
-def table_state(*, team: Team, create: bool = True) -> TableState:
-    room = room_get(team=team, create=create)
-    round_ = room.current_round if room is not None else None
+def table_state(*, team: Team) -> TableState:
+    room = room_get(team=team)
+    round_ = room.current_round
     votes = list(round_.votes.all()) if round_ is not None else []
     return TableState(
         room=room,
@@ -132,7 +131,7 @@ def room_snapshot(*, membership: Membership, state: TableState | None = None) ->
 
     ``state``: the table as the caller has just read it (``table_state``), to spare the reads."""
     team = membership.team
-    if state is None or state.room is None:
+    if state is None:
         state = table_state(team=team)
     room, votes = state.room, state.votes
     round_ = room.current_round

@@ -1,32 +1,40 @@
-"""Everything that changes a live table. The only writers of rounds and votes, and the only code
-that broadcasts table events (after commit, through rooms.broadcast).
+"""Everything that changes a live table. The only writers of rounds, votes, rooms, presence and
+the copies of rounds, and the only code that publishes table events (after commit, through
+rooms.broadcast).
 
-Every function takes the acting ``membership`` (team loaded) and checks the rules in rooms.game
-before writing, so the socket, the pages and the API behave the same.
+Every table command takes the acting ``membership`` (team loaded), locks the team's table and
+checks it the same way (``_lock_table`` for one team, ``_require_table`` per item of a batch),
+then applies the rules of rooms.game. What happened to the rounds is recorded as domain events
+(``round.revealed``, ``round.accepted``) for the apps above: replication and webhooks subscribe.
+The backlog's and the directory's events reach open tables through the subscribers at the end.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from functools import partial
+from typing import Any
 
 from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from accounts import roles
 from accounts.models import Membership, Team
-from integrations import webhooks
-from integrations.selectors import teams_with_active_endpoints
+from pokerproject import events
 from pokerproject.errors import DomainError
+from pokerproject.regions import registry
 from pokerproject.regions.guard import shard_scope, team_atomic
-from replication.services import outbox_record, outbox_record_many
 from rooms import game, presence, protocol, sql
-from rooms.broadcast import broadcast_on_commit, send_now
-from rooms.models import Presence, Room, Round, Vote
+from rooms.broadcast import publish_on_commit
+from rooms.models import Presence, Room, Round, RoundReplica, Vote
 from rooms.selectors import TableState, backlog_payload, round_payload, table_state
+from stories import selectors as story_selectors
+from stories import services as story_services
 from stories.models import Story
-from stories.selectors import story_get
+from stories.services import UnknownStory
+
+events.declare("round.revealed", "round.accepted")
 
 
 @dataclass(frozen=True)
@@ -39,10 +47,6 @@ class TableUpdate:
     round: Round | None = None
     value: str | None = None
     accepted: Round | None = None
-
-
-class UnknownStory(DomainError):
-    code = "unknown_story"
 
 
 class BacklogDone(DomainError):
@@ -59,32 +63,36 @@ class TeamMoved(DomainError):
     code = "moved"
 
 
-def _lock_room(team: Team) -> Room:
-    """Lock the team's room row for this transaction: table changes to one team are serialised.
-
-    A paused table (the team is being moved) refuses every change until it resumes.
-    """
-    rooms = Room.objects.using(team.shard).select_for_update()
-    room = rooms.filter(team_id=team.pk).first()
-    if room is None:
-        if Team.objects.filter(pk=team.pk).values_list("shard", flat=True).first() != team.shard:
-            raise TeamMoved("The team has moved to another shard.")
-        try:
-            with transaction.atomic(using=team.shard):
-                Room.objects.using(team.shard).create(team_id=team.pk)
-        except IntegrityError:
-            pass  # created concurrently
-        room = rooms.get(team_id=team.pk)
-    if room.paused:
-        raise TablePaused("The table is paused while the team moves; try again in a moment.")
-    return room
+def _lock_table(
+    team: Team, membership: Membership | None = None, action: roles.Action | None = None
+) -> Room:
+    """Lock the team's table for this transaction and check it as every table command does
+    (``_require_table``): changes to one team are serialised, a paused table (the team is being
+    moved) and a team homed on another shard refuse. Returns the room with its current round.
+    Call inside ``team_atomic(team)``."""
+    alias = team.shard
+    with connections[alias].cursor() as cursor:
+        batch = sql.Batch(connections[alias], cursor)
+        tables = sql.lock_tables(batch, [team.pk])
+        moved = _moved(alias, [team.pk]) if not tables else set()
+        if not tables and not moved:
+            # The table's first command (the room is made with the team; this is for teams from
+            # before that, or a room lost to a crash between the two).
+            try:
+                with transaction.atomic(using=alias):
+                    Room.objects.using(alias).create(team_id=team.pk)
+            except IntegrityError:
+                pass  # created concurrently
+            tables = sql.lock_tables(batch, [team.pk])
+    _require_table(membership, action, tables.get(team.pk), moved, team_id=team.pk)
+    return Room.objects.using(alias).select_related("current_round__story").get(team_id=team.pk)
 
 
 def _emit(team: Team, room: Room, name: str, data: dict) -> None:
-    """Bump the room version and broadcast ``name`` with it after commit."""
+    """Bump the room version and publish ``name`` with it after commit."""
     room.version += 1
     room.save(using=team.shard, update_fields=["version", "current_round", "deck", "updated_at"])
-    broadcast_on_commit(
+    publish_on_commit(
         using=team.shard,
         team_id=team.pk,
         event=protocol.event(name, version=room.version, data=data),
@@ -93,7 +101,7 @@ def _emit(team: Team, room: Room, name: str, data: dict) -> None:
 
 def room_touch(*, team: Team, name: str, data: dict) -> int:
     """Record a change made elsewhere (the backlog) as a table event; call inside its atomic."""
-    room = _lock_room(team)
+    room = _lock_table(team)
     _emit(team, room, name, data)
     return room.version
 
@@ -121,36 +129,27 @@ def round_start(
     *, membership: Membership, story_id: str | uuid.UUID | None = None, title: str = ""
 ) -> TableUpdate:
     """Put a story (or a quick round with an optional label) on the table."""
-    roles.require(membership.role, roles.Action.START_ROUND)
     team = membership.team
     with team_atomic(team):
-        room = _lock_room(team)
+        room = _lock_table(team, membership, roles.Action.START_ROUND)
         game.require_can_start(_current_status(room))
         story = None
         if story_id is not None:
-            story = story_get(team=team, story_id=story_id)
+            story = story_selectors.story_get(team=team, story_id=story_id)
             if story is None:
                 raise UnknownStory("No such story in this team's backlog.")
         round_ = _open_round(team, room, story=story, title=title, user_id=membership.user_id)
     return TableUpdate(version=room.version, round=round_)
 
 
-def _next_story(team: Team, *, after: Story | None) -> Story | None:
-    stories = Story.objects.using(team.shard).filter(team_id=team.pk, estimate="")
-    if after is not None:
-        stories = stories.exclude(pk=after.pk)
-    return stories.order_by("position", "id").first()
-
-
 def round_start_next(*, membership: Membership) -> TableUpdate:
     """Start a round on the first story of the backlog that has no estimate yet."""
-    roles.require(membership.role, roles.Action.START_ROUND)
     team = membership.team
     with team_atomic(team):
-        room = _lock_room(team)
+        room = _lock_table(team, membership, roles.Action.START_ROUND)
         game.require_can_start(_current_status(room))
         current = room.current_round.story if room.current_round_id else None
-        story = _next_story(team, after=current)
+        story = story_selectors.story_next_unestimated(team=team, after=current)
         if story is None:
             raise BacklogDone("Every story in the backlog has an estimate.")
         round_ = _open_round(team, room, story=story, title="", user_id=membership.user_id)
@@ -158,20 +157,17 @@ def round_start_next(*, membership: Membership) -> TableUpdate:
 
 
 def vote_cast(*, membership: Membership, value: object) -> TableUpdate:
-    """Play a card, or change it. Only the voter learns the value until reveal."""
-    roles.require(membership.role, roles.Action.CAST_VOTE)
-    alias = membership.team.shard
-    [result], events = votes_cast_batch(alias=alias, pending=[(membership, value)])
-    for team_id, event in events:
-        transaction.on_commit(partial(send_now, team_id, event), using=alias)
+    """Play a card, or change it. Only the voter learns the value until reveal. A batch of one:
+    the socket's votes go through ``votes_cast_batch`` in batches (rooms.realtime.batching)."""
+    [result] = votes_cast_batch(alias=membership.team.shard, pending=[(membership, value)])
     if isinstance(result, DomainError):
         raise result
     return result
 
 
 def _moved(alias: str, team_ids: list[int]) -> set[int]:
-    """Of teams without a room on ``alias``, those the directory homes elsewhere (as in
-    _lock_room): their rows have moved to another shard."""
+    """Of teams without a room on ``alias``, those the directory homes elsewhere: their rows
+    have moved to another shard."""
     if not team_ids:
         return set()
     return set(
@@ -180,12 +176,18 @@ def _moved(alias: str, team_ids: list[int]) -> set[int]:
 
 
 def _require_table(
-    membership: Membership, action: roles.Action, table: sql.Table | None, moved: set[int]
+    membership: Membership | None,
+    action: roles.Action | None,
+    table: sql.Table | None,
+    moved: set[int],
+    *,
+    team_id: int | None = None,
 ) -> None:
-    """What a batched command checks before its own rule: the role allows ``action``, the team
-    has not moved to another shard, and its table is not paused for a move."""
-    roles.require(membership.role, action)
-    if membership.team_id in moved:
+    """What every table command checks before its own rule: the role allows ``action``, the
+    team has not moved to another shard, and its table is not paused for a move."""
+    if membership is not None and action is not None:
+        roles.require(membership.role, action)
+    if (membership.team_id if membership is not None else team_id) in moved:
         raise TeamMoved("The team has moved to another shard.")
     if table is not None and table.paused:
         raise TablePaused("The table is paused while the team moves; try again in a moment.")
@@ -193,60 +195,64 @@ def _require_table(
 
 def votes_cast_batch(
     *, alias: str, pending: list[tuple[Membership, object]]
-) -> tuple[list[TableUpdate | DomainError], list[tuple[int, dict]]]:
+) -> list[TableUpdate | DomainError]:
     """Write votes of teams homed on ``alias`` in one transaction (group commit).
 
-    Returns, in order, a TableUpdate for each accepted vote or the DomainError that refused it, and
-    the ``vote_cast`` events for the caller to broadcast once the transaction has committed (the
-    team learns who voted, never the value). Rooms are locked in team-id order, so concurrent
-    batches of other workers cannot deadlock. rooms.batching feeds it the votes a worker
-    receives within a few milliseconds; ``vote_cast`` is a batch of one. Three statements in
-    all, written in SQL (rooms.sql) because this is the path every vote takes.
+    Returns, in order, a TableUpdate for each accepted vote or the DomainError that refused it;
+    each ``vote_cast`` event is published once the transaction has committed (the team learns
+    who voted, never the value). Rooms are locked in team-id order, so concurrent batches of
+    other workers cannot deadlock. Three statements in all, written in SQL (rooms.sql) because
+    this is the path every vote takes.
     """
     now = timezone.now()
     results: list[TableUpdate | DomainError] = []
-    events: list[tuple[int, dict]] = []
+    frames: list[tuple[int, dict]] = []
     team_ids = sorted({membership.team_id for membership, _ in pending})
-    with shard_scope(alias), sql.batch_transaction(alias) as batch:
-        tables = sql.lock_tables(batch, team_ids)
-        moved = _moved(alias, [team_id for team_id in team_ids if team_id not in tables])
-        votes: dict[tuple, tuple] = {}
-        versions: dict[int, int] = {}
-        for membership, value in pending:
-            table = tables.get(membership.team_id)
-            try:
-                _require_table(membership, roles.Action.CAST_VOTE, table, moved)
-                game.require_voting(table.status if table is not None else None)
-                card = game.validate_vote(
-                    game.Deck(table.deck, table.deck, tuple(table.cards)), value
+    with shard_scope(alias):
+        with sql.batch_transaction(alias) as batch:
+            tables = sql.lock_tables(batch, team_ids)
+            moved = _moved(alias, [team_id for team_id in team_ids if team_id not in tables])
+            votes: dict[tuple, tuple] = {}
+            versions: dict[int, int] = {}
+            for membership, value in pending:
+                table = tables.get(membership.team_id)
+                try:
+                    _require_table(membership, roles.Action.CAST_VOTE, table, moved)
+                    game.require_voting(table.status if table is not None else None)
+                    card = game.validate_vote(
+                        game.Deck(table.deck, table.deck, tuple(table.cards)), value
+                    )
+                except DomainError as exc:
+                    results.append(exc)
+                    continue
+                key = (table.round_id, membership.user_id)
+                votes[key] = (table.round_id, membership.team_id, membership.user_id, card)
+                table.version += 1
+                versions[table.room_id] = table.version
+                frames.append(
+                    (
+                        membership.team_id,
+                        protocol.event(
+                            "vote_cast",
+                            version=table.version,
+                            data={"user_id": membership.user_id},
+                        ),
+                    )
                 )
-            except DomainError as exc:
-                results.append(exc)
-                continue
-            key = (table.round_id, membership.user_id)
-            votes[key] = (table.round_id, membership.team_id, membership.user_id, card)
-            table.version += 1
-            versions[table.room_id] = table.version
-            events.append(
-                (
-                    membership.team_id,
-                    protocol.event(
-                        "vote_cast", version=table.version, data={"user_id": membership.user_id}
-                    ),
-                )
-            )
-            results.append(TableUpdate(version=table.version, value=card))
-        if votes:
-            sql.upsert_votes(batch, list(votes.values()), now)
-            sql.set_room_versions(batch, versions, now)
-    return results, events
+                results.append(TableUpdate(version=table.version, value=card))
+            if votes:
+                sql.upsert_votes(batch, list(votes.values()), now)
+                sql.set_room_versions(batch, versions, now)
+        # Committed (or, inside an outer transaction, published when that one commits).
+        for team_id, frame in frames:
+            publish_on_commit(using=alias, team_id=team_id, event=frame)
+    return results
 
 
 def vote_withdraw(*, membership: Membership) -> TableUpdate:
-    roles.require(membership.role, roles.Action.CAST_VOTE)
     team = membership.team
     with team_atomic(team):
-        room = _lock_room(team)
+        room = _lock_table(team, membership, roles.Action.CAST_VOTE)
         game.require_voting(_current_status(room))
         deleted, _ = (
             Vote.objects.using(team.shard)
@@ -259,35 +265,31 @@ def vote_withdraw(*, membership: Membership) -> TableUpdate:
 
 
 def round_reveal(*, membership: Membership) -> TableUpdate:
-    """Turn the cards: close the round, store its statistics, show every vote to everyone."""
-    roles.require(membership.role, roles.Action.REVEAL)
-    [result], _ = rounds_reveal_batch(
-        alias=membership.team.shard, pending=[membership], announce_on_commit=True
-    )
+    """Turn the cards: close the round, store its statistics, show every vote to everyone. A
+    batch of one: the socket's reveals go through ``rounds_reveal_batch`` in batches."""
+    [result] = rounds_reveal_batch(alias=membership.team.shard, pending=[membership])
     if isinstance(result, DomainError):
         raise result
     return result
 
 
 def rounds_reveal_batch(
-    *, alias: str, pending: list[Membership], announce_on_commit: bool = False
-) -> tuple[list[TableUpdate | DomainError], list[tuple[int, dict]]]:
+    *, alias: str, pending: list[Membership]
+) -> list[TableUpdate | DomainError]:
     """Reveal the current rounds of teams homed on ``alias`` in one transaction (group commit).
 
-    Returns, in order, a TableUpdate for each reveal or the DomainError that refused it, and the
-    ``cards_revealed`` events for the caller to broadcast once the transaction has committed. The
-    same rules as ever apply to each item, and each revealed round is recorded for the other
-    regions (outbox) and the team's webhooks in the same transaction. Rooms are locked in team-id
-    order, so concurrent batches of other workers cannot deadlock. rooms.batching feeds it the
-    reveals a worker receives within a few milliseconds; ``round_reveal`` is a batch of one, with
-    ``announce_on_commit`` so each event is registered on commit before the queues, as before.
+    Returns, in order, a TableUpdate for each reveal or the DomainError that refused it. The
+    same rules as ever apply to each item. Each ``cards_revealed`` event is published after
+    commit, and each revealed round is recorded as a ``round.revealed`` domain event in the same
+    transaction (other regions and webhooks subscribe). Rooms are locked in team-id order, so
+    concurrent batches of other workers cannot deadlock.
     """
     now = timezone.now()
     results: list[TableUpdate | DomainError] = []
-    events: list[tuple[int, dict]] = []
+    revealed_events: list[events.Event] = []
     team_ids = sorted({membership.team_id for membership in pending})
-    # transaction.atomic, not sql.batch_transaction: the outbox and webhook rows below are
-    # written through the ORM in the same transaction.
+    # transaction.atomic, not sql.batch_transaction: the subscribers write their outbox rows
+    # through the ORM in the same transaction.
     with shard_scope(alias), transaction.atomic(using=alias):
         connection = connections[alias]
         with connection.cursor() as cursor:
@@ -323,12 +325,20 @@ def rounds_reveal_batch(
                 table.version += 1
                 revealed[round_.pk] = round_
                 versions[table.room_id] = table.version
-                event = protocol.event(
-                    "cards_revealed",
-                    version=table.version,
-                    data={"round": round_payload(round_, votes)},
+                publish_on_commit(
+                    using=alias,
+                    team_id=membership.team_id,
+                    event=protocol.event(
+                        "cards_revealed",
+                        version=table.version,
+                        data={"round": round_payload(round_, votes)},
+                    ),
                 )
-                events.append((membership.team_id, event))
+                revealed_events.append(
+                    events.Event(
+                        "round.revealed", membership.team, {"round": round_, "votes": votes}
+                    )
+                )
                 results.append(TableUpdate(version=table.version, round=round_))
             if revealed:
                 # One statement for the rounds and one for the rooms (rooms.sql). Each room and
@@ -340,34 +350,18 @@ def rounds_reveal_batch(
                     now,
                 )
                 sql.set_room_versions(batch, versions, now)
-        # Table events first, then the queues: on commit the table hears before other regions
-        # and webhooks (when the caller broadcasts after commit, the queues go at commit).
-        for team_id, event in events:
-            protocol.check_event(event)
-            if announce_on_commit:
-                transaction.on_commit(partial(send_now, team_id, event), using=alias)
-        done = [(m, r) for m, r in zip(pending, results, strict=True) if isinstance(r, TableUpdate)]
-        outbox_record_many(shard=alias, rounds=[(m.team, r.round) for m, r in done])
-        # webhooks.record looks the team's endpoints up itself; a team with no active endpoint
-        # gets nothing from it, so one query here spares that lookup for most teams.
-        hooked = teams_with_active_endpoints(list({m.team_id for m, _ in done}))
-        for membership, result in done:
-            if membership.team_id in hooked:
-                webhooks.record(
-                    team=membership.team,
-                    event="round.revealed",
-                    data=webhooks.revealed(result.round, votes_of[result.round.pk]),
-                )
-    return results, events
+        # After the table's events: on commit the table hears before other regions and webhooks.
+        if revealed_events:
+            events.emit(revealed_events, using=alias)
+    return results
 
 
 def round_restart(*, membership: Membership) -> TableUpdate:
     """Vote again on the same story. A revealed round stays in history; an unrevealed one is
     cancelled and its votes are never shown."""
-    roles.require(membership.role, roles.Action.RESTART)
     team = membership.team
     with team_atomic(team):
-        room = _lock_room(team)
+        room = _lock_table(team, membership, roles.Action.RESTART)
         previous = room.current_round
         if previous is None:
             raise game.WrongRoundState("No round is being played.", code="no_active_round")
@@ -389,11 +383,12 @@ def estimate_accept(
     *, membership: Membership, value: object, next_story: bool = False
 ) -> TableUpdate:
     """Record the team's estimate on the round and its story; optionally start the next story."""
+    # The role first: someone who may not accept learns that, not what is wrong with the value.
     roles.require(membership.role, roles.Action.ACCEPT)
     estimate = game.validate_estimate(value)
     team = membership.team
     with team_atomic(team):
-        room = _lock_room(team)
+        room = _lock_table(team, membership)
         game.require_revealed(_current_status(room))
         round_ = room.current_round
         now = timezone.now()
@@ -404,9 +399,9 @@ def estimate_accept(
         round_.save(using=team.shard)
         story = round_.story
         if story is not None:
-            story.estimate = estimate
-            story.estimated_at = now
-            story.save(using=team.shard, update_fields=["estimate", "estimated_at", "updated_at"])
+            story_services.story_set_estimate(
+                team=team, story=story, estimate=estimate, at=now, round_id=round_.pk
+            )
         _emit(
             team,
             room,
@@ -418,11 +413,12 @@ def estimate_accept(
                 "backlog": backlog_payload(team=team),
             },
         )
-        outbox_record(team=team, round_=round_)
-        webhooks.record(team=team, event="story.estimated", data=webhooks.estimated_data(round_))
+        events.emit(events.Event("round.accepted", team, {"round": round_}), using=team.shard)
         accepted = round_
         # With nothing left to estimate, "accept and next" simply accepts.
-        upcoming = _next_story(team, after=story) if next_story else None
+        upcoming = (
+            story_selectors.story_next_unestimated(team=team, after=story) if next_story else None
+        )
         if upcoming is not None:
             round_ = _open_round(team, room, story=upcoming, title="", user_id=membership.user_id)
     return TableUpdate(version=room.version, round=round_, value=estimate, accepted=accepted)
@@ -434,22 +430,25 @@ def room_set_deck(*, membership: Membership, deck: str) -> TableUpdate:
     chosen = game.get_deck(deck)
     team = membership.team
     with team_atomic(team):
-        room = _lock_room(team)
+        room = _lock_table(team, membership)
         game.require_can_start(_current_status(room))
         room.deck = chosen.key
         _emit(team, room, "deck_changed", {"deck": chosen.as_dict()})
     return TableUpdate(version=room.version)
 
 
+# --- presence -----------------------------------------------------------------------------------
+
+
 def _presence_changed(team: Team) -> TableState:
     # One read of the table serves the event and, on join, the joining socket's snapshot.
-    state = table_state(team=team, create=False)
-    broadcast_on_commit(
+    state = table_state(team=team)
+    publish_on_commit(
         using=team.shard,
         team_id=team.pk,
         event=protocol.event(
             "presence_changed",
-            version=state.room.version if state.room is not None else 0,
+            version=state.room.version,
             data={"participants": state.participants},
         ),
     )
@@ -489,3 +488,183 @@ def presence_leave(*, team: Team, channel_name: str) -> None:
         deleted, _ = Presence.objects.using(team.shard).filter(channel_name=channel_name).delete()
         if deleted:
             _presence_changed(team)
+
+
+# --- the table's side of a move between shards (operations.moves drives it) -----------------
+
+
+def table_pause(*, team_id: int, alias: str, paused: bool, reason: str = "") -> int:
+    """Pause (or resume) the team's table on ``alias`` under its lock and tell its sockets;
+    returns the room version. A paused table refuses every command until it resumes."""
+    with shard_scope(alias), transaction.atomic(using=alias):
+        room, _ = Room.objects.using(alias).select_for_update().get_or_create(team_id=team_id)
+        room.paused = paused
+        room.save(using=alias, update_fields=["paused", "updated_at"])
+        name, data = ("table_paused", {"reason": reason}) if paused else ("table_resumed", {})
+        publish_on_commit(
+            using=alias,
+            team_id=team_id,
+            event=protocol.event(name, version=room.version, data=data),
+        )
+        return room.version
+
+
+def team_table_copy(*, team_id: int, source: str, target: str) -> None:
+    """Copy the team's rounds (same ids), votes and table from ``source`` to ``target`` (rows
+    already there are kept; the copy of the table stays paused); call inside a transaction on
+    ``target``, after the team's stories were copied."""
+    rounds = list(Round.objects.using(source).filter(team_id=team_id))
+    Round.objects.using(target).bulk_create(rounds, ignore_conflicts=True)
+    votes = list(Vote.objects.using(source).filter(team_id=team_id))
+    for vote in votes:
+        vote.pk = None  # votes are keyed by (round, user); the target numbers its own rows
+    Vote.objects.using(target).bulk_create(votes, ignore_conflicts=True)
+    room = Room.objects.using(source).get(team_id=team_id)
+    Room.objects.using(target).update_or_create(
+        team_id=team_id,
+        defaults={
+            "deck": room.deck,
+            "current_round_id": room.current_round_id,
+            "version": room.version,
+            "paused": True,
+        },
+    )
+
+
+def team_table_delete(*, team_id: int, alias: str) -> None:
+    """Delete the team's votes, table, rounds and sockets' presence on ``alias``."""
+    Vote.objects.using(alias).filter(team_id=team_id).delete()
+    Room.objects.using(alias).filter(team_id=team_id).delete()
+    Round.objects.using(alias).filter(team_id=team_id).delete()
+    Presence.objects.using(alias).filter(team_id=team_id).delete()
+
+
+def team_copies_delete(*, team_id: int, aliases: list[str]) -> None:
+    """Delete the copies of the team's rounds held on ``aliases``."""
+    for alias in aliases:
+        with shard_scope(alias):
+            RoundReplica.objects.using(alias).filter(team_id=team_id).delete()
+
+
+# --- copies of finished rounds in other regions (replication delivers them) ----------------
+
+
+def round_copy_payload(round_: Round) -> dict[str, Any]:
+    """Everything a copy holds, as JSON-able values (the copy task and the checksum use it)."""
+    story = round_.story
+    votes = sorted(
+        ({"user_id": v.user_id, "value": v.value} for v in round_.votes.all()),
+        key=lambda v: v["user_id"],
+    )
+
+    def stamp(value):
+        return value.isoformat() if value else None
+
+    return {
+        "id": str(round_.pk),
+        "team_id": round_.team_id,
+        "version": round_.version,
+        "origin_updated_at": stamp(round_.updated_at),
+        "story_id": str(round_.story_id) if round_.story_id else None,
+        "story_title": story.title if story else "",
+        "story_external_key": story.external_key if story else "",
+        "title": round_.title,
+        "deck": round_.deck,
+        "status": round_.status,
+        "stats": round_.stats,
+        "estimate": round_.estimate,
+        "votes": votes,
+        "started_at": stamp(round_.started_at),
+        "revealed_at": stamp(round_.revealed_at),
+        "accepted_at": stamp(round_.accepted_at),
+    }
+
+
+def is_newer(incoming: tuple, current: tuple) -> bool:
+    """Conflict rule: the higher version wins; on equal versions the later origin timestamp."""
+    return incoming > current
+
+
+def round_copy_apply(*, alias: str, payload: dict[str, Any], home_region: str) -> bool:
+    """Upsert a copy on ``alias`` unless it already holds this version or a newer one.
+
+    Returns whether the copy changed. Safe to repeat and to run concurrently.
+    """
+    updated_at = parse_datetime(payload["origin_updated_at"])
+    incoming = (payload["version"], updated_at)
+    now = timezone.now()
+    values = {
+        "team_id": payload["team_id"],
+        "home_region": home_region,
+        "version": payload["version"],
+        "origin_updated_at": updated_at,
+        "story_id": payload["story_id"],
+        "story_title": payload["story_title"],
+        "story_external_key": payload["story_external_key"],
+        "title": payload["title"],
+        "deck": payload["deck"],
+        "status": payload["status"],
+        "stats": payload["stats"],
+        "estimate": payload["estimate"],
+        "votes": payload["votes"],
+        "started_at": parse_datetime(payload["started_at"]),
+        "revealed_at": parse_datetime(payload["revealed_at"]) if payload["revealed_at"] else None,
+        "accepted_at": parse_datetime(payload["accepted_at"]) if payload["accepted_at"] else None,
+        "applied_at": now,
+        "lag_seconds": max(0.0, (now - updated_at).total_seconds()),
+    }
+    replicas = RoundReplica.objects.using(alias)
+    with shard_scope(alias):
+        for _ in range(3):
+            with transaction.atomic(using=alias):
+                current = replicas.select_for_update().filter(pk=payload["id"]).first()
+                if current is not None:
+                    if not is_newer(incoming, (current.version, current.origin_updated_at)):
+                        return False
+                    replicas.filter(pk=current.pk).update(**values)
+                    return True
+                try:
+                    with transaction.atomic(using=alias):
+                        replicas.create(id=uuid.UUID(payload["id"]), **values)
+                    return True
+                except IntegrityError:
+                    continue  # another copy inserted it first: compare again
+    raise RuntimeError(f"could not apply a copy of round {payload['id']}")
+
+
+# --- what other apps' events change at the table (subscribed in rooms.apps) ----------------
+
+
+def on_backlog_changed(changes: list[events.Event]) -> None:
+    """A story was created, edited, deleted or moved: every open table gets the new backlog,
+    as a versioned table event in the same transaction (a paused table refuses the change)."""
+    for team in {event.team.pk: event.team for event in changes}.values():
+        room_touch(team=team, name="backlog_changed", data={"backlog": backlog_payload(team=team)})
+
+
+def on_membership_changed(changes: list[events.Event]) -> None:
+    """A member joined, changed role or left: their sockets learn it once the directory's
+    transaction commits (a removed member's sockets close)."""
+    for event in changes:
+        publish_on_commit(
+            using="default",
+            team_id=event.team.pk,
+            event=protocol.event("members_changed", version=0, data=dict(event.data)),
+        )
+
+
+def on_team_created(created: list[events.Event]) -> None:
+    """Make the team's table on its home shard."""
+    for event in created:
+        team = event.team
+        with shard_scope(team.shard):
+            Room.objects.using(team.shard).get_or_create(team_id=team.pk)
+
+
+def on_team_deleted(deleted: list[events.Event]) -> None:
+    """Delete the team's rounds, votes, table and presence at home, and its copies everywhere."""
+    for event in deleted:
+        team = event.team
+        with shard_scope(team.shard), transaction.atomic(using=team.shard):
+            team_table_delete(team_id=team.pk, alias=team.shard)
+        team_copies_delete(team_id=team.pk, aliases=registry.shard_aliases())

@@ -3,4 +3,10 @@ from django.apps import AppConfig
 
 class StoriesConfig(AppConfig):
     name = "stories"
-    verbose_name = "Stories and rounds"
+    verbose_name = "Backlog"
+
+    def ready(self) -> None:
+        from pokerproject import events
+        from stories import services
+
+        events.subscribe("team.deleted", services.on_team_deleted, in_transaction=True)

@@ -32,3 +32,16 @@ def story_get(*, team: Team, story_id: object) -> Story | None:
     if pk is None:
         return None
     return Story.objects.using(team.shard).filter(team_id=team.pk, pk=pk).first()
+
+
+def story_next_unestimated(*, team: Team, after: Story | None = None) -> Story | None:
+    """The first story of the backlog without an estimate (other than ``after``)."""
+    stories = Story.objects.using(team.shard).filter(team_id=team.pk, estimate="")
+    if after is not None:
+        stories = stories.exclude(pk=after.pk)
+    return stories.order_by("position", "id").first()
+
+
+def backlog(*, team: Team) -> list[Story]:
+    """The backlog in its order (the model's)."""
+    return list(Story.objects.using(team.shard).filter(team_id=team.pk))

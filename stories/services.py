@@ -1,27 +1,40 @@
-"""Writes to a team's backlog. Every change is a table event, so open tables update at once."""
+"""Writes to a team's backlog, the only writers of Story.
+
+Every change is recorded as a domain event (``story.created``, ``story.updated``,
+``story.deleted``, ``story.moved``, ``story.estimated``) in the same transaction: the live table
+(rooms) announces the new backlog to open tables, webhooks and the Jira write-back subscribe.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import copy
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
+from django.db import IntegrityError
 from django.db.models import Max
 
 from accounts import roles
-from integrations import webhooks
+from pokerproject import events
+from pokerproject.errors import DomainError
 from pokerproject.regions.guard import team_atomic
-from rooms.selectors import backlog_payload
-from rooms.services import UnknownStory, room_touch
 from stories.models import Story
 
 if TYPE_CHECKING:
-    from accounts.models import Membership
+    from accounts.models import Membership, Team
 
 EDITABLE_FIELDS = ("title", "description", "external_key", "url")
 
+events.declare("story.created", "story.updated", "story.deleted", "story.moved", "story.estimated")
 
-def _announce(membership: Membership) -> None:
-    team = membership.team
-    room_touch(team=team, name="backlog_changed", data={"backlog": backlog_payload(team=team)})
+
+class UnknownStory(DomainError):
+    code = "unknown_story"
+
+
+def _emit(name: str, team: Team, **data: Any) -> None:
+    events.emit(events.Event(name, team, data), using=team.shard)
 
 
 def _get(membership: Membership, story_id: int, *, lock: bool = False) -> Story:
@@ -57,8 +70,7 @@ def story_create(
             created_by_id=membership.user_id,
         )
         story.save(using=team.shard)
-        webhooks.record(team=team, event="story.created", data=webhooks.story_data(story))
-        _announce(membership)
+        _emit("story.created", team, story=story)
     return story
 
 
@@ -73,8 +85,7 @@ def story_update(*, membership: Membership, story_id: int, **fields: str) -> Sto
         for name, value in fields.items():
             setattr(story, name, value.strip())
         story.save(using=team.shard)
-        webhooks.record(team=team, event="story.updated", data=webhooks.story_data(story))
-        _announce(membership)
+        _emit("story.updated", team, story=story)
     return story
 
 
@@ -84,9 +95,9 @@ def story_delete(*, membership: Membership, story_id: int) -> None:
     team = membership.team
     with team_atomic(team):
         story = _get(membership, story_id, lock=True)
-        webhooks.record(team=team, event="story.deleted", data=webhooks.story_data(story))
+        gone = copy.copy(story)  # delete() clears the instance's pk; subscribers want it
         story.delete()
-        _announce(membership)
+        _emit("story.deleted", team, story=gone)
 
 
 def story_move(*, membership: Membership, story_id: int, offset: int) -> list[int]:
@@ -114,5 +125,107 @@ def story_move(*, membership: Membership, story_id: int, offset: int) -> list[in
                 item.position = position
                 changed.append(item)
         Story.objects.using(team.shard).bulk_update(changed, ["position"])
-        _announce(membership)
+        _emit("story.moved", team, order=[s.pk for s in stories])
     return [s.pk for s in stories]
+
+
+def story_set_estimate(
+    *, team: Team, story: Story, estimate: str, at: datetime, round_id: object
+) -> None:
+    """Record the team's accepted estimate on the story; call inside the transaction on the
+    team's shard that accepts it (rooms.services.estimate_accept), ``round_id`` the round it
+    was accepted in."""
+    story.estimate = estimate
+    story.estimated_at = at
+    story.save(using=team.shard, update_fields=["estimate", "estimated_at", "updated_at"])
+    _emit("story.estimated", team, story=story, estimate=estimate, round_id=round_id)
+
+
+# --- stories by external key ------------------------------------------------------------------
+
+MAX_UPSERT_BATCH = 100
+UPSERT_FIELDS = ("title", "description", "url")
+
+
+class UpsertRefused(DomainError):
+    """A batch of stories that cannot be upserted; ``code`` says why."""
+
+
+@dataclass
+class UpsertResult:
+    created: list[Story] = field(default_factory=list)
+    updated: list[Story] = field(default_factory=list)
+    unchanged: list[Story] = field(default_factory=list)
+
+    @property
+    def stories(self) -> list[Story]:
+        return [*self.created, *self.updated, *self.unchanged]
+
+
+def stories_upsert(*, membership: Membership, items: list[dict[str, Any]]) -> UpsertResult:
+    """Create or update stories by ``external_key`` (e.g. PROJ-123): a bot that sends the same
+    batch twice, or two copies of it at once, ends with one story per key.
+
+    Each story goes through story_create / story_update, so open tables and webhooks see every
+    change. A story whose fields already match is left alone (no event).
+    """
+    roles.require(membership.role, roles.Action.MANAGE_BACKLOG)
+    if len(items) > MAX_UPSERT_BATCH:
+        raise UpsertRefused(f"At most {MAX_UPSERT_BATCH} stories per request.", code="invalid")
+    keys = [item["external_key"].strip() for item in items]
+    if len(set(keys)) != len(keys):
+        raise UpsertRefused("Each external_key may appear once per request.", code="invalid")
+    team = membership.team
+    result = UpsertResult()
+    for key, item in zip(keys, items, strict=True):
+        wanted = {name: str(item[name]).strip() for name in UPSERT_FIELDS if name in item}
+        for _ in range(3):
+            story = (
+                Story.objects.using(team.shard).filter(team_id=team.pk, external_key=key).first()
+                if key
+                else None
+            )
+            if story is None:
+                try:
+                    result.created.append(
+                        story_create(membership=membership, external_key=key, **wanted)
+                    )
+                    break
+                except IntegrityError:
+                    continue  # created concurrently under the same key: update it instead
+            changes = {k: v for k, v in wanted.items() if getattr(story, k) != v}
+            if not changes:
+                result.unchanged.append(story)
+            else:
+                try:
+                    result.updated.append(
+                        story_update(membership=membership, story_id=story.pk, **changes)
+                    )
+                except UnknownStory:  # pragma: no cover - deleted meanwhile
+                    continue
+            break
+        else:  # pragma: no cover - three races in a row on one key
+            raise UpsertRefused(f"Could not upsert {key}; try again.", code="conflict")
+    return result
+
+
+# --- a team's rows, for moves and deletion (the team's directory entry is accounts') --------
+
+
+def team_stories_copy(*, team_id: int, source: str, target: str) -> None:
+    """Copy the team's stories from ``source`` to ``target`` (ids kept; rows already there are
+    kept); call inside a transaction on ``target``."""
+    stories = list(Story.objects.using(source).filter(team_id=team_id))
+    Story.objects.using(target).bulk_create(stories, ignore_conflicts=True)
+
+
+def team_stories_delete(*, team_id: int, alias: str) -> None:
+    Story.objects.using(alias).filter(team_id=team_id).delete()
+
+
+def on_team_deleted(deleted: list[events.Event]) -> None:
+    """Delete a deleted team's backlog on its home shard."""
+    for event in deleted:
+        team = event.team
+        with team_atomic(team):
+            team_stories_delete(team_id=team.pk, alias=team.shard)

@@ -144,7 +144,7 @@ def test_any_order_and_repetition_of_copies_converges_to_the_newest(copies, data
     round_id = uuid.uuid4()
     arrivals = data.draw(st.permutations(copies + copies[: data.draw(st.integers(0, 3))]))
     for version, second in arrivals:
-        services.replica_apply(
+        table.round_copy_apply(
             alias=alias,
             payload=_payload(round_id, version, BASE + timedelta(seconds=second)),
             home_region="eu",
@@ -162,10 +162,10 @@ def test_any_order_and_repetition_of_copies_converges_to_the_newest(copies, data
 def test_equal_versions_resolve_by_origin_timestamp():
     """A conflict on the same version goes to the later change, deterministically."""
     early, late = BASE, BASE + timedelta(seconds=1)
-    assert services.is_newer((3, late), (3, early))
-    assert not services.is_newer((3, early), (3, late))
-    assert not services.is_newer((3, early), (3, early))
-    assert services.is_newer((4, early), (3, late))
+    assert table.is_newer((3, late), (3, early))
+    assert not table.is_newer((3, early), (3, late))
+    assert not table.is_newer((3, early), (3, early))
+    assert table.is_newer((4, early), (3, late))
 
 
 def test_a_failed_copy_is_recorded_and_retried_later(eu_team, monkeypatch):
@@ -175,7 +175,7 @@ def test_a_failed_copy_is_recorded_and_retried_later(eu_team, monkeypatch):
     def unreachable(**kwargs):
         raise ConnectionError("target shard unreachable")
 
-    monkeypatch.setattr(services, "replica_apply", unreachable)
+    monkeypatch.setattr(services, "round_copy_apply", unreachable)
     round_ = play(team, lead, eve)  # the copy fails after commit; the round is still finished
     entry = OutboxEntry.objects.using(team.shard).filter(round_id=round_.pk).first()
     assert entry.delivered_at is None
@@ -205,7 +205,7 @@ def test_verify_regions_finds_a_corrupted_copy_and_repair_fixes_it(eu_team, caps
         votes=[{"user_id": eve.user_id, "value": "89"}]
     )
     stray = uuid.uuid4()
-    services.replica_apply(
+    table.round_copy_apply(
         alias=alias, payload=_payload(stray, 1, BASE, team_id=team.pk), home_region="eu"
     )
 

@@ -15,7 +15,8 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
 from conftest import facilitator_of
-from rooms import broadcast, dbpool, fanout, presence, protocol, services
+from rooms import broadcast, presence, protocol, services
+from rooms.realtime import dbpool, fanout
 from rooms.selectors import room_snapshot
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -172,20 +173,32 @@ class RecordingLayer:
         self.sent.append((group, message["kind"], asyncio.get_running_loop()))
 
 
-def test_events_sent_from_a_database_thread_go_through_the_callers_loop(monkeypatch, fresh_pool):
+def test_events_a_call_commits_are_published_from_the_callers_loop(monkeypatch, fresh_pool):
+    """What a service publishes on commit, called from a socket, comes back to the socket's loop
+    and goes out from there, after the call returns (rooms/tests/test_services.py shows that a
+    rolled-back change publishes nothing)."""
     layer = RecordingLayer()
     monkeypatch.setattr(broadcast, "get_channel_layer", lambda: layer)
     event = protocol.event("vote_cast", version=3, data={"user_id": 7})
 
-    async def main():
-        await dbpool.run(broadcast.send_now, 42, event)
-        return asyncio.get_running_loop()
+    def service():
+        broadcast.publish_on_commit(using="default", team_id=42, event=event)
+        assert layer.sent == []  # not from the database thread
+        return "done"
 
-    loop = asyncio.run(main())
+    async def main():
+        result = await dbpool.call(service)
+        return result, asyncio.get_running_loop()
+
+    result, loop = asyncio.run(main())
+    assert result == "done"
     assert layer.sent == [("team.42", "vote_cast", loop)]
 
-    # Outside a database thread (a Celery task, a management command) it still sends.
-    worker = threading.Thread(target=broadcast.send_now, args=(43, event))
+    # Outside a socket's call (a Celery task, a management command) it sends at once.
+    worker = threading.Thread(
+        target=broadcast.publish_on_commit,
+        kwargs={"using": "default", "team_id": 43, "event": event},
+    )
     worker.start()
     worker.join()
     assert layer.sent[1][:2] == ("team.43", "vote_cast")
@@ -223,20 +236,20 @@ def committed_events():
 def test_a_batch_goes_out_in_one_call_where_the_layer_takes_batches(monkeypatch, caplog):
     layer = BatchLayer()
     monkeypatch.setattr(broadcast, "get_channel_layer", lambda: layer)
-    asyncio.run(broadcast.send_many(committed_events()))
+    asyncio.run(broadcast.publish(committed_events()))
     assert layer.batches == [[("team.1", 5), ("team.2", 6), ("team.3", 7)]]
 
     # Already committed: a failed send is logged, never raised at the voters.
     failing = BatchLayer(fail=True)
     monkeypatch.setattr(broadcast, "get_channel_layer", lambda: failing)
-    asyncio.run(broadcast.send_many(committed_events()))
+    asyncio.run(broadcast.publish(committed_events()))
     assert "broadcast of a batch of 3 events failed" in caplog.text
 
 
 def test_without_batches_each_event_goes_out_and_one_failure_spares_the_rest(monkeypatch, caplog):
     layer = FlakyLayer()
     monkeypatch.setattr(broadcast, "get_channel_layer", lambda: layer)
-    asyncio.run(broadcast.send_many(committed_events()))
+    asyncio.run(broadcast.publish(committed_events()))
     assert [group for group, _, _ in layer.sent] == ["team.1", "team.3"]
     assert "broadcast of vote_cast to team 2 failed" in caplog.text
 

@@ -1,7 +1,7 @@
-"""The worker-local fan-out (rooms.fanout) through the configured channel layer: each event once
-to each seat of its table, in order, nothing to other tables or to seats that left, and one
-seat's failure or slow handler is not its neighbours' problem. End to end (real sockets, several
-workers) it is exercised by test_consumers.py and tests/cluster."""
+"""The worker-local fan-out (rooms.realtime.fanout) through the configured channel layer: each
+event once to each seat of its table, in order, nothing to other tables or to seats that left,
+and one seat's failure or slow handler is not its neighbours' problem. End to end (real sockets,
+several workers) it is exercised by test_consumers.py and tests/cluster."""
 
 import asyncio
 import uuid
@@ -10,7 +10,7 @@ import pytest
 from channels.layers import get_channel_layer
 
 from rooms.broadcast import TEAM_EVENT
-from rooms.fanout import Fanout
+from rooms.realtime.fanout import Fanout
 
 pytestmark = pytest.mark.asyncio
 

@@ -182,6 +182,13 @@ def test_every_command_is_imperative_and_no_event_shares_its_name():
     assert not set(protocol.COMMANDS) & set(protocol.EVENTS)
 
 
+def test_every_command_has_its_handler_on_the_consumer():
+    from rooms.realtime.consumers import RoomConsumer
+
+    for name, spec in protocol.COMMANDS.items():
+        assert callable(getattr(RoomConsumer, spec.handler, None)), name
+
+
 def outcome(text: str) -> Command | ProtocolError:
     try:
         return parse_command(text)
@@ -220,10 +227,10 @@ def test_any_json_object_is_a_command_or_a_protocol_error(name, data, request_id
     if isinstance(command, ProtocolError):
         assert command.code == "invalid"
     else:
-        spec = protocol.COMMANDS[name]
-        assert set(command.data) <= set(spec)
+        fields = protocol.COMMANDS[name].fields
+        assert set(command.data) <= set(fields)
         for field, value in command.data.items():
-            kind = spec[field][0]
+            kind = fields[field][0]
             assert isinstance(value, kind)
             assert kind is bool or not isinstance(value, bool)
 

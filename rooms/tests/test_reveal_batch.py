@@ -9,7 +9,7 @@ from accounts import roles
 from accounts.roles import Role
 from pokerproject.regions import registry
 from replication.models import OutboxEntry
-from rooms import game, services, sql
+from rooms import broadcast, game, services, sql
 from rooms.game import RoundStatus
 from rooms.models import Room, Round
 from rooms.selectors import round_payload
@@ -40,8 +40,10 @@ def version_of(t) -> int:
 
 
 def reveal_batch(committed, pending):
-    with committed(ALIAS):
-        return services.rounds_reveal_batch(alias=ALIAS, pending=pending)
+    """The batch's results, and the events it published on commit (collected, not sent)."""
+    with broadcast.collect() as events, committed(ALIAS):
+        results = services.rounds_reveal_batch(alias=ALIAS, pending=pending)
+    return results, events
 
 
 def test_reveals_of_several_teams_commit_together(teams, committed):
@@ -60,7 +62,7 @@ def test_reveals_of_several_teams_commit_together(teams, committed):
         assert event["version"] == result.version
         assert event["data"]["round"]["stats"] == round_.stats
         assert sorted(v["value"] for v in event["data"]["round"]["votes"]) == ["5", "8"]
-        # The caller broadcasts after commit: nothing was sent from inside the batch.
+        # Published after commit to the caller's collection: nothing was sent from the batch.
         assert t.channel.events() == []
         targets = set(
             OutboxEntry.objects.using(ALIAS)

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts import roles
 from accounts.roles import Role
-from rooms import game, services, sql
+from rooms import broadcast, game, services, sql
 from rooms.models import Room, Vote
 from rooms.tests.conftest import US_SHARD as ALIAS
 
@@ -35,8 +35,10 @@ def version_of(t) -> int:
 
 
 def cast(committed, pending):
-    with committed(ALIAS):
-        return services.votes_cast_batch(alias=ALIAS, pending=pending)
+    """The batch's results, and the events it published on commit (collected, not sent)."""
+    with broadcast.collect() as events, committed(ALIAS):
+        results = services.votes_cast_batch(alias=ALIAS, pending=pending)
+    return results, events
 
 
 def test_votes_of_several_teams_commit_together(teams, committed):
@@ -146,9 +148,10 @@ def stored_votes(teams) -> dict:
 def test_a_batch_commits_on_its_own_and_leaves_the_connection_clean(teams):
     elk, fox, _ = teams
     before = {t.team.pk: version_of(t) for t in teams}
-    results, events = services.votes_cast_batch(
-        alias=ALIAS, pending=[(elk.ann, "5"), (fox.ann, "8"), (elk.ben, "13")]
-    )
+    with broadcast.collect() as events:
+        results = services.votes_cast_batch(
+            alias=ALIAS, pending=[(elk.ann, "5"), (fox.ann, "8"), (elk.ben, "13")]
+        )
     assert [r.version for r in results] == [
         before[elk.team.pk] + 1,
         before[fox.team.pk] + 1,
@@ -182,12 +185,13 @@ def test_a_batch_that_fails_midway_leaves_nothing(teams, monkeypatch, failure):
             raise RuntimeError("the worker fell over")
 
     monkeypatch.setattr(sql, "set_room_versions", set_room_versions)
-    with pytest.raises(failure):
+    with broadcast.collect() as events, pytest.raises(failure):
         services.votes_cast_batch(alias=ALIAS, pending=[(elk.ann, "5"), (fox.ann, "8")])
+    assert events == []  # nothing committed, nothing published
     assert stored_votes(teams) == {}
     assert {t.team.pk: version_of(t) for t in teams} == before
     monkeypatch.undo()
     # Nothing is left open on the connection: the next batch commits.
-    results, _ = services.votes_cast_batch(alias=ALIAS, pending=[(elk.ann, "5")])
+    results = services.votes_cast_batch(alias=ALIAS, pending=[(elk.ann, "5")])
     assert results[0].version == before[elk.team.pk] + 1
     assert stored_votes(teams) == {elk.ann.user_id: "5"}

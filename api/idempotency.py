@@ -6,7 +6,7 @@
   two concurrent copies create one object.
 - Same key, different request: 422 ``idempotency_key_reused``.
 - A request that fails with an exception or a 5xx stores nothing: retrying it runs it again.
-Records expire after IDEMPOTENCY_TTL (24 h); the integrations sweep deletes old ones.
+Records expire after IDEMPOTENCY_TTL (24 h); a periodic task (api.tasks) deletes old ones.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from integrations.access import caller_id
+from api.access import caller_id
+from api.problems import ProblemError
 from integrations.models import IdempotencyRecord
-from integrations.problems import ProblemError
 
 HEADER = "Idempotency-Key"
 IDEMPOTENCY_TTL = timedelta(hours=24)

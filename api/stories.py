@@ -15,12 +15,12 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from integrations.drf import IDEMPOTENCY_KEY, EstimateCursorPagination, PagePagination, TeamApi
-from integrations.idempotency import idempotent
+from api.drf import IDEMPOTENCY_KEY, EstimateCursorPagination, PagePagination, TeamApi
+from api.idempotency import idempotent
 from integrations.models import Scope
-from integrations.services import MAX_UPSERT_BATCH, stories_upsert
 from stories import selectors, services
 from stories.models import Story
+from stories.services import MAX_UPSERT_BATCH, stories_upsert
 
 
 class StoryOutputSerializer(serializers.Serializer):

@@ -1,5 +1,7 @@
 """The live table's socket: transport only. Authenticate, join, relay events, dispatch commands
-to services. No rule lives here; every state change goes through rooms.services."""
+(rooms.protocol.COMMANDS: fields, the role's action, the handler) to services. No rule lives
+here; every state change goes through rooms.services, whose events rooms.realtime.dbpool.call
+publishes before the command is acknowledged."""
 
 from __future__ import annotations
 
@@ -18,8 +20,9 @@ from django.conf import settings
 from accounts import roles
 from accounts.selectors import NotAMember, membership_get
 from pokerproject.errors import DomainError
-from rooms import batching, dbpool, fanout, presence, protocol, selectors, services
+from rooms import presence, protocol, selectors, services
 from rooms.broadcast import group_name
+from rooms.realtime import batching, dbpool, fanout
 
 logger = logging.getLogger(__name__)
 
@@ -43,27 +46,13 @@ class TokenBucket:
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
-    # command -> (method name, action the role must allow or None)
-    COMMANDS: dict[str, tuple[str, roles.Action | None]] = {
-        "get_snapshot": ("do_get_snapshot", None),
-        "ping": ("do_ping", None),
-        "start_round": ("do_start_round", roles.Action.START_ROUND),
-        "next_story": ("do_next_story", roles.Action.START_ROUND),
-        "cast_vote": ("do_cast_vote", roles.Action.CAST_VOTE),
-        "withdraw_vote": ("do_withdraw_vote", roles.Action.CAST_VOTE),
-        "reveal_cards": ("do_reveal_cards", roles.Action.REVEAL),
-        "restart_round": ("do_restart_round", roles.Action.RESTART),
-        "accept_estimate": ("do_accept_estimate", roles.Action.ACCEPT),
-        "set_deck": ("do_set_deck", roles.Action.SET_DECK),
-    }
-
     membership = None
     group: str | None = None
     # This socket's key in its team's presence rows (see ``__call__``).
     channel_name = ""
-    # Team events reach the socket from the worker's fan-out (rooms.fanout), concurrently with
-    # this consumer's own handlers: those that arrive while it connects wait in ``backlog``
-    # until the snapshot is out; none is sent once the socket is going.
+    # Team events reach the socket from the worker's fan-out (rooms.realtime.fanout),
+    # concurrently with this consumer's own handlers: those that arrive while it connects wait
+    # in ``backlog`` until the snapshot is out; none is sent once the socket is going.
     ready = False
     gone = False
 
@@ -73,8 +62,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         Channels would also give each socket a channel of its own on the layer and wait on it
         beside the socket (with the pub/sub layer a Redis subscription per socket, and a task and
         an ``asyncio.wait`` per frame). Nothing is ever sent to a socket's own channel here: team
-        events reach the socket through the worker's fan-out (rooms.fanout). The name that would
-        have been the channel's keys the socket's presence row.
+        events reach the socket through the worker's fan-out (rooms.realtime.fanout). The name
+        that would have been the channel's keys the socket's presence row.
         """
         self.scope = scope
         self.channel_layer = None
@@ -109,7 +98,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.backlog: list[dict] = []
         await fanout.current().join(self.group, self)
         try:
-            snapshot = await dbpool.run(self._join)
+            snapshot = await dbpool.call(self._join)
             await self.accept()
             await self._send(snapshot)
             # In arrival order; nothing new jumps the queue, since ``ready`` is set only once
@@ -147,7 +136,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.close(code=protocol.CLOSE_FORBIDDEN)
             raise
         if self.membership.team.shard != old_team.shard:
-            await dbpool.run(
+            await dbpool.call(
                 services.presence_join,
                 team=self.membership.team,
                 user_id=self.membership.user_id,
@@ -160,17 +149,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         await fanout.current().leave(self.group, self)
         try:
-            await dbpool.run(
+            await dbpool.call(
                 services.presence_leave, team=self.membership.team, channel_name=self.channel_name
             )
         except Exception:
             logger.exception("presence cleanup failed for %s", self.channel_name)
 
     async def dispatch(self, message: dict) -> None:
-        # Every handler of this consumer reaches the database only through rooms.dbpool
-        # (directly or via rooms.batching), which closes stale connections on the thread that
-        # uses them, before and after each call: the extra hop Channels makes here before
-        # connect, receive and disconnect would only queue behind the database thread.
+        # Every handler of this consumer reaches the database only through
+        # rooms.realtime.dbpool (directly or via rooms.realtime.batching), which closes stale
+        # connections on the thread that uses them, before and after each call: the extra hop
+        # Channels makes here before connect, receive and disconnect would only queue behind
+        # the database thread.
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             await super().dispatch(message)  # raises Channels' own error
@@ -200,15 +190,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
             # Checked after parsing (frames are small) so the error can echo the request_id.
             if not self.bucket.take():
                 raise protocol.ProtocolError("rate_limited")
-            method, action = self.COMMANDS[command.name]
-            if action is not None:
-                roles.require(self.membership.role, action)
+            spec = protocol.COMMANDS[command.name]
+            # Refused here without a trip to the database; the service checks again for every
+            # other door.
+            if spec.action is not None:
+                roles.require(self.membership.role, spec.action)
+            handler = getattr(self, spec.handler)
             try:
-                await getattr(self, method)(command)
+                await handler(command)
             except services.TeamMoved:
                 # The team moved to another shard while this socket was open: follow it.
                 await self._reload()
-                await getattr(self, method)(command)
+                await handler(command)
         except protocol.ProtocolError as exc:
             logger.info("rejected frame from user %s: %s", self.membership.user_id, exc.code)
             await self._send(protocol.error(request_id, exc.code, str(exc)))
@@ -220,7 +213,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self._send(protocol.error(request_id, "internal"))
 
     async def _call(self, service: Callable[..., services.TableUpdate], **kwargs: Any):
-        return await dbpool.run(service, membership=self.membership, **kwargs)
+        return await dbpool.call(service, membership=self.membership, **kwargs)
 
     async def _ack(self, command: protocol.Command, update: services.TableUpdate, **data: Any):
         await self._send(protocol.ack(command.request_id, version=update.version, data=data))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from integrations.access import api_key_of
+from api.access import api_key_of
 
 
 class _Throttle(SimpleRateThrottle):

@@ -12,10 +12,11 @@ Why not ``channels.db.database_sync_to_async``: it does the same thing (hand the
 thread, close stale connections before and after) through asgiref's general machinery, which
 cost ~80 µs more CPU per call than a plain executor hand-off, on the path every vote takes
 (docs/performance.md, rounds 6 and 7). As with asgiref, the call runs in a copy of the caller's
-context, so context variables (the shard guard's) reach it, and code on the thread can reach
-back to the caller's event loop (``caller_loop``: rooms.broadcast publishes through it).
+context, so context variables (the shard guard's) reach it.
 
-Use: ``result = await dbpool.run(func, *args, **kwargs)``.
+Use: ``result = await dbpool.run(func, *args, **kwargs)``; for a table service,
+``result = await dbpool.call(service, **kwargs)``, which also publishes the table events the
+call committed, from this loop, before it returns.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ from asgiref.sync import SyncToAsync
 from django.conf import settings
 from django.db import close_old_connections
 
+from rooms import broadcast
+
 T = TypeVar("T")
 
 _executor: ThreadPoolExecutor | None = None
 _lock = threading.Lock()
-_serving = threading.local()
 
 
 def executor() -> Executor:
@@ -52,24 +54,32 @@ def executor() -> Executor:
     return _executor
 
 
-def caller_loop() -> asyncio.AbstractEventLoop | None:
-    """The event loop whose ``run`` this thread is serving right now, or None."""
-    return getattr(_serving, "loop", None)
-
-
-def _call(loop: asyncio.AbstractEventLoop, func: Callable[..., T], args: tuple, kwargs: dict) -> T:
-    _serving.loop = loop
+def _call(func: Callable[..., T], args: tuple, kwargs: dict) -> T:
     # As Django does around a request: drop connections that broke or outlived CONN_MAX_AGE.
     close_old_connections()
     try:
         return func(*args, **kwargs)
     finally:
         close_old_connections()
-        _serving.loop = None
 
 
 async def run(func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """Run ``func(*args, **kwargs)`` on a database thread and return its result."""
     loop = asyncio.get_running_loop()
     context = contextvars.copy_context()
-    return await loop.run_in_executor(executor(), context.run, _call, loop, func, args, kwargs)
+    return await loop.run_in_executor(executor(), context.run, _call, func, args, kwargs)
+
+
+def _collecting(func: Callable[..., T], kwargs: dict) -> tuple[T, broadcast.Frames]:
+    with broadcast.collect() as frames:
+        result = func(**kwargs)
+    return result, frames
+
+
+async def call(service: Callable[..., T], /, **kwargs: Any) -> T:
+    """Run a table service on a database thread, then publish the table events it committed
+    (rooms.broadcast), in one go from this loop, and return its result. The events go out
+    before the caller acknowledges the command, as they would on any other door."""
+    result, frames = await run(_collecting, service, kwargs)
+    await broadcast.publish(frames)
+    return result

@@ -9,10 +9,10 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api.access import caller_manager
+from api.drf import IDEMPOTENCY_KEY, PagePagination, TeamApi
+from api.idempotency import idempotent
 from integrations import selectors, services
-from integrations.access import caller_manager
-from integrations.drf import IDEMPOTENCY_KEY, PagePagination, TeamApi
-from integrations.idempotency import idempotent
 from integrations.models import DeliveryStatus
 
 

@@ -6,8 +6,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from integrations.access import caller_memberships
-from integrations.drf import TeamApi
+from api.access import caller_memberships
+from api.drf import TeamApi
 
 
 class TeamOutputSerializer(serializers.Serializer):

@@ -1,7 +1,7 @@
 """Group commit of votes and reveals: the votes (or reveals) a worker receives within a few
 milliseconds are written in one transaction per shard (rooms.services.votes_cast_batch,
-rooms.services.rounds_reveal_batch), then each event is broadcast from the event loop and each
-command acknowledged.
+rooms.services.rounds_reveal_batch), then the batch's events are published from the event loop
+(rooms.realtime.dbpool.call) and each command acknowledged.
 
 Same rules and promises as ``rooms.services.vote_cast`` (it is the same code): a vote is
 acknowledged only after its transaction committed, and the team learns only *who* voted. What
@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from accounts import roles
 from accounts.models import Membership
-from rooms import broadcast, dbpool, services
-from rooms.perloop import PerLoop
+from rooms import services
+from rooms.realtime import dbpool
+from rooms.realtime.perloop import PerLoop
 from rooms.services import TableUpdate
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,8 @@ class _Pending:
 
 class Batcher:
     """Collects one kind of command of one event loop (one worker) and commits them in batches
-    through ``service(alias=..., pending=[item, ...]) -> (results, events)``.
+    through ``service(alias=..., pending=[item, ...]) -> results`` (each a TableUpdate or the
+    error that refused that item; the service checks each item's role like any other door).
 
     The first command of a batch waits ``window`` seconds for company; while a batch is being
     written, the next one fills up, so batches grow with the load and the wait stays short.
@@ -51,17 +52,15 @@ class Batcher:
         *,
         window: float,
         max_batch: int,
-        service: Callable[..., tuple[list, list[tuple[int, dict]]]],
-        action: roles.Action,
+        service: Callable[..., list],
         name: str,
     ) -> None:
         self.window, self.max_batch = window, max_batch
-        self.service, self.action, self.name = service, action, name
+        self.service, self.name = service, name
         self.pending: list[_Pending] = []
         self.task: asyncio.Task | None = None
 
     async def submit(self, *, membership: Membership, item: object) -> TableUpdate:
-        roles.require(membership.role, self.action)
         future = asyncio.get_running_loop().create_future()
         self.pending.append(_Pending(membership, item, future))
         if self.task is None:
@@ -84,17 +83,14 @@ class Batcher:
 
     async def _commit(self, alias: str, items: list[_Pending]) -> None:
         try:
-            results, events = await dbpool.run(
-                self.service, alias=alias, pending=[i.item for i in items]
-            )
+            # Committed and published (each event serialised once) when this returns.
+            results = await dbpool.call(self.service, alias=alias, pending=[i.item for i in items])
         except Exception as exc:  # nothing was committed: every command of the batch fails
             logger.exception("%s batch of %d on %s failed", self.name, len(items), alias)
             for item in items:
                 if not item.future.done():
                     item.future.set_exception(exc)
             return
-        # Committed: broadcast (each event serialised once), then acknowledge each sender.
-        await broadcast.send_many(events)
         for item, result in zip(items, results, strict=True):
             if item.future.done():
                 continue
@@ -106,10 +102,7 @@ class Batcher:
 
 _batchers: PerLoop[dict[str, Batcher]] = PerLoop(dict)
 
-_KINDS = {
-    "vote": (services.votes_cast_batch, roles.Action.CAST_VOTE),
-    "reveal": (services.rounds_reveal_batch, roles.Action.REVEAL),
-}
+_KINDS = {"vote": services.votes_cast_batch, "reveal": services.rounds_reveal_batch}
 
 
 def _batcher(kind: str) -> Batcher:
@@ -117,12 +110,10 @@ def _batcher(kind: str) -> Batcher:
     batchers = _batchers.get()
     batcher = batchers.get(kind)
     if batcher is None:
-        service, action = _KINDS[kind]
         batcher = batchers[kind] = Batcher(
             window=settings.ROOM_VOTE_BATCH_MS / 1000,
             max_batch=settings.ROOM_VOTE_BATCH_MAX,
-            service=service,
-            action=action,
+            service=_KINDS[kind],
             name=kind,
         )
     return batcher

@@ -2,10 +2,8 @@
 
 from django.urls import path, re_path
 
-from accounts.apis import TeamDetailApi, TeamListApi
-from integrations.apis import WebhookEndpointViewSet
-from integrations.problems import api_not_found
-from rooms.apis import (
+from api.problems import api_not_found
+from api.rounds import (
     EstimateAcceptApi,
     RoundDetailApi,
     RoundListApi,
@@ -14,7 +12,9 @@ from rooms.apis import (
     RoundVotesApi,
     TableDetailApi,
 )
-from stories.apis import EstimateListApi, StoryViewSet
+from api.stories import EstimateListApi, StoryViewSet
+from api.teams import TeamDetailApi, TeamListApi
+from api.webhooks import WebhookEndpointViewSet
 
 TEAM = "teams/<slug:slug>/"
 

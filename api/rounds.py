@@ -12,10 +12,10 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from integrations.drf import IDEMPOTENCY_KEY, PagePagination, TeamApi
-from integrations.idempotency import idempotent
+from api.drf import IDEMPOTENCY_KEY, PagePagination, TeamApi
+from api.idempotency import idempotent
+from api.problems import ProblemError
 from integrations.models import Scope
-from integrations.problems import ProblemError
 from rooms import services
 from rooms.game import RoundStatus
 from rooms.models import Round

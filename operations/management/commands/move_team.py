@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Team
-from pokerproject.regions.moves import MoveError, team_move
+from operations.moves import MoveError, team_move
 
 
 class Command(BaseCommand):

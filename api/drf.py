@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from accounts.models import Membership
-from integrations.access import caller_membership
+from api.access import caller_membership
 from integrations.models import Scope
 
 

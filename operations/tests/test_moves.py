@@ -7,8 +7,8 @@ from django.core.management import call_command
 from accounts.models import Team
 from accounts.roles import Role
 from conftest import facilitator_of
+from operations.moves import STEPS, MoveError, team_move
 from pokerproject.regions import registry
-from pokerproject.regions.moves import STEPS, MoveError, team_move
 from replication.models import OutboxEntry
 from replication.selectors import region_diffs
 from rooms import services as table

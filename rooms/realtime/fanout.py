@@ -19,7 +19,7 @@ from typing import Protocol
 
 from channels.layers import BaseChannelLayer, get_channel_layer
 
-from rooms.perloop import PerLoop
+from rooms.realtime.perloop import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class Fanout:
                 # The layer's default kind of channel: the core Redis layer reads all of a
                 # process's channels through one shared list, and only for that prefix.
                 self.channel = await self.layer.new_channel()
-                self.reader = asyncio.create_task(self._read(), name="rooms.fanout")
+                self.reader = asyncio.create_task(self._read(), name="rooms.realtime.fanout")
             # Added on every join, not only the first: with the core Redis layer this also
             # renews the group's expiry while the table is in use.
             await self.layer.group_add(group, self.channel)
