@@ -7,4 +7,4 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         # Declares the directory's domain events before the apps above subscribe to them.
-        from accounts import services  # noqa: F401
+        from accounts import checks, services  # noqa: F401  (checks: registers them)

@@ -2,9 +2,9 @@
 
 from celery import shared_task
 
+from api.idempotency import purge_expired
+
 
 @shared_task(name="api.purge_idempotency_records", acks_late=True)
 def purge_idempotency_records() -> int:
-    from api.idempotency import purge_expired
-
     return purge_expired()

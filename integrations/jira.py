@@ -28,16 +28,15 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import nh3
 from django.conf import settings
-from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts import roles
 from accounts.models import Membership
 from integrations import crypto, netguard
 from integrations.models import JiraConnection, JiraSync, SyncStatus
-from pokerproject import events
+from pokerproject import events, outbox
 from pokerproject.errors import DomainError
-from pokerproject.regions import registry
 from rooms import game
 from stories.models import Story
 from stories.services import UpsertResult, stories_upsert
@@ -54,7 +53,17 @@ PAGE_SIZE = 50
 MAX_IMPORT = 500
 MAX_RATE_LIMIT_WAIT = 60.0
 MAX_PUSH_ATTEMPTS = 8
-SWEEP_GRACE = timedelta(seconds=10)
+
+OUTBOX = outbox.register(
+    outbox.Outbox(
+        name="jira",
+        task="integrations.jira_push",
+        model=JiraSync,
+        pending=Q(status=SyncStatus.PENDING),
+        due=lambda now, grace: Q(next_attempt_at__lte=now - grace),
+        limit=200,
+    )
+)
 
 
 class JiraError(DomainError):
@@ -332,17 +341,8 @@ def sync_record(*, team: Team, story: Story, estimate: str) -> JiraSync | None:
     sync = JiraSync.objects.using(team.shard).create(
         team_id=team.pk, story_id=story.pk, issue_key=key, estimate=estimate
     )
-    transaction.on_commit(lambda: _enqueue(team.shard, sync.pk), using=team.shard)
+    OUTBOX.enqueue_on_commit(team.shard, [sync.pk])
     return sync
-
-
-def _enqueue(shard: str, sync_id: uuid.UUID) -> None:
-    from integrations.tasks import jira_push
-
-    try:
-        jira_push.apply_async(args=[shard, str(sync_id)], retry=False)
-    except Exception as exc:
-        logger.warning("Jira write-back %s not queued (%s); the sweep will send it", sync_id, exc)
 
 
 def points_of(estimate: str) -> float | int | None:
@@ -394,7 +394,7 @@ def sync_push(*, shard: str, sync_id: uuid.UUID) -> str:
         except JiraError as exc:
             transient = exc.status is None or exc.status >= 500
             if transient and attempts < MAX_PUSH_ATTEMPTS:
-                delay = min(600.0, 2.0**attempts)
+                delay = outbox.backoff(attempts).total_seconds()
                 _reschedule(rows, attempts, delay, f"{exc.code}: {exc.message}")
                 raise RetryLater(delay) from exc
             outcome = _Outcome(SyncStatus.FAILED, f"{exc.code}: {exc.message}")
@@ -415,16 +415,6 @@ def _reschedule(rows, attempts: int, delay: float, detail: str) -> None:
     )
 
 
-def sweep(*, limit: int = 200) -> int:
-    now = timezone.now()
-    queued = 0
-    for alias in registry.shard_aliases():
-        due = (
-            JiraSync.objects.using(alias)
-            .filter(status=SyncStatus.PENDING, next_attempt_at__lte=now - SWEEP_GRACE)
-            .values_list("pk", flat=True)[:limit]
-        )
-        for sync_id in due:
-            _enqueue(alias, sync_id)
-            queued += 1
-    return queued
+def sweep() -> int:
+    """Queue every pending write-back whose attempt is due. Returns how many were queued."""
+    return OUTBOX.sweep()

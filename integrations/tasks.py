@@ -6,6 +6,8 @@ import uuid
 from celery import shared_task
 from django.db import DatabaseError
 
+from integrations import jira, webhooks
+
 
 @shared_task(
     name="integrations.deliver_webhook",
@@ -18,9 +20,7 @@ from django.db import DatabaseError
     max_retries=8,  # then the sweep takes over; HTTP failures are scheduled by the row itself
 )
 def deliver_webhook(shard: str, delivery_id: str) -> str:
-    from integrations.webhooks import delivery_send
-
-    return delivery_send(shard=shard, delivery_id=uuid.UUID(delivery_id))
+    return webhooks.delivery_send(shard=shard, delivery_id=uuid.UUID(delivery_id))
 
 
 @shared_task(
@@ -31,11 +31,9 @@ def deliver_webhook(shard: str, delivery_id: str) -> str:
     max_retries=8,
 )
 def jira_push(self, shard: str, sync_id: str) -> str:
-    from integrations.jira import RetryLater, sync_push
-
     try:
-        return sync_push(shard=shard, sync_id=uuid.UUID(sync_id))
-    except RetryLater as exc:
+        return jira.sync_push(shard=shard, sync_id=uuid.UUID(sync_id))
+    except jira.RetryLater as exc:
         if self.app.conf.task_always_eager:
             return "pending"  # embedded mode: the sweep (or a worker) tries again later
         raise self.retry(countdown=exc.delay) from exc
@@ -43,13 +41,9 @@ def jira_push(self, shard: str, sync_id: str) -> str:
 
 @shared_task(name="integrations.jira_import", acks_late=True)
 def jira_import(team_id: int, user_id: int, jql: str) -> str:
-    from integrations.jira import import_for_team
-
-    return import_for_team(team_id=team_id, user_id=user_id, jql=jql)
+    return jira.import_for_team(team_id=team_id, user_id=user_id, jql=jql)
 
 
 @shared_task(name="integrations.sweep", acks_late=True)
 def sweep() -> int:
-    from integrations import jira, webhooks
-
     return webhooks.sweep() + jira.sweep()

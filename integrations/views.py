@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from accounts import roles
 from accounts.decorators import member_required
 from accounts.models import Membership
-from integrations import jira, selectors, services
+from integrations import jira, selectors, services, tasks
 from integrations.forms import ApiKeyForm, JiraConnectionForm, JiraImportForm, WebhookEndpointForm
 from pokerproject.errors import DomainError
 
@@ -190,13 +190,13 @@ def jira_settings(request: HttpRequest, membership: Membership) -> HttpResponse:
 @require_POST
 @facilitator_required
 def jira_import(request: HttpRequest, membership: Membership) -> HttpResponse:
-    from integrations.tasks import jira_import as import_task
-
     form = JiraImportForm(request.POST)
     if not form.is_valid() or selectors.jira_connection_get(team=membership.team) is None:
         messages.error(request, "Connect Jira and enter a JQL query first.")
     else:
-        result = import_task.delay(membership.team.pk, membership.user_id, form.cleaned_data["jql"])
+        result = tasks.jira_import.delay(
+            membership.team.pk, membership.user_id, form.cleaned_data["jql"]
+        )
         text = result.result if result.ready() else "Import started; reload to see the result."
         messages.info(request, str(text))
     return redirect(reverse("jira_settings", args=[membership.team.slug]))

@@ -39,8 +39,7 @@ from accounts.roles import Role
 from integrations import crypto, netguard
 from integrations.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from integrations.selectors import teams_with_active_endpoints
-from pokerproject import events
-from pokerproject.regions import registry
+from pokerproject import events, outbox
 from rooms.selectors import round_payload
 
 if TYPE_CHECKING:
@@ -51,7 +50,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SWEEP_GRACE = timedelta(seconds=10)  # leave fresh rows to the task queued at commit
 LOCK_SECONDS = 120  # longer than a request's timeout: one attempt at a time per delivery
 EXCERPT = 500
 USER_AGENT = "PlanningPoker-Webhooks/1"
@@ -132,24 +130,23 @@ def record(*, team: Team, event: str, data: dict[str, Any] | None) -> int:
     if deliveries:
         WebhookDelivery.objects.using(team.shard).bulk_create(deliveries)
         ids = [str(d.pk) for d in deliveries]
-        transaction.on_commit(lambda: _enqueue_all(team.shard, ids), using=team.shard)
+        OUTBOX.enqueue_on_commit(team.shard, ids)
     return len(deliveries)
 
 
-def _enqueue_all(shard: str, delivery_ids: list[str]) -> None:
-    for delivery_id in delivery_ids:
-        enqueue(shard, delivery_id)
-
-
-def enqueue(shard: str, delivery_id: str, *, countdown: float | None = None) -> None:
-    from integrations.tasks import deliver_webhook
-
-    try:
-        # retry=False: with the broker down, fail now and leave the row to the sweep rather than
-        # hold the caller (a table command) in the client library's reconnect loop.
-        deliver_webhook.apply_async(args=[shard, delivery_id], countdown=countdown, retry=False)
-    except Exception as exc:
-        logger.warning("webhook %s not queued (%s); the sweep will send it", delivery_id, exc)
+OUTBOX = outbox.register(
+    outbox.Outbox(
+        name="webhooks",
+        task="integrations.deliver_webhook",
+        model=WebhookDelivery,
+        pending=Q(status=DeliveryStatus.PENDING),
+        # Due, and not held by a worker in the middle of an attempt.
+        due=lambda now, grace: (
+            Q(next_attempt_at__lte=now - grace)
+            & (Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+        ),
+    )
+)
 
 
 # --- signing ----------------------------------------------------------------------------------
@@ -228,12 +225,6 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, s
         return None, "", f"{type(exc).__name__}: {exc}"[:300]
 
 
-def _eager() -> bool:
-    from pokerproject.celery import app
-
-    return bool(app.conf.task_always_eager)
-
-
 def retry_delay(attempts: int) -> float | None:
     """Seconds before attempt ``attempts + 1``, or None when the schedule is exhausted."""
     schedule = list(settings.WEBHOOK_RETRY_SCHEDULE)
@@ -299,10 +290,10 @@ def delivery_send(*, shard: str, delivery_id: uuid.UUID) -> str:
     )
     _endpoint_failed(endpoint, error)
     if delay is not None:
-        if not _eager():
+        if not OUTBOX.eager():
             # Eager (embedded) mode would run the retry at once, inside this one: leave it to
             # the sweep instead.
-            enqueue(shard, str(delivery.pk), countdown=delay)
+            OUTBOX.enqueue(shard, delivery.pk, countdown=delay)
         return DeliveryStatus.PENDING
     return DeliveryStatus.FAILED
 
@@ -370,18 +361,6 @@ def _notify_disabled(endpoint: WebhookEndpoint) -> None:
         logger.exception("could not mail the facilitators about endpoint %s", endpoint.pk)
 
 
-def sweep(*, limit: int = 500) -> int:
+def sweep() -> int:
     """Queue every pending delivery whose attempt is due. Returns how many were queued."""
-    now = timezone.now()
-    queued = 0
-    for alias in registry.shard_aliases():
-        due = (
-            WebhookDelivery.objects.using(alias)
-            .filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now - SWEEP_GRACE)
-            .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
-            .values_list("pk", flat=True)[:limit]
-        )
-        for delivery_id in due:
-            enqueue(alias, str(delivery_id))
-            queued += 1
-    return queued
+    return OUTBOX.sweep()

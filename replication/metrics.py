@@ -10,6 +10,10 @@ from django.db.models import Max, Min
 from django.utils import timezone
 from prometheus_client.core import REGISTRY, GaugeMetricFamily
 
+from pokerproject.regions import registry
+from replication.models import OutboxEntry
+from rooms.models import RoundReplica
+
 WINDOW = timedelta(minutes=5)
 
 
@@ -21,10 +25,6 @@ class ReplicationCollector:
         yield GaugeMetricFamily("poker_replication_lag_seconds", "", labels=["shard"])
 
     def collect(self):
-        from pokerproject.regions import registry
-        from replication.models import OutboxEntry
-        from rooms.models import RoundReplica
-
         pending = GaugeMetricFamily(
             "poker_replication_pending", "Outbox rows not yet delivered", labels=["shard"]
         )

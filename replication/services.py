@@ -21,9 +21,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from pokerproject import events
+from pokerproject import events, outbox
 from pokerproject.regions import registry
 from pokerproject.regions.guard import shard_scope
 from replication.models import OutboxEntry
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SWEEP_GRACE = timedelta(seconds=10)  # leave fresh rows to the task queued at commit
 SWEEP_RESEND_AFTER = timedelta(seconds=60)  # a swept row waits this long before the next resend
 MAX_BACKOFF = timedelta(minutes=10)
 
@@ -68,15 +68,18 @@ def replica_payload(replica: RoundReplica) -> dict[str, Any]:
 # --- the outbox ---------------------------------------------------------------------------------
 
 
-def _enqueue(shard: str, round_id: uuid.UUID) -> None:
-    from replication.tasks import replicate_round
-
-    try:
-        # retry=False: with the broker down, fail now and leave the row to the sweep rather
-        # than hold a table command for the client library's reconnect loop.
-        replicate_round.apply_async(args=[shard, str(round_id)], retry=False)
-    except Exception as exc:
-        logger.warning("round %s not queued (%s); the sweep will send it", round_id, exc)
+OUTBOX = outbox.register(
+    outbox.Outbox(
+        name="replication",
+        task="replication.replicate_round",
+        model=OutboxEntry,
+        pending=Q(delivered_at__isnull=True),
+        due=lambda now, grace: Q(next_attempt_at__lte=now, created_at__lte=now - grace),
+        key="round_id",
+        distinct=True,  # one task copies a round to every region still waiting for it
+        resend_after=SWEEP_RESEND_AFTER,
+    )
+)
 
 
 def on_round_finished(finished: list[events.Event]) -> None:
@@ -136,10 +139,7 @@ def outbox_record_many(*, shard: str, rounds: list[tuple[Team, Round]]) -> int:
         unique_fields=["round_id", "target_region"],
         update_fields=list(_OUTBOX_RESET),
     )
-    round_ids = list(dict.fromkeys(entry.round_id for entry in entries))
-    transaction.on_commit(
-        lambda: [_enqueue(shard, round_id) for round_id in round_ids], using=shard
-    )
+    OUTBOX.enqueue_on_commit(shard, (entry.round_id for entry in entries))
     return len(entries)
 
 
@@ -186,7 +186,7 @@ def outbox_deliver(*, shard: str, round_id: uuid.UUID) -> int:
 
 def _record_failure(shard: str, entry: OutboxEntry, exc: Exception) -> None:
     attempts = entry.attempts + 1
-    backoff = min(MAX_BACKOFF, timedelta(seconds=2**attempts))
+    backoff = outbox.backoff(attempts, cap=MAX_BACKOFF)
     logger.warning(
         "copy of round %s to %s failed (attempt %s): %s",
         entry.round_id,
@@ -201,24 +201,9 @@ def _record_failure(shard: str, entry: OutboxEntry, exc: Exception) -> None:
     )
 
 
-def outbox_sweep(*, limit: int = 500) -> int:
+def outbox_sweep() -> int:
     """Queue every pending round whose copy is due. Returns how many rounds were queued."""
-    now = timezone.now()
-    queued = 0
-    for alias in registry.shard_aliases():
-        due = OutboxEntry.objects.using(alias).filter(
-            delivered_at__isnull=True, next_attempt_at__lte=now, created_at__lte=now - SWEEP_GRACE
-        )
-        round_ids = list(due.values_list("round_id", flat=True).distinct()[:limit])
-        # Not due again before this copy had a fair chance: a long outage must not queue the
-        # same round on every sweep.
-        OutboxEntry.objects.using(alias).filter(
-            round_id__in=round_ids, delivered_at__isnull=True
-        ).update(next_attempt_at=now + SWEEP_RESEND_AFTER)
-        for round_id in round_ids:
-            _enqueue(alias, round_id)
-            queued += 1
-    return queued
+    return OUTBOX.sweep()
 
 
 def outbox_requeue_team(*, team: Team, round_ids: list[uuid.UUID] | None = None) -> int:

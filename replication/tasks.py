@@ -8,6 +8,8 @@ import uuid
 from celery import shared_task
 from django.db import DatabaseError
 
+from replication import services
+
 
 @shared_task(
     name="replication.replicate_round",
@@ -20,13 +22,9 @@ from django.db import DatabaseError
     max_retries=8,  # then the sweep takes over, on the row's own back-off
 )
 def replicate_round(shard: str, round_id: str) -> int:
-    from replication.services import outbox_deliver
-
-    return outbox_deliver(shard=shard, round_id=uuid.UUID(round_id))
+    return services.outbox_deliver(shard=shard, round_id=uuid.UUID(round_id))
 
 
 @shared_task(name="replication.sweep", acks_late=True)
 def sweep() -> int:
-    from replication.services import outbox_sweep
-
-    return outbox_sweep()
+    return services.outbox_sweep()

@@ -12,3 +12,7 @@ class RegionsConfig(AppConfig):
         from pokerproject.regions.guard import on_connection_created
 
         connection_created.connect(on_connection_created, dispatch_uid="regions.shard_guard")
+
+        from pokerproject import outbox
+
+        outbox.register_metrics()

@@ -260,11 +260,14 @@ def test_history_of_a_team_homed_elsewhere_is_read_from_this_regions_copy(
 
 def test_metrics_export_pending_rows_and_lag(eu_team, monkeypatch):
     team, lead, eve = eu_team
-    monkeypatch.setattr(services, "_enqueue", lambda shard, round_id: None)  # broker "down"
+    monkeypatch.setattr(services.OUTBOX, "enqueue", lambda *args, **kwargs: None)  # broker "down"
     play(team, lead, eve)
     body = Client().get("/metrics").content.decode()
     pending = float(len(other_regions(team)))  # one row per region that needs a copy
     assert f'poker_replication_pending{{shard="{team.shard}"}} {pending}' in body
+    # The same rows, as every outbox reports them.
+    assert f'poker_outbox_pending{{outbox="replication",shard="{team.shard}"}} {pending}' in body
+    assert f'poker_outbox_pending{{outbox="webhooks",shard="{team.shard}"}} 0.0' in body
     assert "poker_replication_lag_seconds" in body
     assert "poker_replication_oldest_pending_seconds" in body
 
@@ -273,7 +276,9 @@ def test_the_sweep_does_not_queue_a_round_again_on_every_run(eu_team, monkeypatc
     """During a long outage a pending round is re-sent once per resend interval, not per sweep."""
     team, lead, eve = eu_team
     queued = []
-    monkeypatch.setattr(services, "_enqueue", lambda shard, round_id: queued.append(round_id))
+    monkeypatch.setattr(
+        services.OUTBOX, "enqueue", lambda shard, round_id, **kw: queued.append(round_id)
+    )
     round_ = play(team, lead, eve)
     queued.clear()  # the commit-time attempts
     OutboxEntry.objects.using(team.shard).update(created_at=timezone.now() - timedelta(minutes=1))

@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.db import models
 from django.test.utils import isolate_apps
 
+from accounts import checks as account_checks
 from accounts.models import Membership, Team, User
 from pokerproject.regions import checks, registry
 from pokerproject.regions.config import ShardConfigError, ShardSpec, parse_shard_urls
@@ -314,10 +315,10 @@ def test_check_reports_teams_on_a_shard_that_is_not_configured(team_factory):
     database checks (migrate), with the shard and how many teams it holds."""
     team_factory("Alpha")
     lost = [team_factory("Beta"), team_factory("Gamma")]
-    assert checks.check_team_shards(databases=["default"]) == []
+    assert account_checks.check_team_shards(databases=["default"]) == []
     Team.objects.filter(pk__in=[t.pk for t in lost]).update(shard="retired-1")
-    errors = checks.check_team_shards(databases=["default"])
+    errors = account_checks.check_team_shards(databases=["default"])
     assert [e.id for e in errors] == ["regions.E003"]
     assert "2 team(s) live on shard 'retired-1'" in errors[0].msg
     # Only when database checks were asked for (as migrate and `check --database` do).
-    assert checks.check_team_shards() == []
+    assert account_checks.check_team_shards() == []

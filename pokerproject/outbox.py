@@ -1,0 +1,154 @@
+"""One transactional outbox for every durable side effect that leaves a shard.
+
+A change and the rows saying what must follow it (a copy for another region, a webhook
+delivery, a Jira write-back) commit together on the team's shard. Each kind of row is an
+``Outbox``: it names its regional model, the Celery task that works off one row (by name, from
+the project's Celery app, so a service imports no task module and no task module imports
+back), which rows are still due, and how long a fresh row is left to the task queued at commit
+before the sweep takes it. The users
+(replication.services, integrations.webhooks, integrations.jira) declare their outbox and call:
+
+- ``enqueue_on_commit(shard, keys)`` inside the transaction that wrote the rows: once it
+  commits, one task per key, never if it rolls back;
+- ``enqueue(shard, key)`` to queue one now (a retry with ``countdown``);
+- ``sweep()`` from a periodic task: every shard's due rows, queued again (a broker that was down
+  at commit, a worker that died mid-task);
+- ``backoff(attempts)`` for the delay of a row's next attempt.
+
+``pending()`` counts the undelivered rows per shard; ``OutboxCollector`` reports them to
+Prometheus as ``poker_outbox_pending{outbox, shard}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import models, transaction
+from django.utils import timezone
+from prometheus_client.core import REGISTRY, GaugeMetricFamily
+
+from pokerproject.celery import app as celery_app
+from pokerproject.regions import registry
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Outbox:
+    """A kind of outbox row and the task that works it off.
+
+    ``task`` is called as ``task(shard, str(key))``; ``key`` is the field the task takes (the
+    row's id, or the round a replication row belongs to, ``distinct`` then). ``pending`` selects
+    the rows not yet done; ``due(now)`` those of them whose attempt is due, ``grace`` past it.
+    ``resend_after``: a swept row is not due again before this long (a long outage must not
+    queue the same row on every sweep).
+    """
+
+    name: str
+    task: str
+    model: type[models.Model]
+    pending: models.Q
+    due: Callable[[datetime, timedelta], models.Q]
+    key: str = "pk"
+    distinct: bool = False
+    grace: timedelta = timedelta(seconds=10)
+    resend_after: timedelta | None = None
+    limit: int = 500
+
+    def enqueue(self, shard: str, key: Any, *, countdown: float | None = None) -> None:
+        """Queue the task for one row now. With the broker down, log and leave it to the sweep
+        (retry=False: a table command must not wait in the client library's reconnect loop)."""
+        try:
+            celery_app.tasks[self.task].apply_async(
+                args=[shard, str(key)], countdown=countdown, retry=False
+            )
+        except Exception as exc:
+            logger.warning("%s %s not queued (%s); the sweep will send it", self.name, key, exc)
+
+    def enqueue_on_commit(self, shard: str, keys: Iterable[Any]) -> None:
+        """Queue the rows' tasks once the transaction on ``shard`` that wrote them commits."""
+        keys = list(dict.fromkeys(keys))
+        if keys:
+            transaction.on_commit(lambda: [self.enqueue(shard, key) for key in keys], using=shard)
+
+    def sweep(self, *, now: datetime | None = None) -> int:
+        """Queue every due row of every shard again; returns how many tasks were queued."""
+        now = now or timezone.now()
+        queued = 0
+        for alias in registry.shard_aliases():
+            rows = self.model._default_manager.using(alias)
+            due = rows.filter(self.pending & self.due(now, self.grace))
+            keys = due.values_list(self.key, flat=True)
+            if self.distinct:
+                keys = keys.distinct()
+            keys = list(keys[: self.limit])
+            if self.resend_after is not None and keys:
+                rows.filter(self.pending, **{f"{self.key}__in": keys}).update(
+                    next_attempt_at=now + self.resend_after
+                )
+            for key in keys:
+                self.enqueue(alias, key)
+            queued += len(keys)
+        return queued
+
+    def pending_count(self, alias: str) -> int:
+        return self.model._default_manager.using(alias).filter(self.pending).count()
+
+    @staticmethod
+    def eager() -> bool:
+        """Whether tasks run in process (the embedded mode): a retry would run inside the
+        attempt that failed, so it is left to the sweep."""
+        return bool(celery_app.conf.task_always_eager)
+
+
+def backoff(attempts: int, *, cap: timedelta = timedelta(minutes=10)) -> timedelta:
+    """Exponential back-off: 2, 4, 8 ... seconds after the 1st, 2nd, 3rd ... failure, capped."""
+    return min(cap, timedelta(seconds=2.0 ** min(attempts, 30)))
+
+
+_outboxes: dict[str, Outbox] = {}
+
+
+def register(outbox: Outbox) -> Outbox:
+    _outboxes[outbox.name] = outbox
+    return outbox
+
+
+def outboxes() -> list[Outbox]:
+    return list(_outboxes.values())
+
+
+class OutboxCollector:
+    """Undelivered rows per outbox and shard, read from the shards at scrape time."""
+
+    NAME = "poker_outbox_pending"
+
+    def describe(self):
+        # Named here so registering does not call collect(), which reads the databases.
+        yield GaugeMetricFamily(self.NAME, "", labels=["outbox", "shard"])
+
+    def collect(self):
+        pending = GaugeMetricFamily(
+            self.NAME, "Outbox rows not yet done, per outbox and shard", labels=["outbox", "shard"]
+        )
+        for outbox in outboxes():
+            for alias in registry.shard_aliases():
+                try:
+                    pending.add_metric([outbox.name, alias], outbox.pending_count(alias))
+                except Exception:  # noqa: S112 - a shard that is down must not break the scrape
+                    continue
+        yield pending
+
+
+_collector_registered = False
+
+
+def register_metrics() -> None:
+    global _collector_registered
+    if not _collector_registered:
+        REGISTRY.register(OutboxCollector())
+        _collector_registered = True
