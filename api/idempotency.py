@@ -25,8 +25,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.access import caller_id
+from api.models import IdempotencyRecord
 from api.problems import ProblemError
-from integrations.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 IDEMPOTENCY_TTL = timedelta(hours=24)

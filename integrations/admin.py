@@ -3,7 +3,6 @@ from django.utils import timezone
 
 from integrations.models import (
     ApiKey,
-    IdempotencyRecord,
     JiraConnection,
     JiraSync,
     WebhookAttempt,
@@ -112,21 +111,3 @@ class JiraSyncAdmin(ReadOnlyShardAdmin):
     ]
     list_filter = ["status"]
     search_fields = ["issue_key"]
-
-
-@admin.register(IdempotencyRecord)
-class IdempotencyRecordAdmin(admin.ModelAdmin):
-    list_display = ["caller", "key", "status_code", "created_at"]
-    search_fields = ["caller", "key"]
-    readonly_fields = [
-        "caller",
-        "key",
-        "fingerprint",
-        "status_code",
-        "response_body",
-        "response_headers",
-        "created_at",
-    ]
-
-    def has_add_permission(self, request):
-        return False

@@ -1,8 +1,8 @@
 """What integrators configure (GLOBAL, the directory) and what is sent on a team's behalf
 (REGIONAL, next to the change that caused it, so it commits in the same transaction).
 
-- ApiKey, WebhookEndpoint, JiraConnection and IdempotencyRecord are global: they belong to a team
-  (or a caller) and are looked up on every request before the team's shard is known.
+- ApiKey, WebhookEndpoint and JiraConnection are global: they belong to a team and are looked up
+  on every request before the team's shard is known.
 - WebhookDelivery, WebhookAttempt and JiraSync are regional: each is an outbox row written inside
   the shard transaction of the change (a reveal, an accepted estimate, a backlog edit), so a
   committed change always has its deliveries and a rolled-back one never does. They refer to
@@ -212,24 +212,3 @@ class JiraSync(RegionalModel):
 
     def __str__(self) -> str:
         return f"{self.issue_key} = {self.estimate} ({self.status})"
-
-
-class IdempotencyRecord(GlobalModel):
-    """The first response to a POST carrying an ``Idempotency-Key``, per caller, replayed for
-    repeats with the same body. ``status_code`` is null while the first request is running."""
-
-    caller = models.CharField(max_length=64, help_text="key:<id> or user:<id>")
-    key = models.CharField(max_length=255)
-    fingerprint = models.CharField(max_length=64)
-    status_code = models.PositiveIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
-    response_headers = models.JSONField(default=dict)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["caller", "key"], name="idempotency_unique_caller_key")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.caller} {self.key}"

@@ -4,7 +4,7 @@ Services call ``publish_on_commit(using=alias, team_id=..., event=...)`` inside 
 transaction (or right after a batch's own commit, when none is open). On commit the event is
 either handed back to the socket that asked for the change, through ``collect()`` (the
 transport then publishes everything the call committed in one go from its event loop: see
-rooms.realtime.table_call), or, for every other door (REST, pages, admin, commands, tasks),
+rooms.realtime.dbpool.call), or, for every other door (REST, pages, admin, commands, tasks),
 sent at once. A rolled-back transaction publishes nothing.
 """
 

@@ -539,11 +539,19 @@ def team_table_delete(*, team_id: int, alias: str) -> None:
     Presence.objects.using(alias).filter(team_id=team_id).delete()
 
 
-def team_copies_delete(*, team_id: int, aliases: list[str]) -> None:
-    """Delete the copies of the team's rounds held on ``aliases``."""
+def team_copies_delete(
+    *, team_id: int, aliases: list[str], round_ids: list[Any] | None = None
+) -> int:
+    """Delete the copies of the team's rounds (all, or ``round_ids``) held on ``aliases``;
+    returns how many were deleted."""
+    deleted = 0
     for alias in aliases:
         with shard_scope(alias):
-            RoundReplica.objects.using(alias).filter(team_id=team_id).delete()
+            copies = RoundReplica.objects.using(alias).filter(team_id=team_id)
+            if round_ids is not None:
+                copies = copies.filter(id__in=round_ids)
+            deleted += copies.delete()[0]
+    return deleted
 
 
 # --- copies of finished rounds in other regions (replication delivers them) ----------------

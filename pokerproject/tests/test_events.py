@@ -38,6 +38,7 @@ def test_in_transaction_subscribers_run_inside_and_can_undo_the_change(registry_
         raise RuntimeError("a subscriber refuses")
 
     events.subscribe("user.made", refuse, in_transaction=True)
+
     def make_eve():
         with transaction.atomic(using="default"):
             User.objects.create(username="eve")
@@ -71,6 +72,7 @@ def test_after_commit_subscribers_hear_a_batch_once_it_commits_and_never_a_rollb
         [("user.left", 2)],
     ]
     heard.clear()
+
     def rolled_back():
         with transaction.atomic(using="default"):
             events.emit(events.Event("user.made", None, {"n": 4}), using="default")

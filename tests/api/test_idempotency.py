@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 from django.db import connections
 
-from integrations.models import IdempotencyRecord
+from api.models import IdempotencyRecord
 from integrations.tests.fixtures import key_client
 from stories.models import Story
 

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.models import Team
 from replication import services
 from replication.selectors import region_diffs
-from rooms.models import RoundReplica
+from rooms import services as table
 
 
 class Command(BaseCommand):
@@ -51,9 +51,11 @@ class Command(BaseCommand):
                 if options["repair"]:
                     # A drifted copy may carry the origin's version, so the version guard would
                     # keep it: drop it with the strays, then send the originals again.
-                    RoundReplica.objects.using(diff.shard).filter(
-                        team_id=team.pk, id__in=diff.different + diff.extra
-                    ).delete()
+                    table.team_copies_delete(
+                        team_id=team.pk,
+                        aliases=[diff.shard],
+                        round_ids=diff.different + diff.extra,
+                    )
                     requeue = [uuid.UUID(i) for i in diff.missing + diff.different]
                     services.outbox_requeue_team(team=team, round_ids=requeue)
                     self.stdout.write(

@@ -1,0 +1,21 @@
+from django.contrib import admin
+
+from api.models import IdempotencyRecord
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(admin.ModelAdmin):
+    list_display = ["caller", "key", "status_code", "created_at"]
+    search_fields = ["caller", "key"]
+    readonly_fields = [
+        "caller",
+        "key",
+        "fingerprint",
+        "status_code",
+        "response_body",
+        "response_headers",
+        "created_at",
+    ]
+
+    def has_add_permission(self, request):
+        return False

@@ -1,0 +1,30 @@
+"""What the REST API keeps of its own: the first response to each idempotent POST. GLOBAL (the
+directory database): callers are looked up before any team's shard is known."""
+
+from django.db import models
+from django.utils import timezone
+
+from pokerproject.regions.placement import GlobalModel
+
+
+class IdempotencyRecord(GlobalModel):
+    """The first response to a POST carrying an ``Idempotency-Key``, per caller, replayed for
+    repeats with the same body. ``status_code`` is null while the first request is running."""
+
+    caller = models.CharField(max_length=64, help_text="key:<id> or user:<id>")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        # The table keeps the name it had when the integrations app held the model.
+        db_table = "integrations_idempotencyrecord"
+        constraints = [
+            models.UniqueConstraint(fields=["caller", "key"], name="idempotency_unique_caller_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.caller} {self.key}"
