@@ -39,6 +39,8 @@ from integrations.models import DeliveryStatus, WebhookAttempt, WebhookDelivery,
 from pokerproject.regions import registry
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from accounts.models import Team
     from rooms.selectors import Ballot
     from stories.models import Round, Story
@@ -69,7 +71,7 @@ def story_data(story: Story) -> dict[str, Any]:
     }
 
 
-def revealed(round_: Round, votes: list[Ballot]) -> dict[str, Any]:
+def revealed(round_: Round, votes: Sequence[Ballot]) -> dict[str, Any]:
     """The ``round.revealed`` event: the round as the table shows it once revealed."""
     from rooms.selectors import round_payload
 

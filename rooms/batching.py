@@ -105,7 +105,7 @@ class Batcher:
 
 _batchers: PerLoop[dict[str, Batcher]] = PerLoop(dict)
 
-_KINDS = {
+_KINDS: dict[str, tuple[Callable[..., tuple], game.Action]] = {
     "vote": (services.votes_cast_batch, game.Action.CAST_VOTE),
     "reveal": (services.rounds_reveal_batch, game.Action.REVEAL),
 }

@@ -97,7 +97,7 @@ class ProtocolError(Exception):
 @dataclass(frozen=True)
 class Command:
     name: str
-    request_id: str | None
+    request_id: str | int | None
     data: dict[str, Any]
 
 

@@ -14,6 +14,8 @@ from rooms.services import UnknownStory, room_touch
 from stories.models import Story
 
 if TYPE_CHECKING:
+    import uuid
+
     from accounts.models import Membership
 
 EDITABLE_FIELDS = ("title", "description", "external_key", "url")
@@ -24,7 +26,7 @@ def _announce(membership: Membership) -> None:
     room_touch(team=team, name="backlog_changed", data={"backlog": backlog_payload(team=team)})
 
 
-def _get(membership: Membership, story_id: int, *, lock: bool = False) -> Story:
+def _get(membership: Membership, story_id: uuid.UUID, *, lock: bool = False) -> Story:
     team = membership.team
     stories = Story.objects.using(team.shard).filter(team_id=team.pk)
     if lock:
@@ -62,7 +64,7 @@ def story_create(
     return story
 
 
-def story_update(*, membership: Membership, story_id: int, **fields: str) -> Story:
+def story_update(*, membership: Membership, story_id: uuid.UUID, **fields: str) -> Story:
     game.require(membership.role, game.Action.MANAGE_BACKLOG)
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
@@ -78,7 +80,7 @@ def story_update(*, membership: Membership, story_id: int, **fields: str) -> Sto
     return story
 
 
-def story_delete(*, membership: Membership, story_id: int) -> None:
+def story_delete(*, membership: Membership, story_id: uuid.UUID) -> None:
     """Delete a story. Its finished rounds stay in the team's history, detached from it."""
     game.require(membership.role, game.Action.MANAGE_BACKLOG)
     team = membership.team
@@ -89,7 +91,7 @@ def story_delete(*, membership: Membership, story_id: int) -> None:
         _announce(membership)
 
 
-def story_move(*, membership: Membership, story_id: int, offset: int) -> list[int]:
+def story_move(*, membership: Membership, story_id: uuid.UUID, offset: int) -> list[uuid.UUID]:
     """Move a story ``offset`` places (negative: up) and renumber the backlog 1..n.
 
     Returns the new order of story ids.

@@ -12,8 +12,6 @@ from rooms.game import FINISHED_STATUSES
 from stories.models import Round
 
 if TYPE_CHECKING:
-    import uuid
-
     from accounts.models import Team
 
 
@@ -23,9 +21,9 @@ class RegionDiff:
     shard: str
     home_count: int
     copy_count: int
-    missing: list[uuid.UUID] = field(default_factory=list)
-    different: list[uuid.UUID] = field(default_factory=list)
-    extra: list[uuid.UUID] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    different: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
 
     @property
     def agrees(self) -> bool:

@@ -43,7 +43,7 @@ MAX_BACKOFF = timedelta(minutes=10)
 def round_payload(round_: Round) -> dict[str, Any]:
     """Everything a copy holds, as JSON-able values (the task and the checksum use it)."""
     story = round_.story
-    votes = sorted(
+    votes: list[dict[str, Any]] = sorted(
         ({"user_id": v.user_id, "value": v.value} for v in round_.votes.all()),
         key=lambda v: v["user_id"],
     )
@@ -204,9 +204,12 @@ def outbox_record_many(*, shard: str, rounds: list[tuple[Team, Round]]) -> int:
         update_fields=list(_OUTBOX_RESET),
     )
     round_ids = list(dict.fromkeys(entry.round_id for entry in entries))
-    transaction.on_commit(
-        lambda: [_enqueue(shard, round_id) for round_id in round_ids], using=shard
-    )
+
+    def enqueue_all() -> None:
+        for round_id in round_ids:
+            _enqueue(shard, round_id)
+
+    transaction.on_commit(enqueue_all, using=shard)
     return len(entries)
 
 
