@@ -39,9 +39,10 @@ test: $(VENV)/.dev ## Run the whole test suite (services from the environment; e
 test-fast: $(VENV)/.dev ## Run the tests without the real-browser ones
 	$(PY) -m pytest -m "not browser"
 
-lint: $(VENV)/.dev ## ruff lint and format check, mypy on the core packages
+lint: $(VENV)/.dev ## ruff lint and format check, import contracts, mypy on the core packages
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo
 	$(VENV)/bin/mypy
 
 typecheck: $(VENV)/.dev ## mypy with django-stubs on the core packages (pyproject.toml)
