@@ -34,10 +34,11 @@ run: demo ## Set up, migrate, seed the demo team and serve on http://$(HOST):$(P
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) pokerproject.asgi:application
 
 test: $(VENV)/.dev ## Run the whole test suite (services from the environment; embedded default otherwise)
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=15
 
-test-fast: $(VENV)/.dev ## Run the tests without the real-browser ones
-	$(PY) -m pytest -m "not browser"
+# One worker per core (pytest-xdist); each has its own in-memory SQLite or test_*_gwN databases.
+test-fast: $(VENV)/.dev ## Run the tests that start no browser and no process (servers, workers, Redis)
+	$(PY) -m pytest -n auto -m "not browser and not processes"
 
 lint: $(VENV)/.dev ## ruff lint and format check, import contracts, mypy on the core packages
 	$(VENV)/bin/ruff check .
