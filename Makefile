@@ -6,7 +6,7 @@ PORT   ?= 8000
 HOST   ?= 127.0.0.1
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast lint format migrate demo check-deploy clean cluster cluster-stop bench schema
+.PHONY: help run test test-fast lint typecheck format migrate demo check-deploy clean cluster cluster-stop bench schema
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-14s %s\n", $$1, $$2}'
@@ -34,14 +34,20 @@ run: demo ## Set up, migrate, seed the demo team and serve on http://$(HOST):$(P
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) pokerproject.asgi:application
 
 test: $(VENV)/.dev ## Run the whole test suite (services from the environment; embedded default otherwise)
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=15
 
-test-fast: $(VENV)/.dev ## Run the tests without the real-browser ones
-	$(PY) -m pytest -m "not browser"
+# One worker per core (pytest-xdist); each has its own in-memory SQLite or test_*_gwN databases.
+test-fast: $(VENV)/.dev ## Run the tests that start no browser and no process (servers, workers, Redis)
+	$(PY) -m pytest -n auto -m "not browser and not processes"
 
-lint: $(VENV)/.dev ## ruff lint and format check
+lint: $(VENV)/.dev ## ruff lint and format check, import contracts, mypy on the core packages
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo
+	$(VENV)/bin/mypy
+
+typecheck: $(VENV)/.dev ## mypy with django-stubs on the core packages (pyproject.toml)
+	$(VENV)/bin/mypy
 
 format: $(VENV)/.dev ## Format the code and fix what ruff can
 	$(VENV)/bin/ruff format .

@@ -42,7 +42,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    memberships = selectors.membership_list_for_user(user=request.user)
+    memberships = selectors.membership_list_for_user(user=request.user)  # type: ignore[arg-type]  # login_required
     return render(
         request, "accounts/dashboard.html", {"memberships": memberships, "form": TeamForm()}
     )
@@ -53,7 +53,9 @@ def team_create(request: HttpRequest) -> HttpResponse:
     form = TeamForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         team = services.team_create(
-            name=form.cleaned_data["name"], region=form.cleaned_data["region"], creator=request.user
+            name=form.cleaned_data["name"],
+            region=form.cleaned_data["region"],
+            creator=request.user,  # type: ignore[arg-type]
         )
         messages.success(request, f"Team {team.name} created. Invite your teammates below.")
         return redirect(team.get_absolute_url())

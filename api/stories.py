@@ -117,7 +117,7 @@ class StoryViewSet(viewsets.ViewSetMixin, TeamApi):
             ref_name = "StoryMoveOutput"
 
     class UpsertInputSerializer(serializers.Serializer):
-        stories = UpsertItemSerializer(many=True, min_length=1, max_length=MAX_UPSERT_BATCH)
+        stories = UpsertItemSerializer(many=True, min_length=1, max_length=MAX_UPSERT_BATCH)  # type: ignore[call-arg]
 
         class Meta:
             ref_name = "StoryUpsertInput"

@@ -43,6 +43,8 @@ from pokerproject import events, outbox
 from rooms.selectors import round_payload
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from accounts.models import Team
     from rooms.models import Round
     from rooms.selectors import Ballot
@@ -73,7 +75,7 @@ def story_data(story: Story) -> dict[str, Any]:
     }
 
 
-def revealed(round_: Round, votes: list[Ballot]) -> dict[str, Any]:
+def revealed(round_: Round, votes: Sequence[Ballot]) -> dict[str, Any]:
     """The ``round.revealed`` event: the round as the table shows it once revealed."""
     return {"round": round_payload(round_, votes)}
 

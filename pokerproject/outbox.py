@@ -71,9 +71,14 @@ class Outbox:
 
     def enqueue_on_commit(self, shard: str, keys: Iterable[Any]) -> None:
         """Queue the rows' tasks once the transaction on ``shard`` that wrote them commits."""
-        keys = list(dict.fromkeys(keys))
-        if keys:
-            transaction.on_commit(lambda: [self.enqueue(shard, key) for key in keys], using=shard)
+        unique = list(dict.fromkeys(keys))
+
+        def enqueue_all() -> None:
+            for key in unique:
+                self.enqueue(shard, key)
+
+        if unique:
+            transaction.on_commit(enqueue_all, using=shard)
 
     def sweep(self, *, now: datetime | None = None) -> int:
         """Queue every due row of every shard again; returns how many tasks were queued."""
@@ -82,10 +87,10 @@ class Outbox:
         for alias in registry.shard_aliases():
             rows = self.model._default_manager.using(alias)
             due = rows.filter(self.pending & self.due(now, self.grace))
-            keys = due.values_list(self.key, flat=True)
+            values = due.values_list(self.key, flat=True)
             if self.distinct:
-                keys = keys.distinct()
-            keys = list(keys[: self.limit])
+                values = values.distinct()
+            keys = list(values[: self.limit])
             if self.resend_after is not None and keys:
                 rows.filter(self.pending, **{f"{self.key}__in": keys}).update(
                     next_attempt_at=now + self.resend_after

@@ -13,8 +13,6 @@ from rooms.models import Round, RoundReplica
 from rooms.services import round_copy_payload
 
 if TYPE_CHECKING:
-    import uuid
-
     from accounts.models import Team
 
 
@@ -24,9 +22,9 @@ class RegionDiff:
     shard: str
     home_count: int
     copy_count: int
-    missing: list[uuid.UUID] = field(default_factory=list)
-    different: list[uuid.UUID] = field(default_factory=list)
-    extra: list[uuid.UUID] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    different: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
 
     @property
     def agrees(self) -> bool:

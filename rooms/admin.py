@@ -20,7 +20,7 @@ class VoteInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = ["user_id", "value", "cast_at"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # stubs type fields as groups
 
     def has_add_permission(self, request, obj=None):
         return False

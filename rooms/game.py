@@ -199,6 +199,8 @@ def compute_statistics(deck: Deck, values: Iterable[str]) -> Statistics:
     numbers = sorted(n for card in scored if (n := number_of[card]) is not None)
 
     mean = median = spread = None
+    low: str | None
+    high: str | None
     if numbers:
         mean = round(math.fsum(numbers) / len(numbers), 2)
         middle = len(numbers) // 2

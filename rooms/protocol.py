@@ -19,7 +19,7 @@ from accounts.roles import Action
 
 # --- Commands (client -> server) ---------------------------------------------------------------
 
-Fields = dict[str, tuple[type | tuple[type, ...], bool]]
+Fields = dict[str, tuple[type, bool]]
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class CommandSpec:
 
 
 def _command(action: Action | None = None, **fields: tuple[type, bool]) -> CommandSpec:
-    return CommandSpec(fields=fields, action=action, handler="")
+    return CommandSpec(fields=dict(fields), action=action, handler="")
 
 
 # The one registry of socket commands: parsing, the role check and dispatch all read it.
@@ -120,7 +120,7 @@ class ProtocolError(Exception):
 @dataclass(frozen=True)
 class Command:
     name: str
-    request_id: str | None
+    request_id: str | int | None
     data: dict[str, Any]
 
 

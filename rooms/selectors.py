@@ -15,17 +15,23 @@ from rooms.models import Presence, Room, Round, RoundReplica, Vote
 from stories.models import Story
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from accounts.models import Team
 
 
 class Ballot(Protocol):
     """What a payload needs of a vote: a Vote, or a rooms.sql.Card read without building one."""
 
-    user_id: int
-    value: str
+    @property
+    def user_id(self) -> int: ...
+    @property
+    def value(self) -> str: ...
 
 
-def round_payload(round_: Round | None, votes: list[Ballot] | None = None) -> dict[str, Any] | None:
+def round_payload(
+    round_: Round | None, votes: Sequence[Ballot] | None = None
+) -> dict[str, Any] | None:
     """A round as the whole table may see it: who voted always, values only once revealed."""
     if round_ is None:
         return None
@@ -81,7 +87,7 @@ def participants_payload(
     elif round_ is not None:
         voted = set(round_.votes.values_list("user_id", flat=True))
     members = Membership.objects.filter(team_id=team.pk).select_related("user")
-    people = [
+    people: list[dict[str, Any]] = [
         {
             "user_id": m.user_id,
             "name": m.user.display_name,

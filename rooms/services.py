@@ -560,7 +560,7 @@ def team_copies_delete(
 def round_copy_payload(round_: Round) -> dict[str, Any]:
     """Everything a copy holds, as JSON-able values (the copy task and the checksum use it)."""
     story = round_.story
-    votes = sorted(
+    votes: list[dict[str, Any]] = sorted(
         ({"user_id": v.user_id, "value": v.value} for v in round_.votes.all()),
         key=lambda v: v["user_id"],
     )

@@ -22,6 +22,8 @@ from pokerproject.regions.guard import team_atomic
 from stories.models import Story
 
 if TYPE_CHECKING:
+    import uuid
+
     from accounts.models import Membership, Team
 
 EDITABLE_FIELDS = ("title", "description", "external_key", "url")
@@ -37,7 +39,7 @@ def _emit(name: str, team: Team, **data: Any) -> None:
     events.emit(events.Event(name, team, data), using=team.shard)
 
 
-def _get(membership: Membership, story_id: int, *, lock: bool = False) -> Story:
+def _get(membership: Membership, story_id: uuid.UUID, *, lock: bool = False) -> Story:
     team = membership.team
     stories = Story.objects.using(team.shard).filter(team_id=team.pk)
     if lock:
@@ -74,7 +76,7 @@ def story_create(
     return story
 
 
-def story_update(*, membership: Membership, story_id: int, **fields: str) -> Story:
+def story_update(*, membership: Membership, story_id: uuid.UUID, **fields: str) -> Story:
     roles.require(membership.role, roles.Action.MANAGE_BACKLOG)
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
@@ -89,7 +91,7 @@ def story_update(*, membership: Membership, story_id: int, **fields: str) -> Sto
     return story
 
 
-def story_delete(*, membership: Membership, story_id: int) -> None:
+def story_delete(*, membership: Membership, story_id: uuid.UUID) -> None:
     """Delete a story. Its finished rounds stay in the team's history, detached from it."""
     roles.require(membership.role, roles.Action.MANAGE_BACKLOG)
     team = membership.team
@@ -100,7 +102,7 @@ def story_delete(*, membership: Membership, story_id: int) -> None:
         _emit("story.deleted", team, story=gone)
 
 
-def story_move(*, membership: Membership, story_id: int, offset: int) -> list[int]:
+def story_move(*, membership: Membership, story_id: uuid.UUID, offset: int) -> list[uuid.UUID]:
     """Move a story ``offset`` places (negative: up) and renumber the backlog 1..n.
 
     Returns the new order of story ids.

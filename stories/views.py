@@ -1,5 +1,7 @@
 """Backlog and history pages of a team."""
 
+import uuid
+
 from django.contrib import messages
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -16,7 +18,7 @@ from stories import selectors, services
 from stories.forms import StoryForm
 
 
-def _story_or_404(membership: Membership, pk: int):
+def _story_or_404(membership: Membership, pk: uuid.UUID):
     story = selectors.story_get(team=membership.team, story_id=pk)
     if story is None:
         raise Http404("No such story.")
@@ -74,7 +76,7 @@ def story_create(request: HttpRequest, membership: Membership) -> HttpResponse:
 
 
 @member_required
-def story_edit(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
+def story_edit(request: HttpRequest, membership: Membership, pk: uuid.UUID) -> HttpResponse:
     story = _story_or_404(membership, pk)
     initial = {f: getattr(story, f) for f in services.EDITABLE_FIELDS}
     form = StoryForm(request.POST or None, initial=initial)
@@ -93,7 +95,7 @@ def story_edit(request: HttpRequest, membership: Membership, pk: int) -> HttpRes
 
 @require_POST
 @member_required
-def story_delete(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
+def story_delete(request: HttpRequest, membership: Membership, pk: uuid.UUID) -> HttpResponse:
     try:
         services.story_delete(membership=membership, story_id=pk)
         messages.success(request, "Story deleted.")
@@ -104,7 +106,7 @@ def story_delete(request: HttpRequest, membership: Membership, pk: int) -> HttpR
 
 @require_POST
 @member_required
-def story_move(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
+def story_move(request: HttpRequest, membership: Membership, pk: uuid.UUID) -> HttpResponse:
     offsets = {"up": -1, "down": 1, "top": -(10**6), "bottom": 10**6}
     offset = offsets.get(request.POST.get("direction", ""))
     if offset is None:

@@ -29,6 +29,7 @@ from tests.processes import (
 )
 
 pytestmark = [
+    pytest.mark.processes,
     pytest.mark.skipif(
         settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
         reason="needs PostgreSQL: the worker process must open the test databases",

@@ -50,7 +50,7 @@ class PlacementRouter:
             return db == "default"
         # Migrations pass historical models, which lack our class attributes: ask the live one.
         try:
-            model = apps.get_model(app_label, model_name)
+            model: type[models.Model] | None = apps.get_model(app_label, model_name)
         except LookupError:
             model = _live_model_of(hints.get("model"))
         placement = placement_of(model) if model is not None else None

@@ -46,6 +46,7 @@ _ENGINE = settings.DATABASES["default"]["ENGINE"]
 _REGIONS = list(dict.fromkeys(shard.region for shard in settings.SHARDS))
 
 pytestmark = [
+    pytest.mark.processes,
     pytest.mark.skipif(
         _ENGINE != "django.db.backends.postgresql",
         reason="needs PostgreSQL: the worker process must open the test databases "

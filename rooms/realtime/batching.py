@@ -102,7 +102,10 @@ class Batcher:
 
 _batchers: PerLoop[dict[str, Batcher]] = PerLoop(dict)
 
-_KINDS = {"vote": services.votes_cast_batch, "reveal": services.rounds_reveal_batch}
+_KINDS: dict[str, Callable[..., list]] = {
+    "vote": services.votes_cast_batch,
+    "reveal": services.rounds_reveal_batch,
+}
 
 
 def _batcher(kind: str) -> Batcher:

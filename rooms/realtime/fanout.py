@@ -87,7 +87,7 @@ class Fanout:
     async def deliver(self, message: dict) -> None:
         """Hand ``message`` to every seat of its group on this worker."""
         slow = message.get("kind") in SLOW_EVENTS
-        for seat in tuple(self.seats.get(message.get("group"), ())):
+        for seat in tuple(self.seats.get(message.get("group", ""), ())):
             if slow:
                 task = asyncio.create_task(self._serve(seat, message))
                 self.slow.add(task)

@@ -76,6 +76,7 @@ def raw_server(tmp_path):
         proc.wait(timeout=10)
 
 
+@pytest.mark.processes
 async def test_every_phase_runs_and_every_delivery_arrives(raw_server):
     url, seed, pid = raw_server
     result = await load.run(
@@ -115,6 +116,7 @@ async def test_every_phase_runs_and_every_delivery_arrives(raw_server):
     assert result["sustained"]["deliveries_per_s"] > 0
 
 
+@pytest.mark.processes
 @pytest.mark.skipif(shutil.which("haproxy") is None, reason="needs HAProxy (CI installs it)")
 def test_the_raw_server_runs_behind_haproxy_as_ours_does(tmp_path):
     """The yardstick takes the same path as the cluster: generator -> HAProxy -> server."""

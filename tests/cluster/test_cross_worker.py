@@ -7,7 +7,7 @@ import pytest
 from bench import load
 from bench.client import TableClient
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.processes, pytest.mark.timeout(180)]
 
 
 async def vote_seen(client: TableClient, user_id: int) -> dict:

@@ -15,7 +15,7 @@ import websockets
 
 from bench.client import TableClient
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.processes, pytest.mark.timeout(180)]
 
 
 async def closed(client: TableClient) -> bool:

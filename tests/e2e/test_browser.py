@@ -17,7 +17,7 @@ except ImportError:  # CI must run these tests; elsewhere a missing package only
         raise
     pytest.skip("the playwright package is not installed", allow_module_level=True)
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
 TABLE = "/teams/demo/table/"
 TIMEOUT_MS = 10_000
