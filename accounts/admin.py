@@ -70,15 +70,7 @@ def _save_invites(team: Team, formset) -> None:
 
 @admin.register(Team)
 class TeamAdmin(ServiceAdmin):
-    list_display = [
-        "name",
-        "slug",
-        "region",
-        "shard",
-        "replication",
-        "member_count",
-        "created_at",
-    ]
+    list_display = ["name", "slug", "region", "shard", "member_count", "created_at"]
     list_filter = ["region", "shard"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
@@ -89,21 +81,6 @@ class TeamAdmin(ServiceAdmin):
         # state (moving_from, moving_to) operations.moves keeps.
         readonly = ["shard", "moving_from", "moving_to", "created_by", "created_at"]
         return [*readonly, "region"] if obj else readonly
-
-    @admin.display(description="replication")
-    def replication(self, obj: Team) -> str:
-        """Pending copies on the team's home shard, and whether a move is under way."""
-        from replication.selectors import pending_count
-
-        state = []
-        if obj.moving_to:
-            state.append(f"moving {obj.moving_from} → {obj.moving_to}")
-        try:
-            pending = pending_count(team=obj)
-        except Exception:  # a shard that is down must not break the admin list
-            return "shard unavailable"
-        state.append(f"{pending} pending" if pending else "in sync")
-        return "; ".join(state)
 
     @admin.display(description="members")
     def member_count(self, obj: Team) -> int:

@@ -5,6 +5,7 @@ its table, and member changes keep a facilitator and reach open tables."""
 from types import SimpleNamespace
 
 import pytest
+from django.contrib import admin
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
@@ -348,3 +349,18 @@ def test_a_memberships_team_and_user_are_fixed_once_it_exists(admin_client_, cre
     )
     assert response.status_code == 302
     assert roles_of(c.team) == {"crew-lead": Role.FACILITATOR, "bob": Role.OBSERVER}
+
+
+# --- the replication column -------------------------------------------------------------------
+
+
+def test_the_team_list_shows_replication_from_the_replication_app(admin_client_, played):
+    """replication extends the directory's team admin; accounts does not know replication."""
+    t = played("Alpha")
+    model_admin = admin.site.get_model_admin(Team)
+    assert type(model_admin).__module__ == "replication.admin"
+    response = admin_client_.get(reverse("admin:accounts_team_changelist"))
+    html = response.content.decode()
+    assert "column-replication" in html
+    assert "in sync" in html
+    assert model_admin.replication(t.team) == "in sync"
