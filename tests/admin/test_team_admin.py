@@ -11,6 +11,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import services
 from accounts.models import Membership, Team, User
 from accounts.roles import Role
 from conftest import facilitator_of
@@ -364,3 +365,23 @@ def test_the_team_list_shows_replication_from_the_replication_app(admin_client_,
     assert "column-replication" in html
     assert "in sync" in html
     assert model_admin.replication(t.team) == "in sync"
+
+
+def test_invites_on_the_team_page_are_added_changed_and_deleted(admin_client_, crew):
+    c = crew
+    kept, gone = (services.invite_create(actor=c.lead, role=role) for role in ("voter", "observer"))
+    at = timezone.localtime(kept.expires_at)
+    expires = {"expires_at_0": at.strftime("%Y-%m-%d"), "expires_at_1": at.strftime("%H:%M:%S")}
+    invites = [
+        {"id": kept.pk, "team": c.team.pk, "role": "voter", "revoked": "on", **expires},
+        {"id": gone.pk, "team": c.team.pk, "role": "observer", "DELETE": "on", **expires},
+        {"team": c.team.pk, "role": "facilitator", **expires},
+    ]
+    data = {**team_page_data(c.team), **inline_forms("invites", invites, initial=2)}
+    response = admin_client_.post(c.url, data)
+
+    assert response.status_code == 302, response.context["errors"]
+    assert sorted(c.team.invites.values_list("role", "revoked")) == [
+        ("facilitator", False),
+        ("voter", True),
+    ]
