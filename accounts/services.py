@@ -5,6 +5,8 @@ keep a team's regional data make or delete it on the team's shard) and ``members
 (open tables tell the member's sockets).
 """
 
+from datetime import datetime
+
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
@@ -30,24 +32,33 @@ def _unique_slug(name: str) -> str:
     return slug
 
 
-def team_create(*, name: str, creator: User, region: str | None = None) -> Team:
+def team_create(
+    *, name: str, creator: User | None, region: str | None = None, slug: str = ""
+) -> Team:
     """Create a team homed in ``region`` (default: this deployment's) with its creator as
-    facilitator. The home shard is chosen by rendezvous hashing and recorded here, in the
-    directory, so the team can later be moved without rehashing the others."""
+    facilitator (the admin creates teams without one). The home shard is chosen by rendezvous
+    hashing and recorded here, in the directory, so the team can later be moved without
+    rehashing the others. Without a ``slug`` one is made from the name."""
     region = region or registry.home_region()
     registry.shards_in_region(region)  # raises UnknownRegion before anything is written
     for _ in range(5):
         try:
             with transaction.atomic(using="default"):
                 team = Team.objects.create(
-                    name=name.strip(), slug=_unique_slug(name), region=region, created_by=creator
+                    name=name.strip(),
+                    slug=slug or _unique_slug(name),
+                    region=region,
+                    created_by=creator,
                 )
                 team.shard = registry.shard_for_team(team.pk, region)
                 team.save(update_fields=["shard"])
-                Membership.objects.create(team=team, user=creator, role=roles.Role.FACILITATOR)
+                if creator is not None:
+                    Membership.objects.create(team=team, user=creator, role=roles.Role.FACILITATOR)
             break
-        except IntegrityError:  # two teams took the same slug at once: pick another
-            continue
+        except IntegrityError:
+            if slug:  # a slug chosen by the caller is taken: nothing to retry
+                raise
+            continue  # two teams took the same slug at once: pick another
     else:  # pragma: no cover - needs five slug races in a row
         raise RuntimeError("could not allocate a team slug")
     # The table lives on the shard (rooms makes it); its first command also makes a missing one,
@@ -86,9 +97,14 @@ def team_move_end(*, team: Team) -> Team:
     return team
 
 
-def team_update(*, team: Team, name: str) -> Team:
+def team_update(*, team: Team, name: str, slug: str | None = None) -> Team:
+    """Rename the team (and give it another slug, its address, when ``slug`` is given)."""
     team.name = name.strip()
-    team.save(update_fields=["name"])
+    fields = ["name"]
+    if slug is not None:
+        team.slug = slug
+        fields.append("slug")
+    team.save(update_fields=fields)
     return team
 
 
@@ -107,33 +123,86 @@ def _require_facilitator_left(team: Team, *, changing: Membership) -> None:
         raise LastFacilitator("A team needs at least one facilitator.")
 
 
-def membership_set_role(*, actor: Membership, user_id: int, role: str) -> Membership:
-    roles.require(actor.role, roles.Action.MANAGE_MEMBERS)
+def membership_add(*, team: Team, user: User, role: str = roles.Role.VOTER) -> Membership:
+    """Make ``user`` a member of ``team`` with ``role``; someone who is a member already keeps
+    the role they have."""
+    with transaction.atomic(using="default"):
+        membership, created = Membership.objects.get_or_create(
+            team=team, user=user, defaults={"role": roles.Role(role)}
+        )
+        if created:
+            _members_changed(team, user.pk, membership.role)
+    return membership
+
+
+def membership_set_role_for_team(*, team: Team, user_id: int, role: str) -> Membership:
+    """Give a member of ``team`` another role; a team keeps at least one facilitator. No acting
+    member: the callers check who may (membership_set_role, or the admin's permissions)."""
     new_role = roles.Role(role)
     with transaction.atomic(using="default"):
-        target = Membership.objects.select_for_update().get(team=actor.team, user_id=user_id)
+        target = Membership.objects.select_for_update().get(team=team, user_id=user_id)
         if new_role != roles.Role.FACILITATOR:
-            _require_facilitator_left(actor.team, changing=target)
+            _require_facilitator_left(team, changing=target)
         target.role = new_role
         target.save(update_fields=["role"])
-        _members_changed(actor.team, user_id, new_role)
+        _members_changed(team, user_id, new_role)
     return target
+
+
+def membership_remove_for_team(*, team: Team, user_id: int) -> None:
+    """Remove a member of ``team``; a team keeps at least one facilitator. No acting member:
+    the callers check who may (membership_remove, or the admin's permissions)."""
+    with transaction.atomic(using="default"):
+        target = Membership.objects.select_for_update().get(team=team, user_id=user_id)
+        _require_facilitator_left(team, changing=target)
+        target.delete()
+        _members_changed(team, user_id, None)
+
+
+def membership_set_role(*, actor: Membership, user_id: int, role: str) -> Membership:
+    roles.require(actor.role, roles.Action.MANAGE_MEMBERS)
+    return membership_set_role_for_team(team=actor.team, user_id=user_id, role=role)
 
 
 def membership_remove(*, actor: Membership, user_id: int) -> None:
     """Remove a member (a facilitator removing someone, or anyone leaving on their own)."""
     if user_id != actor.user_id:
         roles.require(actor.role, roles.Action.MANAGE_MEMBERS)
-    with transaction.atomic(using="default"):
-        target = Membership.objects.select_for_update().get(team=actor.team, user_id=user_id)
-        _require_facilitator_left(actor.team, changing=target)
-        target.delete()
-        _members_changed(actor.team, user_id, None)
+    membership_remove_for_team(team=actor.team, user_id=user_id)
+
+
+def invite_create_for_team(
+    *,
+    team: Team,
+    role: str = roles.Role.VOTER,
+    created_by: User | None = None,
+    expires_at: datetime | None = None,
+) -> Invite:
+    """An invite link to ``team`` (default expiry: the model's). No acting member: the callers
+    check who may (invite_create, or the admin's permissions)."""
+    invite = Invite(team=team, role=roles.Role(role), created_by=created_by)
+    if expires_at is not None:
+        invite.expires_at = expires_at
+    invite.save()
+    return invite
 
 
 def invite_create(*, actor: Membership, role: str = roles.Role.VOTER) -> Invite:
     roles.require(actor.role, roles.Action.MANAGE_MEMBERS)
-    return Invite.objects.create(team=actor.team, role=roles.Role(role), created_by=actor.user)
+    return invite_create_for_team(team=actor.team, role=role, created_by=actor.user)
+
+
+def invite_update(*, invite: Invite, role: str, expires_at: datetime, revoked: bool) -> Invite:
+    """Change an invite's role, expiry or revocation (the admin's edit of a link)."""
+    invite.role = roles.Role(role)
+    invite.expires_at = expires_at
+    invite.revoked = revoked
+    invite.save(update_fields=["role", "expires_at", "revoked"])
+    return invite
+
+
+def invite_delete(*, invite: Invite) -> None:
+    invite.delete()
 
 
 def invite_revoke(*, actor: Membership, invite_id: int) -> None:
@@ -143,10 +212,4 @@ def invite_revoke(*, actor: Membership, invite_id: int) -> None:
 
 def invite_accept(*, invite: Invite, user: User) -> Membership:
     """Join the invite's team; a member who follows a link again keeps the role they have."""
-    with transaction.atomic(using="default"):
-        membership, created = Membership.objects.get_or_create(
-            team=invite.team, user=user, defaults={"role": invite.role}
-        )
-        if created:
-            _members_changed(invite.team, user.pk, membership.role)
-    return membership
+    return membership_add(team=invite.team, user=user, role=invite.role)

@@ -236,9 +236,35 @@ def connection_save(
     return connection
 
 
+def connection_update(
+    *,
+    connection: JiraConnection,
+    site_url: str,
+    story_points_field: str,
+    story_points_field_name: str,
+    write_back: bool,
+) -> JiraConnection:
+    """Correct a connection's site or story points field, or switch the write-back (the admin's
+    edit; the credentials are checked when a facilitator connects)."""
+    connection.site_url = site_url.rstrip("/")
+    connection.story_points_field = story_points_field.strip()
+    connection.story_points_field_name = story_points_field_name.strip()
+    connection.write_back = write_back
+    connection.save(
+        update_fields=["site_url", "story_points_field", "story_points_field_name", "write_back"]
+    )
+    return connection
+
+
+def connection_delete_for_team(*, team: Team) -> None:
+    """Forget the team's Jira site. No acting member: the callers check who may
+    (connection_delete, or the admin's permissions)."""
+    JiraConnection.objects.filter(team=team).delete()
+
+
 def connection_delete(*, actor: Membership) -> None:
     roles.require(actor.role, roles.Action.MANAGE_MEMBERS)
-    JiraConnection.objects.filter(team=actor.team).delete()
+    connection_delete_for_team(team=actor.team)
 
 
 # --- import -----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts import roles
@@ -29,7 +29,7 @@ from pokerproject.errors import DomainError
 from pokerproject.regions.guard import team_atomic
 
 if TYPE_CHECKING:
-    from accounts.models import Membership
+    from accounts.models import Membership, Team
 
 KEY_PREFIX = "pk_live_"
 VISIBLE_PREFIX_LENGTH = len(KEY_PREFIX) + 8
@@ -60,19 +60,29 @@ def hash_secret(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def _clean_scopes(scopes: list[str]) -> list[str]:
+    # A list, not any iterable: the admin's JSON field may hold a string or an object.
+    chosen = sorted({str(s) for s in scopes}) if isinstance(scopes, list | tuple) else []
+    if not chosen or any(s not in Scope.values for s in chosen):
+        raise IntegrationError("Choose one or more of read, write, webhooks.", code="invalid")
+    return chosen
+
+
+def _clean_key_name(name: str) -> str:
+    return (name.strip() or "API key")[:80]
+
+
 def api_key_create(*, actor: Membership, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
     """Create a key for the actor's team. Returns the key and its secret, shown only this once."""
     _require_manager(actor)
-    chosen = sorted(set(scopes))
-    if not chosen or any(s not in Scope.values for s in chosen):
-        raise IntegrationError("Choose one or more of read, write, webhooks.", code="invalid")
+    chosen = _clean_scopes(scopes)
     for _ in range(5):
         raw = KEY_PREFIX + secrets.token_urlsafe(32)
         try:
             with transaction.atomic(using="default"):
                 key = ApiKey.objects.create(
                     team=actor.team,
-                    name=(name.strip() or "API key")[:80],
+                    name=_clean_key_name(name),
                     prefix=raw[:VISIBLE_PREFIX_LENGTH],
                     secret_hash=hash_secret(raw),
                     scopes=chosen,
@@ -84,13 +94,27 @@ def api_key_create(*, actor: Membership, name: str, scopes: list[str]) -> tuple[
     raise RuntimeError("could not allocate an API key prefix")  # pragma: no cover
 
 
+def api_keys_revoke(*, keys: QuerySet[ApiKey]) -> int:
+    """Revoke the keys among ``keys`` that are still active; returns how many. No acting
+    member: the callers check who may (api_key_revoke, or the admin's permissions)."""
+    return keys.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
 def api_key_revoke(*, actor: Membership, key_id: int) -> bool:
     _require_manager(actor)
-    return bool(
-        ApiKey.objects.filter(team=actor.team, pk=key_id, revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
-        )
-    )
+    return bool(api_keys_revoke(keys=ApiKey.objects.filter(team=actor.team, pk=key_id)))
+
+
+def api_key_update(*, key: ApiKey, name: str, scopes: list[str]) -> ApiKey:
+    """Rename a key or change its scopes (the admin's edit; its secret never changes)."""
+    key.name = _clean_key_name(name)
+    key.scopes = _clean_scopes(scopes)
+    key.save(update_fields=["name", "scopes"])
+    return key
+
+
+def api_key_delete(*, key: ApiKey) -> None:
+    key.delete()
 
 
 def api_key_use(*, raw: str) -> ApiKey | None:
@@ -123,6 +147,9 @@ def new_webhook_secret() -> str:
 
 
 def _clean_events(events: list[str]) -> list[str]:
+    if not isinstance(events, list | tuple):
+        raise IntegrationError("Give a list of event types.", code="invalid")
+    events = [str(e) for e in events]
     unknown = sorted(set(events) - set(EVENT_TYPES))
     if unknown:
         raise IntegrationError(f"Unknown event types: {', '.join(unknown)}.", code="invalid")
@@ -147,8 +174,8 @@ def webhook_endpoint_create(
     return endpoint, secret
 
 
-def _endpoint(actor: Membership, endpoint_id: int, *, lock: bool = False) -> WebhookEndpoint:
-    endpoints = WebhookEndpoint.objects.filter(team=actor.team)
+def _endpoint(team: Team, endpoint_id: int, *, lock: bool = False) -> WebhookEndpoint:
+    endpoints = WebhookEndpoint.objects.filter(team=team)
     if lock:
         endpoints = endpoints.select_for_update()
     endpoint = endpoints.filter(pk=endpoint_id).first()
@@ -162,7 +189,7 @@ def webhook_endpoint_rotate_secret(*, actor: Membership, endpoint_id: int) -> st
     WEBHOOK_SECRET_OVERLAP_SECONDS, so receivers can switch without dropping a message."""
     _require_manager(actor)
     with transaction.atomic(using="default"):
-        endpoint = _endpoint(actor, endpoint_id, lock=True)
+        endpoint = _endpoint(actor.team, endpoint_id, lock=True)
         secret = new_webhook_secret()
         endpoint.previous_secret_encrypted = endpoint.secret_encrypted
         endpoint.previous_secret_expires_at = timezone.now() + timedelta(
@@ -173,12 +200,28 @@ def webhook_endpoint_rotate_secret(*, actor: Membership, endpoint_id: int) -> st
     return secret
 
 
-def webhook_endpoint_set_active(
-    *, actor: Membership, endpoint_id: int, active: bool
+def webhook_endpoint_update(
+    *, team: Team, endpoint_id: int, url: str, description: str, events: list[str]
 ) -> WebhookEndpoint:
-    _require_manager(actor)
+    """Change where an endpoint is and what it hears (the admin's edit), under the checks a
+    new endpoint passes."""
+    netguard.check_url(url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_TARGETS)
     with transaction.atomic(using="default"):
-        endpoint = _endpoint(actor, endpoint_id, lock=True)
+        endpoint = _endpoint(team, endpoint_id, lock=True)
+        endpoint.url = url.strip()
+        endpoint.description = description.strip()[:200]
+        endpoint.events = _clean_events(events)
+        endpoint.save(update_fields=["url", "description", "events"])
+    return endpoint
+
+
+def webhook_endpoint_set_active_for_team(
+    *, team: Team, endpoint_id: int, active: bool, reason: str
+) -> WebhookEndpoint:
+    """Switch an endpoint on (its failures forgotten) or off, saying why. No acting member: the
+    callers check who may (webhook_endpoint_set_active, or the admin's permissions)."""
+    with transaction.atomic(using="default"):
+        endpoint = _endpoint(team, endpoint_id, lock=True)
         endpoint.is_active = active
         if active:
             endpoint.disabled_at = None
@@ -187,16 +230,30 @@ def webhook_endpoint_set_active(
             endpoint.failing_since = None
         else:
             endpoint.disabled_at = timezone.now()
-            endpoint.disabled_reason = "Disabled by a facilitator."
+            endpoint.disabled_reason = reason
         endpoint.save()
     return endpoint
 
 
-def webhook_endpoint_delete(*, actor: Membership, endpoint_id: int) -> None:
-    """Delete the subscription. Deliveries still pending for it are cancelled when their turn
-    comes (they live on the team's shard)."""
+def webhook_endpoint_set_active(
+    *, actor: Membership, endpoint_id: int, active: bool
+) -> WebhookEndpoint:
     _require_manager(actor)
-    _endpoint(actor, endpoint_id).delete()
+    return webhook_endpoint_set_active_for_team(
+        team=actor.team, endpoint_id=endpoint_id, active=active, reason="Disabled by a facilitator."
+    )
+
+
+def webhook_endpoint_delete_for_team(*, team: Team, endpoint_id: int) -> None:
+    """Delete the subscription. Deliveries still pending for it are cancelled when their turn
+    comes (they live on the team's shard). No acting member: the callers check who may
+    (webhook_endpoint_delete, or the admin's permissions)."""
+    _endpoint(team, endpoint_id).delete()
+
+
+def webhook_endpoint_delete(*, actor: Membership, endpoint_id: int) -> None:
+    _require_manager(actor)
+    webhook_endpoint_delete_for_team(team=actor.team, endpoint_id=endpoint_id)
 
 
 def on_team_deleted(deleted: list[events.Event]) -> None:

@@ -1,8 +1,37 @@
 from django.contrib import admin
 from django.db.models import Count, Q
 
+from accounts.admin import TeamAdmin as DirectoryTeamAdmin
+from accounts.models import Team
 from pokerproject.regions.admin import ReadOnlyShardAdmin
 from replication.models import OutboxEntry
+from replication.selectors import pending_count
+
+# The directory's team list gains a column on each team's copies: replication extends accounts'
+# admin (accounts knows nothing of replication).
+admin.site.unregister(Team)
+
+
+@admin.register(Team)
+class TeamAdmin(DirectoryTeamAdmin):
+    list_display = [
+        *DirectoryTeamAdmin.list_display[:4],
+        "replication",
+        *DirectoryTeamAdmin.list_display[4:],
+    ]
+
+    @admin.display(description="replication")
+    def replication(self, obj: Team) -> str:
+        """Pending copies on the team's home shard, and whether a move is under way."""
+        state = []
+        if obj.moving_to:
+            state.append(f"moving {obj.moving_from} → {obj.moving_to}")
+        try:
+            pending = pending_count(team=obj)
+        except Exception:  # a shard that is down must not break the admin list
+            return "shard unavailable"
+        state.append(f"{pending} pending" if pending else "in sync")
+        return "; ".join(state)
 
 
 @admin.register(OutboxEntry)

@@ -39,14 +39,40 @@ def _emit(name: str, team: Team, **data: Any) -> None:
     events.emit(events.Event(name, team, data), using=team.shard)
 
 
-def _get(membership: Membership, story_id: uuid.UUID, *, lock: bool = False) -> Story:
-    team = membership.team
+def _get(team: Team, story_id: uuid.UUID, *, lock: bool = False) -> Story:
     stories = Story.objects.using(team.shard).filter(team_id=team.pk)
     if lock:
         stories = stories.select_for_update()
     story = stories.filter(pk=story_id).first()
     if story is None:
         raise UnknownStory("No such story in this team's backlog.")
+    return story
+
+
+def story_create_for_team(
+    *,
+    team: Team,
+    title: str,
+    description: str = "",
+    external_key: str = "",
+    url: str = "",
+    created_by_id: int | None = None,
+) -> Story:
+    """Add a story at the end of the team's backlog. No acting member: the callers check who
+    may (story_create, or the admin's permissions)."""
+    with team_atomic(team):
+        last = Story.objects.using(team.shard).filter(team_id=team.pk).aggregate(Max("position"))
+        story = Story(
+            team_id=team.pk,
+            title=title.strip(),
+            description=description.strip(),
+            external_key=external_key.strip(),
+            url=url.strip(),
+            position=(last["position__max"] or 0) + 1,
+            created_by_id=created_by_id,
+        )
+        story.save(using=team.shard)
+        _emit("story.created", team, story=story)
     return story
 
 
@@ -59,31 +85,24 @@ def story_create(
     url: str = "",
 ) -> Story:
     roles.require(membership.role, roles.Action.MANAGE_BACKLOG)
-    team = membership.team
-    with team_atomic(team):
-        last = Story.objects.using(team.shard).filter(team_id=team.pk).aggregate(Max("position"))
-        story = Story(
-            team_id=team.pk,
-            title=title.strip(),
-            description=description.strip(),
-            external_key=external_key.strip(),
-            url=url.strip(),
-            position=(last["position__max"] or 0) + 1,
-            created_by_id=membership.user_id,
-        )
-        story.save(using=team.shard)
-        _emit("story.created", team, story=story)
-    return story
+    return story_create_for_team(
+        team=membership.team,
+        title=title,
+        description=description,
+        external_key=external_key,
+        url=url,
+        created_by_id=membership.user_id,
+    )
 
 
-def story_update(*, membership: Membership, story_id: uuid.UUID, **fields: str) -> Story:
-    roles.require(membership.role, roles.Action.MANAGE_BACKLOG)
+def story_update_for_team(*, team: Team, story_id: uuid.UUID, **fields: str) -> Story:
+    """Edit a story's EDITABLE_FIELDS. No acting member: the callers check who may
+    (story_update, or the admin's permissions)."""
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValueError(f"not editable: {sorted(unknown)}")
-    team = membership.team
     with team_atomic(team):
-        story = _get(membership, story_id, lock=True)
+        story = _get(team, story_id, lock=True)
         for name, value in fields.items():
             setattr(story, name, value.strip())
         story.save(using=team.shard)
@@ -91,15 +110,25 @@ def story_update(*, membership: Membership, story_id: uuid.UUID, **fields: str) 
     return story
 
 
-def story_delete(*, membership: Membership, story_id: uuid.UUID) -> None:
-    """Delete a story. Its finished rounds stay in the team's history, detached from it."""
+def story_update(*, membership: Membership, story_id: uuid.UUID, **fields: str) -> Story:
     roles.require(membership.role, roles.Action.MANAGE_BACKLOG)
-    team = membership.team
+    return story_update_for_team(team=membership.team, story_id=story_id, **fields)
+
+
+def story_delete_for_team(*, team: Team, story_id: uuid.UUID) -> None:
+    """Delete a story. Its finished rounds stay in the team's history, detached from it. No
+    acting member: the callers check who may (story_delete, or the admin's permissions)."""
     with team_atomic(team):
-        story = _get(membership, story_id, lock=True)
+        story = _get(team, story_id, lock=True)
         gone = copy.copy(story)  # delete() clears the instance's pk; subscribers want it
         story.delete()
         _emit("story.deleted", team, story=gone)
+
+
+def story_delete(*, membership: Membership, story_id: uuid.UUID) -> None:
+    """Delete a story. Its finished rounds stay in the team's history, detached from it."""
+    roles.require(membership.role, roles.Action.MANAGE_BACKLOG)
+    story_delete_for_team(team=membership.team, story_id=story_id)
 
 
 def story_move(*, membership: Membership, story_id: uuid.UUID, offset: int) -> list[uuid.UUID]:

@@ -28,6 +28,7 @@ LAYOUT = {
     "pokerproject/celery.py": "import celery\n",
     "pokerproject/channel_layers.py": "import channels\n",
     "pokerproject/errors.py": "",
+    "pokerproject/admin.py": "from pokerproject import errors\n",
     "pokerproject/events.py": "from pokerproject import errors\n",
     "pokerproject/outbox.py": "from pokerproject import celery, events\n",
     "pokerproject/regions/__init__.py": "",

@@ -1,11 +1,15 @@
-"""Admin support for regional models: every page reads and writes one chosen shard."""
+"""Admin support for regional models: every page reads one chosen shard; writes go through the
+owning app's services (pokerproject.admin), in a transaction on that shard."""
 
 from urllib.parse import parse_qs
 
 from django.contrib import admin
+from django.contrib.admin.utils import NestedObjects
 from django.http import HttpRequest
 from django.utils.http import urlencode
+from django.utils.text import capfirst
 
+from pokerproject.admin import ServiceAdmin
 from pokerproject.regions import registry
 
 
@@ -29,8 +33,12 @@ class ShardFilter(admin.SimpleListFilter):
         return queryset  # the shard is applied in ShardAdmin.get_queryset
 
 
-class ShardAdmin(admin.ModelAdmin):
-    """A ModelAdmin over one shard at a time, chosen with the "shard" filter (default: first)."""
+class ShardAdmin(ServiceAdmin):
+    """A ModelAdmin over one shard at a time, chosen with the "shard" filter (default: first).
+
+    It writes nothing itself: a subclass that lets the admin add, change or delete rows
+    implements save_model, delete_model and delete_queryset with its app's services.
+    """
 
     def shard(self, request: HttpRequest) -> str:
         aliases = registry.shard_aliases()
@@ -45,14 +53,33 @@ class ShardAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).using(self.shard(request))
 
+    def write_database(self, request: HttpRequest) -> str:
+        return self.shard(request)
+
     def save_model(self, request, obj, form, change):
-        obj.save(using=self.shard(request))
+        raise NotImplementedError(f"{type(self).__name__}: save through the app's services")
 
     def delete_model(self, request, obj):
-        obj.delete(using=self.shard(request))
+        raise NotImplementedError(f"{type(self).__name__}: delete through the app's services")
 
     def delete_queryset(self, request, queryset):
-        queryset.delete()
+        raise NotImplementedError(f"{type(self).__name__}: delete through the app's services")
+
+    def get_deleted_objects(self, objs, request):
+        # Django's summary asks the router for the model's database, which a regional model has
+        # only per shard: collect on the chosen one (rows listed without links).
+        objs = list(objs)
+        collector = NestedObjects(using=self.shard(request), origin=objs)
+        collector.collect(objs)
+
+        def label(obj) -> str:
+            return f"{capfirst(obj._meta.verbose_name)}: {obj}"
+
+        model_count = {
+            model._meta.verbose_name_plural: len(rows)
+            for model, rows in collector.model_objs.items()
+        }
+        return collector.nested(label), model_count, set(), [label(o) for o in collector.protected]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         return super().formfield_for_foreignkey(
@@ -68,8 +95,13 @@ class ShardAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyShardAdmin(ShardAdmin):
+    """Records the admin shows and never writes: no add, change or delete."""
+
     def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -11,6 +11,8 @@ from accounts import services as account_services
 from accounts.models import User
 from accounts.roles import Role
 from conftest import facilitator_of
+from integrations import services as integrations
+from integrations.models import WebhookDelivery
 from rooms import services as table_services
 from rooms.models import Round
 from stories import selectors
@@ -398,3 +400,109 @@ def test_admin_unknown_shard_falls_back_to_the_first(admin_client_, team, shard_
     assert [s.pk for s in response.context["cl"].result_list] == (
         [story.pk] if t.shard == shard_aliases[0] else []
     )
+
+
+@pytest.fixture
+def hooked(team, settings):
+    """The team with a webhook endpoint (never called here: deliveries wait for a commit)."""
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    integrations.webhook_endpoint_create(
+        actor=team.lead, url="http://127.0.0.1:9/hook", events=["story.created"]
+    )
+    integrations.webhook_endpoint_create(actor=team.lead, url="http://127.0.0.1:9/all", events=[])
+    return team
+
+
+def deliveries(t) -> list[str]:
+    rows = WebhookDelivery.objects.using(t.shard).filter(team_id=t.team.pk)
+    return sorted(rows.values_list("event", flat=True))
+
+
+def story_form(t, **fields) -> dict:
+    return {"team_id": t.team.pk, "description": "", "external_key": "", "url": "", **fields}
+
+
+def test_admin_adds_a_story_through_the_services(admin_client_, hooked, listen, committed):
+    """The admin's story joins the end of the backlog; open tables and webhooks hear of it."""
+    t = hooked
+    add(t, "Login page")
+    channel = listen(t.team)
+    with committed(t.shard):
+        response = admin_client_.post(
+            reverse("admin:stories_story_add") + f"?shard={t.shard}",
+            story_form(t, title=" Logout ", external_key="K-2"),
+        )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert titles(t) == ["Login page", "Logout"]
+    story = Story.objects.using(t.shard).get(team_id=t.team.pk, external_key="K-2")
+    assert story.position == 2
+    assert story.created_by_id == User.objects.get(username="root").pk
+    assert [e["type"] for e in channel.events()] == ["backlog_changed"]
+    assert deliveries(t) == ["story.created"] * 4  # two stories, each for two endpoints
+
+
+def test_admin_adds_stories_only_for_teams_on_the_chosen_shard(admin_client_, team, shard_aliases):
+    t = team
+    elsewhere = next(alias for alias in shard_aliases if alias != t.shard)
+    response = admin_client_.post(
+        reverse("admin:stories_story_add") + f"?shard={elsewhere}", story_form(t, title="Lost")
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["team_id"] == [
+        f"Alpha lives on shard {t.shard}: add its stories there."
+    ]
+    response = admin_client_.post(
+        reverse("admin:stories_story_add") + f"?shard={t.shard}",
+        story_form(t, team_id=t.team.pk + 100, title="Lost"),
+    )
+    assert response.context["adminform"].form.errors["team_id"] == ["No team has this id."]
+    assert titles(t) == []
+
+
+def test_admin_edits_and_deletes_stories_through_the_services(
+    admin_client_, hooked, listen, committed
+):
+    t = hooked
+    login, logout, signup = add(t, "Login page", "Logout", "Signup")
+    shard = f"?shard={t.shard}"
+    channel = listen(t.team)
+    with committed(t.shard):
+        response = admin_client_.post(
+            reverse("admin:stories_story_change", args=[login.pk]) + shard,
+            story_form(t, title="Log in", position=9, estimate="13"),
+        )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    login.refresh_from_db(using=t.shard)
+    # Order and estimates change at the table; the admin edits what a story says.
+    assert (login.title, login.position, login.estimate) == ("Log in", 1, "")
+
+    with committed(t.shard):
+        response = admin_client_.post(
+            reverse("admin:stories_story_delete", args=[logout.pk]) + shard, {"post": "yes"}
+        )
+    assert response.status_code == 302
+    assert titles(t) == ["Log in", "Signup"]
+
+    with committed(t.shard):
+        response = admin_client_.post(
+            reverse("admin:stories_story_changelist") + shard,
+            {"action": "delete_selected", "_selected_action": [login.pk, signup.pk], "post": "yes"},
+        )
+    assert response.status_code == 302
+    assert titles(t) == []
+
+    assert [e["type"] for e in channel.events()] == ["backlog_changed"] * 4
+    # Three stories for two endpoints; edits and deletions for the one that hears every event.
+    assert deliveries(t) == ["story.created"] * 6 + ["story.deleted"] * 3 + ["story.updated"]
+
+
+def test_admin_story_delete_page_lists_the_story(admin_client_, team):
+    t = team
+    [story] = add(t, "Login page")
+    response = admin_client_.get(
+        reverse("admin:stories_story_delete", args=[story.pk]) + f"?shard={t.shard}"
+    )
+    assert response.status_code == 200
+    assert dict(response.context["model_count"]) == {"stories": 1}
+    assert "Story: Login page" in response.content.decode()

@@ -1,4 +1,6 @@
-"""Create a demo team with a few members and stories, so a fresh install is playable at once."""
+"""Create a demo team with a few members and stories, so a fresh install is playable at once.
+
+In operations, above the directory and the backlog, because it fills both."""
 
 import os
 
@@ -52,9 +54,7 @@ class Command(BaseCommand):
                     membership=facilitator, title=title, description=description, external_key=key
                 )
         for username, role in people:
-            Membership.objects.get_or_create(
-                team=team, user=users[username], defaults={"role": role}
-            )
+            account_services.membership_add(team=team, user=users[username], role=role)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo team '{team.name}' (/teams/{team.slug}/): log in as alice (facilitator), "
