@@ -144,3 +144,17 @@ def test_an_import_against_the_layers_breaks_its_contract(target_tree, module, l
     result = lint_imports(cwd=target_tree)
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"{contract_name(contract)} BROKEN" in result.stdout
+
+
+def test_a_back_import_in_the_real_tree_breaks_the_layers(tmp_path):
+    """The same check on a copy of this tree: the backlog reaching up into webhooks fails."""
+    for package in tomllib.loads(CONFIG.read_text())["tool"]["importlinter"]["root_packages"]:
+        shutil.copytree(
+            ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    shutil.copy(CONFIG, tmp_path / "pyproject.toml")
+    services = tmp_path / "stories" / "services.py"
+    services.write_text(services.read_text() + "\nfrom integrations import webhooks  # noqa\n")
+    result = lint_imports(cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "stories is not allowed to import integrations" in result.stdout
