@@ -635,3 +635,16 @@ def test_nothing_is_broadcast_before_commit(table, committed):
         reveal_then_fail()
     assert t.channel.events() == []
     assert room_of(t).current_round.status == RoundStatus.VOTING
+
+
+def test_reading_a_table_never_writes_one(table):
+    """A team whose table row is missing (a crash between team creation and its table, or a
+    shard that is not the team's home) reads as a new, empty table; only a table command of
+    the team makes the row, and only on the team's home shard."""
+    Room.objects.using(table.shard).filter(team_id=table.team.pk).delete()
+    snapshot = room_snapshot(membership=table.lead)
+    assert (snapshot["version"], snapshot["data"]["round"]) == (0, None)
+    assert snapshot["data"]["deck"]["key"] == game.DEFAULT_DECK
+    assert not Room.objects.using(table.shard).filter(team_id=table.team.pk).exists()
+    update = table.act(services.round_start, membership=table.lead)
+    assert room_of(table).version == update.version == 1
