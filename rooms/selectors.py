@@ -7,17 +7,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from accounts.models import Membership, User
+from accounts.models import Membership, Team, User
 from pokerproject.regions import registry
 from rooms import game, presence
+from rooms.errors import TeamMoved
 from rooms.game import FINISHED_STATUSES
 from rooms.models import Presence, Room, Round, RoundReplica, Vote
 from stories.models import Story
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-
-    from accounts.models import Team
 
 
 class Ballot(Protocol):
@@ -104,10 +103,15 @@ def participants_payload(
 def room_get(*, team: Team) -> Room:
     """The team's room with its current round and the round's story (one query). A team whose
     table has never been written has no row yet: it reads as a new, empty table (a read never
-    creates one; the table's services do, on its team's home shard only)."""
+    creates one; the table's services do, on its team's home shard only). A missing row may
+    also mean the team has moved away from the shard the caller knows: then TeamMoved."""
     rooms = Room.objects.using(team.shard).select_related("current_round__story")
     room = rooms.filter(team_id=team.pk).first()
-    return room if room is not None else Room(team_id=team.pk)
+    if room is not None:
+        return room
+    if Team.objects.filter(pk=team.pk).values_list("shard", flat=True).first() != team.shard:
+        raise TeamMoved("The team has moved to another shard.")
+    return Room(team_id=team.pk)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from pokerproject.regions import registry
 from pokerproject.regions.guard import shard_scope, team_atomic
 from rooms import game, presence, protocol, sql
 from rooms.broadcast import publish_on_commit
+from rooms.errors import TablePaused, TeamMoved
 from rooms.models import Presence, Room, Round, RoundReplica, Vote
 from rooms.selectors import TableState, backlog_payload, round_payload, table_state
 from stories import selectors as story_selectors
@@ -51,16 +52,6 @@ class TableUpdate:
 
 class BacklogDone(DomainError):
     code = "backlog_done"
-
-
-class TablePaused(DomainError):
-    code = "paused"
-
-
-class TeamMoved(DomainError):
-    """The team's rows are no longer on the shard this caller knows; reload the team."""
-
-    code = "moved"
 
 
 def _lock_table(

@@ -44,6 +44,7 @@ LAYOUT = {
     "rooms/protocol.py": "from accounts import roles\n",
     "rooms/broadcast.py": "from rooms import protocol\n",
     "rooms/presence.py": "",
+    "rooms/errors.py": "from pokerproject import errors\n",
     "rooms/selectors.py": "from rooms import models, presence\n",
     "rooms/sql.py": "from rooms import models\n",
     "rooms/services.py": "from rooms import broadcast, selectors\nfrom stories import services\n",

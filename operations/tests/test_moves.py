@@ -12,6 +12,7 @@ from pokerproject.regions import registry
 from replication.models import OutboxEntry
 from replication.selectors import region_diffs
 from rooms import services as table
+from rooms.errors import TablePaused
 from rooms.models import Presence, Room, Round, RoundReplica, Vote
 from stories import services as backlog
 from stories.models import Story
@@ -94,7 +95,7 @@ def test_a_move_interrupted_anywhere_finishes_on_rerun(busy_team, stop_after):
         stuck = Team.objects.get(pk=team.pk)
         assert stuck.moving_to == target
         lead.team = stuck
-        with pytest.raises(table.TablePaused):
+        with pytest.raises(TablePaused):
             table.vote_cast(membership=lead, value="2")
 
     team_move(team=team, target=target)
@@ -183,3 +184,53 @@ async def test_open_tables_are_paused_and_follow_the_team(busy_team):
         assert value == "5"
     finally:
         await ann_socket.close()
+
+
+async def test_a_socket_left_on_the_old_shard_by_an_interrupted_move_writes_nothing_there(
+    busy_team,
+):
+    """A move stops after its cleanup: sockets opened before it still know the old shard. A
+    snapshot they ask for is the team's table at its new home (paused, the open round and its
+    version), commands are refused with ``paused``, nothing is written on the old shard, and the
+    rerun loses no round."""
+    from rooms.tests.test_consumers import connect
+
+    team, lead, ann = busy_team
+    source, target = team.shard, other_shard(team, same_region=True)
+    open_round = await database_sync_to_async(
+        lambda: Round.objects.using(source).get(team_id=team.pk, status="voting").pk
+    )()
+    lead_socket, ann_socket = await connect(lead), await connect(ann)
+
+    def stop(step):
+        if step == "cleanup":
+            raise Interrupted
+
+    try:
+        with pytest.raises(Interrupted):
+            await database_sync_to_async(team_move)(team=team, target=target, on_step=stop)
+        await ann_socket.event("table_paused")
+        await lead_socket.event("table_paused")
+
+        snapshot_ack = await ann_socket.command("get_snapshot")
+        snapshot = await ann_socket.event("snapshot")
+        assert snapshot_ack["type"] == "ack"
+        assert snapshot["data"]["round"]["id"] == str(open_round)
+        assert snapshot["version"] > 0
+        refused = await lead_socket.command("start_round", title="Sneaked in")
+        assert (refused["type"], refused["code"]) == ("error", "paused")
+        vote = await ann_socket.command("cast_vote", value="8")
+        assert (vote["type"], vote["code"]) == ("error", "paused")
+        assert await database_sync_to_async(state)(team.pk, source) == {
+            "stories": [],
+            "rounds": [],
+            "votes": [],
+            "room": [],
+        }
+    finally:
+        await ann_socket.close()
+        await lead_socket.close()
+
+    await database_sync_to_async(team_move)(team=team, target=target)
+    moved = await database_sync_to_async(state)(team.pk, target)
+    assert open_round in [row[0] for row in moved["rounds"]]

@@ -22,6 +22,7 @@ from accounts.selectors import NotAMember, membership_get
 from pokerproject.errors import DomainError
 from rooms import presence, protocol, selectors, services
 from rooms.broadcast import group_name
+from rooms.errors import TeamMoved
 from rooms.realtime import batching, dbpool, fanout
 
 logger = logging.getLogger(__name__)
@@ -198,7 +199,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             handler = getattr(self, spec.handler)
             try:
                 await handler(command)
-            except services.TeamMoved:
+            except TeamMoved:
                 # The team moved to another shard while this socket was open: follow it.
                 await self._reload()
                 await handler(command)

@@ -10,6 +10,7 @@ from accounts.roles import Role
 from pokerproject.regions import registry
 from replication.models import OutboxEntry
 from rooms import broadcast, game, services, sql
+from rooms.errors import TablePaused
 from rooms.game import RoundStatus
 from rooms.models import Room, Round
 from rooms.selectors import round_payload
@@ -83,7 +84,7 @@ def test_a_refused_reveal_leaves_the_others_alone(teams, committed):
     )
     forbidden, paused, not_voting, revealed, voter, again = results
     assert isinstance(forbidden, roles.Forbidden)
-    assert isinstance(paused, services.TablePaused)
+    assert isinstance(paused, TablePaused)
     assert isinstance(not_voting, game.WrongRoundState)
     assert not_voting.code == "round_not_voting"
     assert isinstance(voter, roles.Forbidden)  # a voter may not reveal

@@ -10,6 +10,7 @@ from django.utils import timezone
 from accounts import roles
 from accounts.roles import Role
 from rooms import broadcast, game, services, sql
+from rooms.errors import TablePaused
 from rooms.models import Room, Vote
 from rooms.tests.conftest import US_SHARD as ALIAS
 
@@ -102,7 +103,7 @@ def test_a_refused_vote_leaves_the_others_alone(teams, committed):
     )
     observer, paused, closed, not_a_card, accepted = results
     assert isinstance(observer, roles.Forbidden)
-    assert isinstance(paused, services.TablePaused)
+    assert isinstance(paused, TablePaused)
     assert isinstance(closed, game.WrongRoundState)
     assert isinstance(not_a_card, game.NotInDeck)
     assert isinstance(accepted, services.TableUpdate)
