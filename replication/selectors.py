@@ -42,10 +42,29 @@ def home_checksums(*, team: Team) -> dict[str, str]:
 
 
 def region_diffs(*, team: Team) -> list[RegionDiff]:
+    """Per region, how its copies of the team's finished rounds differ from the originals. The
+    home region is compared too: it must hold no copy at all (any is ``extra``)."""
     home = home_checksums(team=team)
     diffs = []
     for region in registry.regions():
         if region == team.region:
+            for alias in registry.shards_in_region(region):
+                strays = sorted(
+                    str(pk)
+                    for pk in RoundReplica.objects.using(alias)
+                    .filter(team_id=team.pk)
+                    .values_list("id", flat=True)
+                )
+                if strays:
+                    diffs.append(
+                        RegionDiff(
+                            region=region,
+                            shard=alias,
+                            home_count=len(home),
+                            copy_count=len(strays),
+                            extra=strays,
+                        )
+                    )
             continue
         alias = registry.shard_for_team(team.pk, region)
         copies = {

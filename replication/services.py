@@ -162,8 +162,14 @@ def outbox_deliver(*, shard: str, round_id: uuid.UUID) -> int:
         # The team moved away (its outbox moved with it) or the round is gone: nothing to send.
         OutboxEntry.objects.using(shard).filter(pk__in=[e.pk for e in pending]).delete()
         return 0
-    payload = round_copy_payload(round_)
     home_region = registry.region_of(shard)
+    # Rows copied with a team that moved here from another region may point at this region,
+    # its home now: its own region never holds a copy of its rounds.
+    homeward = [e.pk for e in pending if e.target_region == home_region]
+    if homeward:
+        OutboxEntry.objects.using(shard).filter(pk__in=homeward).delete()
+        pending = [e for e in pending if e.target_region != home_region]
+    payload = round_copy_payload(round_)
     delivered, failure = 0, None
     for entry in pending:
         try:

@@ -234,3 +234,19 @@ async def test_a_socket_left_on_the_old_shard_by_an_interrupted_move_writes_noth
     await database_sync_to_async(team_move)(team=team, target=target)
     moved = await database_sync_to_async(state)(team.pk, target)
     assert open_round in [row[0] for row in moved["rounds"]]
+
+
+def test_move_team_rerun_reports_where_the_team_came_from(busy_team, capsys):
+    """A move interrupted after the directory was switched, finished by rerunning the command,
+    reports the shard it left, not the target twice."""
+    team, *_ = busy_team
+    source, target = team.shard, other_shard(team, same_region=True)
+
+    def stop(step):
+        if step == "flip":
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        team_move(team=team, target=target, on_step=stop)
+    call_command("move_team", team.slug, target)
+    assert f"moved from eu/{source} to eu/{target}" in capsys.readouterr().out

@@ -289,3 +289,67 @@ def test_the_sweep_does_not_queue_a_round_again_on_every_run(eu_team, monkeypatc
         next_attempt_at=timezone.now() - timedelta(seconds=1)
     )
     assert services.outbox_sweep() == 1
+
+
+def test_verify_regions_inspects_the_home_region_and_repair_removes_a_stray_copy(eu_team, capsys):
+    """A copy of a team's round in its own home region is a stray: reported, and dropped."""
+    team, lead, eve = eu_team
+    round_ = play(team, lead, eve)
+    home_alias = registry.shard_for_team(team.pk, team.region)
+    table.round_copy_apply(
+        alias=home_alias,
+        payload=_payload(round_.pk, 99, BASE, team_id=team.pk),
+        home_region="us",
+    )
+    with pytest.raises(SystemExit) as exit_:
+        call_command("verify_regions", "--team", team.slug)
+    assert exit_.value.code == 1
+    assert f"extra {round_.pk}" in capsys.readouterr().out
+    call_command("verify_regions", "--team", team.slug, "--repair")
+    assert not RoundReplica.objects.using(home_alias).filter(team_id=team.pk).exists()
+    capsys.readouterr()
+    call_command("verify_regions", "--team", team.slug)
+    assert "agree" in capsys.readouterr().out
+
+
+def test_repair_exits_non_zero_while_differences_remain(eu_team, monkeypatch, capsys):
+    """A repair whose copies cannot be made (a region unreachable) says so by its exit code."""
+    team, lead, eve = eu_team
+    round_ = play(team, lead, eve)
+    alias = registry.shard_for_team(team.pk, other_regions(team)[0])
+    RoundReplica.objects.using(alias).filter(pk=round_.pk).delete()
+
+    def unreachable(**kwargs):
+        raise ConnectionError("target shard unreachable")
+
+    monkeypatch.setattr(services, "round_copy_apply", unreachable)
+    with pytest.raises(SystemExit) as exit_:
+        call_command("verify_regions", "--team", team.slug, "--repair")
+    assert exit_.value.code == 1
+    assert "still disagree" in capsys.readouterr().out
+
+
+def test_pending_copies_moved_with_a_team_never_land_in_its_new_home_region(
+    team_factory, add_member, monkeypatch
+):
+    """A team moves to another region while copies of its rounds wait in the outbox (broker
+    down): the rows that pointed at its new home are not delivered there."""
+    from operations.moves import team_move
+
+    team = team_factory("Nomads", region="eu")
+    lead, eve = facilitator_of(team), add_member(team, "eve")
+    monkeypatch.setattr(services.OUTBOX, "enqueue", lambda *args, **kwargs: None)
+    round_ = play(team, lead, eve)
+    target = next(a for a in registry.shard_aliases() if registry.region_of(a) != "eu")
+    team_move(team=team, target=target)
+    team.refresh_from_db()
+    monkeypatch.undo()
+    for round_id in set(
+        OutboxEntry.objects.using(team.shard)
+        .filter(delivered_at__isnull=True)
+        .values_list("round_id", flat=True)
+    ):
+        services.outbox_deliver(shard=team.shard, round_id=round_id)
+    for alias in registry.shards_in_region(team.region):
+        assert not RoundReplica.objects.using(alias).filter(pk=round_.pk).exists()
+    assert all(diff.agrees for diff in region_diffs(team=team))

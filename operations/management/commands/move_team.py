@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Team
 from operations.moves import MoveError, team_move
+from pokerproject.regions import registry
 
 
 class Command(BaseCommand):
@@ -20,7 +21,9 @@ class Command(BaseCommand):
         team = Team.objects.filter(slug=slug).first()
         if team is None:
             raise CommandError(f"no team {slug!r}")
-        before = f"{team.region}/{team.shard}"
+        # A rerun finishes a move whose directory entry may already point at the target.
+        origin = team.moving_from or team.shard
+        before = f"{registry.region_of(origin)}/{origin}"
         try:
             steps = team_move(
                 team=team, target=shard, on_step=lambda name: self.stdout.write(f"  {name}: done")
