@@ -19,11 +19,12 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 
 from accounts.models import Membership
-from rooms import services
+from rooms import selectors, services
 from rooms.realtime import dbpool
 from rooms.realtime.perloop import PerLoop
 from rooms.services import TableUpdate
@@ -60,7 +61,7 @@ class Batcher:
         self.pending: list[_Pending] = []
         self.task: asyncio.Task | None = None
 
-    async def submit(self, *, membership: Membership, item: object) -> TableUpdate:
+    async def submit(self, *, membership: Membership, item: object) -> Any:
         future = asyncio.get_running_loop().create_future()
         self.pending.append(_Pending(membership, item, future))
         if self.task is None:
@@ -105,6 +106,9 @@ _batchers: PerLoop[dict[str, Batcher]] = PerLoop(dict)
 _KINDS: dict[str, Callable[..., list]] = {
     "vote": services.votes_cast_batch,
     "reveal": services.rounds_reveal_batch,
+    # Reads, not writes: every socket's heartbeat asks for its table's version (a few hundred a
+    # second with 10,000 sockets), so they share one query per shard like the votes.
+    "version": selectors.table_versions,
 }
 
 
@@ -125,6 +129,11 @@ def _batcher(kind: str) -> Batcher:
 async def vote_cast(*, membership: Membership, value: object) -> TableUpdate:
     """Play a card, or change it, through this worker's batch; returns once committed."""
     return await _batcher("vote").submit(membership=membership, item=(membership, value))
+
+
+async def table_version(*, membership: Membership) -> int:
+    """The member's table's current version, read with this worker's other heartbeats."""
+    return await _batcher("version").submit(membership=membership, item=membership)
 
 
 async def round_reveal(*, membership: Membership) -> TableUpdate:

@@ -220,7 +220,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self._send(protocol.ack(command.request_id, version=update.version, data=data))
 
     async def do_ping(self, command: protocol.Command) -> None:
-        await self._send(protocol.ack(command.request_id, version=0, data={"pong": True}))
+        # The client's heartbeat. The ack carries the table's version as the database has it,
+        # so a client that missed events (a Redis restart loses what was published meanwhile)
+        # sees it is behind and asks for a snapshot without waiting for the next event.
+        version = await batching.table_version(membership=self.membership)
+        await self._send(protocol.ack(command.request_id, version=version, data={"pong": True}))
 
     async def do_get_snapshot(self, command: protocol.Command) -> None:
         snapshot = await dbpool.run(selectors.room_snapshot, membership=self.membership)

@@ -531,3 +531,30 @@ async def test_votes_arriving_together_are_committed_as_one_batch(table, setting
     finally:
         for player in (alice, bob, dave):
             await player.close()
+
+
+async def test_a_heartbeat_tells_a_socket_that_missed_events_it_is_behind(table, monkeypatch):
+    """Events published while the channel layer is down (a Redis restart) reach nobody; the
+    ack of the client's next heartbeat carries the table's version from the database, so the
+    client sees the gap and asks for a snapshot without waiting for another event."""
+    from rooms import broadcast
+    from rooms import services as table_services
+
+    bob = await connect(table["bob"])
+    try:
+        seen = bob.snapshot["version"]
+        monkeypatch.setattr(broadcast, "_send_now", lambda team_id, event: None)  # lost
+        update = await database_sync_to_async(table_services.round_start)(
+            membership=table["alice"], title="While Redis was away"
+        )
+        monkeypatch.undo()
+        await bob.quiet()  # nothing of the round reached the socket
+        pong = await bob.command("ping")
+        assert (pong["type"], pong["data"]) == ("ack", {"pong": True})
+        assert pong["version"] == update.version > seen
+        await bob.command("get_snapshot")
+        snapshot = await bob.event("snapshot")
+        assert snapshot["version"] == update.version
+        assert snapshot["data"]["round"]["title"] == "While Redis was away"
+    finally:
+        await bob.close()
