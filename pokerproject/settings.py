@@ -302,6 +302,10 @@ WHITENOISE_USE_FINDERS = DEBUG
 ROOM_MAX_FRAME_BYTES = env.int("ROOM_MAX_FRAME_BYTES", default=4096)
 ROOM_RATE_LIMIT_PER_SECOND = env.int("ROOM_RATE_LIMIT_PER_SECOND", default=20)
 ROOM_RATE_LIMIT_BURST = env.int("ROOM_RATE_LIMIT_BURST", default=40)
+# The live table page's heartbeat: a ping every N seconds; no answer within M means the network
+# dropped silently and the page reconnects.
+ROOM_HEARTBEAT_SECONDS = env.float("ROOM_HEARTBEAT_SECONDS", default=15.0)
+ROOM_HEARTBEAT_TIMEOUT_SECONDS = env.float("ROOM_HEARTBEAT_TIMEOUT_SECONDS", default=10.0)
 # Group commit: a worker writes the votes it receives within this window in one transaction.
 ROOM_VOTE_BATCH_MS = env.float("ROOM_VOTE_BATCH_MS", default=2.0)
 ROOM_VOTE_BATCH_MAX = env.int("ROOM_VOTE_BATCH_MAX", default=200)

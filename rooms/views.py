@@ -1,6 +1,7 @@
 """Pages of the live table and of the rounds played: the table, a story's estimation history and
 the team's history."""
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -13,7 +14,14 @@ from stories import selectors as story_selectors
 @member_required
 def table(request: HttpRequest, membership: Membership) -> HttpResponse:
     """The live table page; the socket delivers the state, so the page carries none."""
-    return render(request, "rooms/table.html", {"membership": membership, "team": membership.team})
+    context = {
+        "membership": membership,
+        "team": membership.team,
+        # The page's heartbeat (docs/protocol.md, ping): how often, and how long to wait.
+        "heartbeat_ms": int(settings.ROOM_HEARTBEAT_SECONDS * 1000),
+        "heartbeat_timeout_ms": int(settings.ROOM_HEARTBEAT_TIMEOUT_SECONDS * 1000),
+    }
+    return render(request, "rooms/table.html", context)
 
 
 @member_required

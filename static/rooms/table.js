@@ -13,6 +13,11 @@ const FINAL_CLOSE = {
   4403: "You are not a member of this team.",
   4404: "This team does not exist.",
 };
+// The heartbeat (docs/protocol.md, `ping`): a silent network drop shows within about
+// HEARTBEAT + TIMEOUT; the pong's version says whether events were lost.
+const HEARTBEAT_MS = Number(document.getElementById("table").dataset.heartbeatMs) || 15000;
+const HEARTBEAT_TIMEOUT_MS =
+  Number(document.getElementById("table").dataset.heartbeatTimeoutMs) || 10000;
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 15000;
 const TOAST_MS = 6000;
@@ -69,6 +74,11 @@ const pending = new Map(); // request_id -> {type, roundId} of commands awaiting
 const requestPrefix = Math.random().toString(36).slice(2, 8);
 let requestSeq = 0;
 let snapshotPending = false;
+let heartbeatTimer = null;
+let heartbeatDeadline = null;
+// The card this member asked for whose answer has not come yet (null: none; "" a withdrawal).
+// It is shown as pending, and sent again after a reconnect if the round is still on.
+let voteIntent = null;
 
 function fromSnapshot(frame) {
   const d = frame.data;
@@ -169,8 +179,44 @@ function connect() {
   });
 }
 
+function stopHeartbeat() {
+  clearInterval(heartbeatTimer);
+  clearTimeout(heartbeatDeadline);
+  heartbeatTimer = heartbeatDeadline = null;
+}
+
+function startHeartbeat() {
+  stopHeartbeat();
+  heartbeatTimer = setInterval(() => {
+    if (heartbeatDeadline !== null) return; // the last one is still on its way
+    if (send("ping", {}, { quiet: true }) === null) return;
+    heartbeatDeadline = setTimeout(connectionIsDead, HEARTBEAT_TIMEOUT_MS);
+  }, HEARTBEAT_MS);
+}
+
+function connectionIsDead() {
+  // No answer: the network dropped silently (a socket never learns it by itself). Give up on
+  // this socket and reconnect; its close handshake may never complete.
+  const dead = socket;
+  if (dead === null) return;
+  socket = null;
+  try {
+    dead.close(4000);
+  } catch {
+    // closing a socket that cannot send is fine
+  }
+  onClose({ code: 1006 });
+}
+
 function onClose(event) {
   socket = null;
+  stopHeartbeat();
+  // Commands that were not answered: a vote is sent again once connected, the rest are told.
+  for (const command of pending.values()) {
+    if (!["ping", "get_snapshot", "cast_vote", "withdraw_vote"].includes(command.type)) {
+      toast(`The connection dropped before "${command.type.replace("_", " ")}" was confirmed: try again.`, "error");
+    }
+  }
   pending.clear();
   snapshotPending = false;
   render();
@@ -212,6 +258,7 @@ window.addEventListener("offline", () => {
 });
 window.addEventListener("pagehide", () => {
   stopped = true;
+  stopHeartbeat();
   clearTimeout(retryTimer);
   clearInterval(countdownTimer);
   if (socket) socket.close(1000);
@@ -259,12 +306,19 @@ function onFrame(frame) {
       attempt = 0;
       clearInterval(countdownTimer);
       setConnection("live", "Live");
+      startHeartbeat();
+      resendVoteIntent();
       render();
       return;
     default:
       if (state === null) return; // the snapshot always comes first on a new socket
       if (applyEvent(frame)) render();
   }
+}
+
+function hasPending(type) {
+  for (const command of pending.values()) if (command.type === type) return true;
+  return false;
 }
 
 function takePending(requestId) {
@@ -274,8 +328,31 @@ function takePending(requestId) {
   return command;
 }
 
+function resendVoteIntent() {
+  // A card clicked while the connection was failing: play it now, if its round is still on.
+  if (voteIntent === null || !state.round || state.round.status !== "voting") {
+    voteIntent = null;
+    return;
+  }
+  if (voteIntent.roundId !== state.round.id) {
+    voteIntent = null;
+    return;
+  }
+  if (voteIntent.value === "") send("withdraw_vote", {}, { quiet: true });
+  else if (state.myVote !== voteIntent.value) send("cast_vote", { value: voteIntent.value }, { quiet: true });
+  else voteIntent = null;
+}
+
 function onAck(frame) {
   const command = takePending(frame.request_id);
+  if (command.type === "ping") {
+    clearTimeout(heartbeatDeadline);
+    heartbeatDeadline = null;
+    // The table in the database is ahead of what we applied: events were lost on the way.
+    if (state !== null && frame.version > state.version) requestSnapshot();
+    return;
+  }
+  if (command.type === "cast_vote" || command.type === "withdraw_vote") voteIntent = null;
   // Our own card: only the ack tells it (events never carry a value before reveal). Ignore an
   // ack that arrives after the round it was for has been replaced.
   if (state === null || !state.round || state.round.id !== command.roundId) return;
@@ -289,7 +366,8 @@ function onAck(frame) {
 }
 
 function onError(frame) {
-  takePending(frame.request_id);
+  const command = takePending(frame.request_id);
+  if (command.type === "cast_vote" || command.type === "withdraw_vote") voteIntent = null;
   toast(`${frame.message} (${frame.code})`, "error");
   render(); // puts back form values (the deck picker) that the refused command had changed
 }
@@ -325,6 +403,8 @@ function applyEvent(event) {
       break;
     case "vote_cast":
       state.voted.add(data.user_id);
+      // Our own vote from another tab: only a snapshot tells this tab which card it was.
+      if (data.user_id === state.me.user_id && !hasPending("cast_vote")) requestSnapshot();
       break;
     case "vote_withdrawn":
       state.voted.delete(data.user_id);
@@ -505,14 +585,21 @@ function renderHand(status) {
   }
   const voting = status === "voting";
   const live = isLive();
+  const intent = voteIntent && state.round && voteIntent.roundId === state.round.id ? voteIntent : null;
   for (const button of ui.hand.children) {
     const selected = state.myVote === button.dataset.value && voting;
     button.setAttribute("aria-pressed", String(selected));
+    // Clicked, not yet confirmed: shown as such until the ack (or sent again after a reconnect).
+    const waiting = intent !== null && intent.value === button.dataset.value && voting;
+    button.classList.toggle("pending", waiting);
+    button.setAttribute("aria-busy", String(waiting));
     button.disabled = !voting || !live;
   }
   const hints = {
     none: "Waiting for the facilitator to start a round.",
-    voting: state.myVote
+    voting: intent && intent.value
+      ? `Sending ${intent.value}…`
+      : state.myVote
       ? `You played ${state.myVote}. Pick another card to change it, or the same one to take it back.`
       : "Pick a card. Nobody sees it until the cards are revealed.",
     revealed: "The cards are revealed.",
@@ -525,8 +612,17 @@ ui.hand.addEventListener("click", (event) => {
   const button = event.target.closest("button.play-card");
   if (!button || button.disabled || state === null) return;
   const value = button.dataset.value;
-  if (state.myVote === value) send("withdraw_vote");
-  else send("cast_vote", { value });
+  const roundId = state.round ? state.round.id : null;
+  if (state.myVote === value) {
+    voteIntent = { value: "", roundId };
+    send("withdraw_vote", {}, { quiet: true });
+  } else {
+    voteIntent = { value, roundId };
+    if (send("cast_vote", { value }, { quiet: true }) === null) {
+      toast("Not connected: your card is played as soon as the connection is back.", "info");
+    }
+  }
+  render();
 });
 
 function renderResults(status, isFacilitator) {

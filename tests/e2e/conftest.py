@@ -66,6 +66,9 @@ def _server_env(tmp: Path) -> dict[str, str]:
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         DJANGO_SETTINGS_MODULE="pokerproject.settings",
         PYTHONUNBUFFERED="1",
+        # A quick heartbeat, so a silent network drop shows within seconds (test_network.py).
+        ROOM_HEARTBEAT_SECONDS="1",
+        ROOM_HEARTBEAT_TIMEOUT_SECONDS="1.5",
     )
     return env
 
