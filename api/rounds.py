@@ -16,7 +16,7 @@ from api.drf import IDEMPOTENCY_KEY, PagePagination, TeamApi
 from api.idempotency import idempotent
 from api.problems import ProblemError
 from integrations.models import Scope
-from rooms import services
+from rooms import selectors, services
 from rooms.game import RoundStatus
 from rooms.models import Round
 from rooms.selectors import room_snapshot
@@ -61,7 +61,7 @@ class VoteOutputSerializer(serializers.Serializer):
 
 
 def _rounds(team):
-    return Round.objects.using(team.shard).filter(team_id=team.pk).prefetch_related("votes")
+    return selectors.round_list(team=team)
 
 
 class RoundListApi(TeamApi):

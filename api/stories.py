@@ -19,7 +19,6 @@ from api.drf import IDEMPOTENCY_KEY, EstimateCursorPagination, PagePagination, T
 from api.idempotency import idempotent
 from integrations.models import Scope
 from stories import selectors, services
-from stories.models import Story
 from stories.services import MAX_UPSERT_BATCH, stories_upsert
 
 
@@ -264,12 +263,6 @@ class EstimateListApi(TeamApi):
     )
     def get(self, request: Request, slug: str) -> Response:
         team = self.member(request, slug).team
-        stories = (
-            Story.objects.using(team.shard)
-            .filter(team_id=team.pk, estimated_at__isnull=False)
-            .exclude(estimate="")
-        )
-        if after := request.query_params.get("updated_after"):
-            moment = _parse_moment(after)
-            stories = stories.filter(estimated_at__gt=moment)
+        after = request.query_params.get("updated_after")
+        stories = selectors.estimate_list(team=team, after=_parse_moment(after) if after else None)
         return self.paginate(request, stories, EstimateOutputSerializer)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from django.db.models import QuerySet
+
 from accounts.models import Membership, Team, User
 from pokerproject.regions import registry
 from pokerproject.regions.guard import shard_scope
@@ -113,6 +115,11 @@ def room_get(*, team: Team) -> Room:
     if Team.objects.filter(pk=team.pk).values_list("shard", flat=True).first() != team.shard:
         raise TeamMoved("The team has moved to another shard.")
     return Room(team_id=team.pk)
+
+
+def round_list(*, team: Team) -> QuerySet[Round]:
+    """The team's rounds on its home shard, each with its votes prefetched."""
+    return Round.objects.using(team.shard).filter(team_id=team.pk).prefetch_related("votes")
 
 
 def table_versions(*, alias: str, pending: list[Membership]) -> list[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
@@ -45,3 +46,15 @@ def story_next_unestimated(*, team: Team, after: Story | None = None) -> Story |
 def backlog(*, team: Team) -> list[Story]:
     """The backlog in its order (the model's)."""
     return list(Story.objects.using(team.shard).filter(team_id=team.pk))
+
+
+def estimate_list(*, team: Team, after: datetime | None = None) -> QuerySet[Story]:
+    """The team's estimated stories (the estimates feed), estimated after ``after`` if given."""
+    stories = (
+        Story.objects.using(team.shard)
+        .filter(team_id=team.pk, estimated_at__isnull=False)
+        .exclude(estimate="")
+    )
+    if after is not None:
+        stories = stories.filter(estimated_at__gt=after)
+    return stories
