@@ -5,6 +5,8 @@ publishes before the command is acknowledged."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -45,6 +47,11 @@ class TokenBucket:
         return False
 
 
+class SendFailed(Exception):
+    """The server could not take a frame for this socket (the client went away mid-reply, or
+    the frame cannot be encoded): the socket is over."""
+
+
 class RoomConsumer(AsyncWebsocketConsumer):
     membership = None
     group: str | None = None
@@ -74,6 +81,17 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await self.dispatch(await receive())
         except StopConsumer:
             pass
+        except SendFailed as exc:
+            # Logged once here, not as a traceback: a client that drops mid-reply is ordinary.
+            logger.info("socket %s ended: %r", self.channel_name, exc.__cause__ or exc)
+            with contextlib.suppress(Exception):
+                await self.base_send({"type": "websocket.close", "code": 1011})
+        finally:
+            # Whatever ended the socket (a disconnect, an error in a handler or a send, the
+            # server cancelling it), it leaves the table: its seat in the fan-out and its
+            # presence row. Shielded so a second cancellation cannot cut the cleanup short.
+            if self.group is not None:
+                await asyncio.shield(asyncio.ensure_future(self._leave_table()))
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -107,8 +125,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await self._relay(self.backlog.pop(0))
             self.ready = True
         except BaseException:
+            # ``__call__`` leaves the table (and deletes a presence row already written).
             self.gone = True
-            await fanout.current().leave(self.group, self)
             raise
 
     async def _refuse(self, code: int) -> None:
@@ -144,10 +162,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
             )
 
     async def disconnect(self, code: int) -> None:
+        await self._leave_table()
+
+    async def _leave_table(self) -> None:
+        """Leave the fan-out and delete this socket's presence row, once."""
         self.gone = True
-        if self.group is None:
+        group, self.group = self.group, None
+        if group is None:
             return
-        await fanout.current().leave(self.group, self)
+        await fanout.current().leave(group, self)
         try:
             await dbpool.call(
                 services.presence_leave, team=self.membership.team, channel_name=self.channel_name
@@ -173,7 +196,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def _send_text(self, text: str) -> None:
         # Straight to the server's send: a worker sends thousands of frames a second, and
         # Channels' send adds two coroutine layers to each.
-        await self.base_send({"type": "websocket.send", "text": text})
+        try:
+            await self.base_send({"type": "websocket.send", "text": text})
+        except Exception as exc:
+            self.gone = True
+            raise SendFailed("sending a frame failed") from exc
 
     # --- inbound ---------------------------------------------------------------------------
 
@@ -208,6 +235,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except DomainError as exc:
             logger.info("command refused for user %s: %s", self.membership.user_id, exc.code)
             await self._send(protocol.error(request_id, exc.code, exc.message))
+        except SendFailed:
+            raise  # the socket is over (see ``__call__``)
         except Exception:
             logger.exception("command failed for user %s", self.membership.user_id)
             await self._send(protocol.error(request_id, "internal"))
@@ -274,7 +303,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not self.ready:
             self.backlog.append(message)
             return
-        await self._relay(message)
+        try:
+            await self._relay(message)
+        except Exception:
+            # The fan-out drops this seat; close the socket too, so the client reconnects
+            # rather than sitting at a table whose events no longer reach it.
+            self.gone = True
+            with contextlib.suppress(Exception):
+                await self.base_send({"type": "websocket.close", "code": 1011})
+            raise
 
     async def _relay(self, message: dict) -> None:
         # The broadcaster serialised the frame once for the whole team; only the events this

@@ -1,5 +1,7 @@
 """The live table over real sockets: the real ASGI application, several clients at once."""
 
+import asyncio
+
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -531,3 +533,126 @@ async def test_votes_arriving_together_are_committed_as_one_batch(table, setting
     finally:
         for player in (alice, bob, dave):
             await player.close()
+
+
+def server_like(app, *, broken: asyncio.Event | None = None):
+    """``app`` behind a send that behaves like daphne's and uvicorn's: each text frame is
+    encoded as UTF-8 (a lone surrogate cannot be), and once ``broken`` is set the client has
+    gone and every send raises."""
+
+    async def wrapped(scope, receive, send):
+        async def strict_send(message):
+            if broken is not None and broken.is_set():
+                raise ConnectionResetError("the client went away")
+            if message.get("text") is not None:
+                message["text"].encode("utf-8")
+            await send(message)
+
+        await app(scope, receive, strict_send)
+
+    return wrapped
+
+
+async def connect_through(membership: Membership, app) -> Player:
+    cookie = await database_sync_to_async(_session_cookie)(membership.user)
+    ws = WebsocketCommunicator(
+        app, f"/ws/teams/{membership.team.slug}/", headers=[ORIGIN, (b"cookie", cookie)]
+    )
+    connected, _ = await ws.connect(timeout=TIMEOUT)
+    assert connected
+    player = Player(membership, ws)
+    player.snapshot = await player.recv()
+    assert player.snapshot["type"] == "snapshot"
+    player.inbox.clear()
+    return player
+
+
+async def _presence_keys(team) -> set[str]:
+    from rooms.models import Presence
+
+    return await database_sync_to_async(
+        lambda: set(
+            Presence.objects.using(team.shard)
+            .filter(team_id=team.pk)
+            .values_list("channel_name", flat=True)
+        )
+    )()
+
+
+async def _seats(team) -> int:
+    from rooms.broadcast import group_name
+    from rooms.realtime import fanout
+
+    return len(fanout.current().seats.get(group_name(team.pk), ()))
+
+
+async def _wait_for(condition) -> None:
+    async with asyncio.timeout(TIMEOUT):
+        while not await condition():  # noqa: ASYNC110 (a test's poll)
+            await asyncio.sleep(0.02)
+
+
+async def _bob_goes_offline(alice: Player, bob_id: int) -> None:
+    online = {bob_id}
+    while bob_id in online:
+        frame = await alice.event("presence_changed")
+        online = {p["user_id"] for p in frame["data"]["participants"] if p["online"]}
+
+
+async def test_a_socket_whose_reply_fails_leaves_the_table(table, caplog):
+    """A client that drops while its reply is sent leaves the fan-out and goes offline; later
+    team events reach the others without an error per dead socket."""
+    broken = asyncio.Event()
+    alice = await connect(table["alice"])
+    bob = await connect_through(table["bob"], server_like(application, broken=broken))
+    try:
+        assert await _seats(table["team"]) == 2
+        broken.set()
+        await bob.send("ping")
+        await bob.ws.wait(timeout=TIMEOUT)  # the consumer ends without an exception
+        await _bob_goes_offline(alice, table["bob"].user_id)
+        assert await _seats(table["team"]) == 1
+        assert len(await _presence_keys(table["team"])) == 1
+        caplog.clear()
+        await alice.command("start_round", title="After Bob")
+        await alice.event("round_started")
+        await alice.quiet()
+        assert "failed" not in caplog.text
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_a_socket_the_server_cancels_leaves_the_table(table):
+    """A socket whose task the server cancels (a shutdown, a client that never said goodbye)
+    still leaves the fan-out and deletes its presence."""
+    alice = await connect(table["alice"])
+    bob = await connect(table["bob"])
+    try:
+        bob.ws.future.cancel()
+        await _bob_goes_offline(alice, table["bob"].user_id)
+        await _wait_for(lambda: _one_seat(table["team"]))
+        assert len(await _presence_keys(table["team"])) == 1
+    finally:
+        await alice.close()
+
+
+async def _one_seat(team) -> bool:
+    return await _seats(team) == 1
+
+
+async def test_a_socket_whose_handler_raises_leaves_the_table(table):
+    """An error that escapes a handler ends the socket (the server logs it) and the socket
+    still leaves the table."""
+    alice = await connect(table["alice"])
+    bob = await connect(table["bob"])
+    try:
+        await bob.ws.send_input({"type": "websocket.no_such_message"})
+        with pytest.raises(ValueError, match="No handler"):
+            await bob.ws.wait(timeout=TIMEOUT)
+        await _bob_goes_offline(alice, table["bob"].user_id)
+        assert await _seats(table["team"]) == 1
+        assert len(await _presence_keys(table["team"])) == 1
+    finally:
+        await alice.close()
+
