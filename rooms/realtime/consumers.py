@@ -205,17 +205,25 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # --- inbound ---------------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.membership is None:
+        if self.membership is None or self.gone:
             return
         request_id = None
         try:
-            size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
-            if size > settings.ROOM_MAX_FRAME_BYTES:
-                raise protocol.ProtocolError("frame_too_large")
-            command = protocol.parse_command(text_data)
+            # Every frame counts against the limit, bad and oversized ones too; a frame over
+            # the limit is still parsed (frames are small) so the error can echo its request_id.
+            allowed = self.bucket.take()
+            try:
+                size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+                if size > settings.ROOM_MAX_FRAME_BYTES:
+                    raise protocol.ProtocolError("frame_too_large")
+                command = protocol.parse_command(text_data)
+            except protocol.ProtocolError as exc:
+                request_id = exc.request_id
+                if not allowed:
+                    raise protocol.ProtocolError("rate_limited", request_id=request_id) from None
+                raise
             request_id = command.request_id
-            # Checked after parsing (frames are small) so the error can echo the request_id.
-            if not self.bucket.take():
+            if not allowed:
                 raise protocol.ProtocolError("rate_limited")
             spec = protocol.COMMANDS[command.name]
             # Refused here without a trip to the database; the service checks again for every

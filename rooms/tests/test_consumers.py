@@ -1,6 +1,7 @@
 """The live table over real sockets: the real ASGI application, several clients at once."""
 
 import asyncio
+import json
 
 import pytest
 from channels.db import database_sync_to_async
@@ -656,3 +657,148 @@ async def test_a_socket_whose_handler_raises_leaves_the_table(table):
     finally:
         await alice.close()
 
+
+async def test_a_lone_surrogate_in_request_id_is_refused_not_fatal(table):
+    """A request_id that cannot be sent back as UTF-8 gets an invalid error without it; the
+    socket stays open."""
+    bob = await connect_through(table["bob"], server_like(application))
+    try:
+        await bob.ws.send_to(text_data='{"type": "ping", "request_id": "\\ud800"}')
+        error = await bob.event("error")
+        assert error == {
+            "type": "error",
+            "request_id": None,
+            "code": "invalid",
+            "message": error["message"],
+        }
+        assert (await bob.command("ping"))["type"] == "ack"
+        await bob.quiet()
+    finally:
+        await bob.close()
+
+
+@pytest.mark.parametrize(
+    ("frame", "code", "echoed"),
+    [
+        ('{"type": "fold_cards", "request_id": "q1"}', "unknown_command", "q1"),
+        ('{"type": "cast_vote", "request_id": 7, "data": {"value": 5}}', "invalid", 7),
+        ('{"type": "cast_vote", "request_id": "q1", "data": {}}', "invalid", "q1"),
+        (
+            '{"type": "cast_vote", "request_id": "q1", "data": {"value": "5", "x": 1}}',
+            "invalid",
+            "q1",
+        ),
+        ('{"type": "cast_vote", "request_id": "q1", "data": [1]}', "invalid", "q1"),
+        ('{"type": 3, "request_id": "q1"}', "bad_frame", "q1"),
+        ('{"type": "cast_vote", "request_id": "q1", "data": {"value": "4"}}', "not_in_deck", "q1"),
+        ('{"type": "start_round", "request_id": "q1"}', "round_in_progress", "q1"),
+        ('{"type": "reveal_cards", "request_id": "q1"}', "forbidden", "q1"),
+        # Nothing to echo: the request_id is not one, or the frame was not read.
+        ('{"type": "ping", "request_id": true}', "invalid", None),
+        ('{"type": "ping", "request_id": "' + "r" * 65 + '"}', "invalid", None),
+        ('{"type": "ping", "request_id": "\\ud800"}', "invalid", None),
+        ('{"type": "ping", "request_id": "a\\u0000"}', "invalid", None),
+        ('{"type": "ping", "request_id": "q1"', "bad_json", None),
+        (
+            '{"type": "ping", "request_id": "q1", "pad": "' + "x" * 5000 + '"}',
+            "frame_too_large",
+            None,
+        ),
+    ],
+)
+async def test_errors_echo_the_request_id_they_could_read(table, frame, code, echoed):
+    """An error answers with the command's request_id whenever the frame had one to read."""
+    alice = await connect(table["alice"])
+    bob = await connect(table["bob"])
+    try:
+        await alice.command("start_round")
+        await alice.event("round_started")
+        await bob.event("round_started")
+        sender = alice if "start_round" in frame else bob
+        await sender.ws.send_to(text_data=frame)
+        error = await sender.event("error")
+        assert (error["code"], error["request_id"]) == (code, echoed)
+        await alice.quiet()
+        await bob.quiet()
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+@pytest.mark.parametrize(
+    ("command", "data"),
+    [
+        ("start_round", {"title": "Login\u0000page"}),
+        ("start_round", {"title": "Login \ud83d page"}),
+        ("cast_vote", {"value": "5\u0000"}),
+        ("cast_vote", {"value": "\udc00"}),
+        ("accept_estimate", {"value": "8\u0000"}),
+        ("accept_estimate", {"value": "\ud800"}),
+        ("set_deck", {"deck": "tshirt\u0000"}),
+        ("start_round", {"story_id": "\ud800"}),
+    ],
+)
+async def test_a_nul_or_lone_surrogate_in_a_field_is_invalid(table, command, data):
+    """Strings no frame or database can carry are refused as invalid, the socket and the table
+    unharmed, and nothing reaches the others."""
+    alice = await connect_through(table["alice"], server_like(application))
+    bob = await connect(table["bob"])
+    try:
+        if command in ("cast_vote", "accept_estimate"):
+            await alice.command("start_round")
+            await alice.command("cast_vote", value="3")
+            if command == "accept_estimate":
+                await alice.command("reveal_cards")
+        version = (await alice.command("get_snapshot"))["version"]
+        text = json.dumps({"type": command, "request_id": "bad", "data": data})
+        await alice.ws.send_to(text_data=text)
+        error = await alice.take(lambda f: f.get("request_id") == "bad")
+        assert (error["type"], error["code"]) == ("error", "invalid")
+        assert (await alice.command("get_snapshot"))["version"] == version
+        while not await bob.ws.receive_nothing(timeout=0.2):
+            await bob.recv()
+        assert all(f.get("version", 0) <= version for f in bob.frames)
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_bad_and_oversized_frames_count_against_the_rate_limit(table, settings):
+    """Malformed frames spend the socket's allowance like commands do; once it is spent the
+    error still names the request."""
+    settings.ROOM_RATE_LIMIT_PER_SECOND = 0  # no refill during the test
+    settings.ROOM_RATE_LIMIT_BURST = 3
+    bob = await connect(table["bob"])
+    try:
+        await bob.ws.send_to(text_data="{not json")
+        assert (await bob.event("error"))["code"] == "bad_json"
+        await bob.ws.send_to(text_data='{"type": "ping", "pad": "' + "x" * 5000 + '"}')
+        assert (await bob.event("error"))["code"] == "frame_too_large"
+        await bob.ws.send_to(text_data="[]")
+        assert (await bob.event("error"))["code"] == "bad_frame"
+        refused = await bob.command("ping")
+        assert (refused["code"], refused["request_id"]) == ("rate_limited", "r1")
+        await bob.ws.send_to(text_data='{"type": "fold", "request_id": "q"}')
+        refused = await bob.event("error")
+        assert (refused["code"], refused["request_id"]) == ("rate_limited", "q")
+        await bob.ws.send_to(text_data="{not json")
+        assert (await bob.event("error"))["code"] == "rate_limited"
+        await bob.quiet()
+    finally:
+        await bob.close()
+
+
+@pytest.mark.parametrize(
+    "path", ["/ws/", "/ws/nothing/", "/ws/teams/", "/ws/teams/not a slug/", "/elsewhere"]
+)
+async def test_an_unknown_socket_path_is_closed_with_4404(table, path):
+    """A socket on a path the server does not serve is closed with 4404, not failed."""
+    cookie = await database_sync_to_async(_session_cookie)(table["bob"].user)
+    ws = WebsocketCommunicator(application, path, headers=[ORIGIN, (b"cookie", cookie)])
+    try:
+        connected, _ = await ws.connect(timeout=TIMEOUT)
+        assert connected
+        closed = await ws.receive_output(timeout=TIMEOUT)
+        assert closed == {"type": "websocket.close", "code": protocol.CLOSE_NOT_FOUND}
+    finally:
+        await ws.disconnect()
