@@ -70,12 +70,27 @@ EVENTS: dict[str, frozenset[str]] = {
     "members_changed": frozenset({"user_id", "role"}),
     "table_paused": frozenset({"reason"}),
     "table_resumed": frozenset(),
+    # To the sockets of ``user_id`` only (of the one session ``session`` names, or all of them
+    # when it is null), which then close with CLOSE_UNAUTHENTICATED.
+    "session_ended": frozenset({"user_id", "reason", "session"}),
 }
 # Events that do not change the table's version (presence is not part of the durable state; a
 # pause is not a change of the table).
 UNVERSIONED_EVENTS = frozenset(
-    {"snapshot", "presence_changed", "members_changed", "table_paused", "table_resumed"}
+    {
+        "snapshot",
+        "presence_changed",
+        "members_changed",
+        "table_paused",
+        "table_resumed",
+        "session_ended",
+    }
 )
+
+# Why a member's sessions ended (``session_ended``'s ``reason``).
+SESSION_LOGGED_OUT = "logged_out"
+SESSION_PASSWORD_CHANGED = "password_changed"  # noqa: S105 - a reason, not a password
+SESSION_DEACTIVATED = "deactivated"
 
 # Keys a vote value may never appear under in a frame to anyone but its voter before reveal.
 SECRET_KEYS = frozenset({"value", "my_vote"})

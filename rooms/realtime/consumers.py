@@ -55,6 +55,7 @@ class SendFailed(Exception):
 class RoomConsumer(AsyncWebsocketConsumer):
     membership = None
     group: str | None = None
+    session: str | None = None
     # This socket's key in its team's presence rows (see ``__call__``).
     channel_name = ""
     # Team events reach the socket from the worker's fan-out (rooms.realtime.fanout),
@@ -105,6 +106,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             logger.info("socket refused: user %s is not a member of %s", user.pk, slug)
             await self._refuse(protocol.CLOSE_FORBIDDEN)
             return
+        # Which session this socket belongs to, for ``session_ended``.
+        session = self.scope.get("session")
+        self.session = services.session_tag(getattr(session, "session_key", None))
         presence.ensure_heartbeat()
         self.bucket = TokenBucket(
             settings.ROOM_RATE_LIMIT_PER_SECOND, settings.ROOM_RATE_LIMIT_BURST
@@ -336,4 +340,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
                     await self.close(code=protocol.CLOSE_FORBIDDEN)
                     return
                 self.membership.role = data["role"]
+        elif kind == "session_ended":
+            # For this member's sockets only (of the one session, when the event names one).
+            data = message["event"]["data"]
+            if data["user_id"] != self.membership.user_id or data["session"] not in (
+                None,
+                self.session,
+            ):
+                return
+            await self._send_text(text)
+            self.gone = True
+            await self.close(code=protocol.CLOSE_UNAUTHENTICATED)
+            return
         await self._send_text(text)

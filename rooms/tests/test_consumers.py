@@ -802,3 +802,115 @@ async def test_an_unknown_socket_path_is_closed_with_4404(table, path):
         assert closed == {"type": "websocket.close", "code": protocol.CLOSE_NOT_FOUND}
     finally:
         await ws.disconnect()
+
+
+def _logged_in_client(user) -> tuple[Client, bytes]:
+    client = Client()
+    client.force_login(user)
+    return client, f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def connect_with_cookie(membership: Membership, cookie: bytes) -> Player:
+    ws = WebsocketCommunicator(
+        application, f"/ws/teams/{membership.team.slug}/", headers=[ORIGIN, (b"cookie", cookie)]
+    )
+    connected, _ = await ws.connect(timeout=TIMEOUT)
+    assert connected
+    player = Player(membership, ws)
+    player.snapshot = await player.recv()
+    assert player.snapshot["type"] == "snapshot"
+    player.inbox.clear()
+    return player
+
+
+async def _closed_for(player: Player, user_id: int, reason: str) -> None:
+    """``player`` gets ``session_ended`` for ``user_id`` then a close with 4401."""
+    ended = await player.event("session_ended")
+    assert ended["version"] == 0
+    assert (ended["data"]["user_id"], ended["data"]["reason"]) == (user_id, reason)
+    assert [f for f in player.inbox if f["type"] != "presence_changed"] == []
+    while True:  # presence updates may come first
+        output = await player.ws.receive_output(timeout=TIMEOUT)
+        if output["type"] == "websocket.close":
+            break
+    assert output == {"type": "websocket.close", "code": protocol.CLOSE_UNAUTHENTICATED}
+
+
+async def test_logging_out_closes_that_sessions_sockets(table):
+    """The sockets of a session that logs out close with 4401 and can no longer vote; the same
+    member's other sessions and the other members keep theirs and hear nothing of it."""
+    bob = table["bob"]
+    client, cookie = await database_sync_to_async(_logged_in_client)(bob.user)
+    alice = await connect(table["alice"])
+    bob_here = await connect_with_cookie(bob, cookie)
+    bob_elsewhere = await connect(bob)
+    try:
+        await alice.command("start_round")
+        response = await database_sync_to_async(client.post)("/accounts/logout/")
+        assert response.status_code == 302
+        await bob_here.event("round_started")
+        await _closed_for(bob_here, bob.user_id, "logged_out")
+        await bob_here.ws.send_json_to(
+            {"type": "cast_vote", "request_id": "v", "data": {"value": "3"}}
+        )
+        assert await bob_here.ws.receive_nothing(timeout=0.3)
+        assert (await bob_elsewhere.command("cast_vote", value="5"))["type"] == "ack"
+        for player in (alice, bob_elsewhere):
+            await player.event("round_started")
+            await player.event("vote_cast")
+            await player.quiet()
+        votes = await database_sync_to_async(
+            lambda: list(Vote.objects.using(table["team"].shard).values_list("value", flat=True))
+        )()
+        assert votes == ["5"]
+    finally:
+        for player in (alice, bob_here, bob_elsewhere):
+            await player.close()
+
+
+@pytest.mark.parametrize("change", ["password", "deactivate"])
+async def test_a_new_password_or_deactivation_closes_every_socket_of_the_user(table, change):
+    """Changing a member's password or deactivating them closes all their sockets with 4401;
+    other members keep theirs and hear nothing of it."""
+    bob = table["bob"]
+    alice = await connect(table["alice"])
+    first, second = await connect(bob), await connect(bob)
+
+    def apply():
+        if change == "password":
+            bob.user.set_password("a-new-long-password")
+        else:
+            bob.user.is_active = False
+        bob.user.save()
+
+    try:
+        await database_sync_to_async(apply)()
+        reason = "password_changed" if change == "password" else "deactivated"
+        await _closed_for(first, bob.user_id, reason)
+        await _closed_for(second, bob.user_id, reason)
+        assert (await alice.command("ping"))["type"] == "ack"
+        await alice.quiet()
+    finally:
+        for player in (alice, first, second):
+            await player.close()
+
+
+async def test_saving_a_user_without_a_new_password_leaves_their_sockets(table):
+    """A login (last_login), a new name or an unchanged password keeps the sockets open."""
+    bob = table["bob"]
+    player = await connect(bob)
+
+    def touch():
+        client = Client()
+        client.force_login(bob.user)  # saves last_login only
+        bob.user.first_name = "Bobby"
+        bob.user.save()
+        bob.user.is_active = True
+        bob.user.save(update_fields=["is_active"])
+
+    try:
+        await database_sync_to_async(touch)()
+        assert (await player.command("ping"))["type"] == "ack"
+        await player.quiet()
+    finally:
+        await player.close()
