@@ -849,6 +849,11 @@ async def test_logging_out_closes_that_sessions_sockets(table):
         response = await database_sync_to_async(client.post)("/accounts/logout/")
         assert response.status_code == 302
         await bob_here.event("round_started")
+        ended = await bob_here.take(lambda f: f["type"] == "session_ended")
+        # The session is named by a digest: a frame never carries the cookie's key.
+        session_key = cookie.decode().partition("=")[2]
+        assert ended["data"]["session"] not in (None, session_key)
+        bob_here.inbox.insert(0, ended)
         await _closed_for(bob_here, bob.user_id, "logged_out")
         await bob_here.ws.send_json_to(
             {"type": "cast_vote", "request_id": "v", "data": {"value": "3"}}
