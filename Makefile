@@ -4,6 +4,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8000
 HOST   ?= 127.0.0.1
+# The largest WebSocket frame daphne reads before closing the socket: 16 times the table's own
+# limit (ROOM_MAX_FRAME_BYTES, 4096 by default), instead of daphne's 1 MiB.
+ROOM_MAX_FRAME_BYTES ?= 4096
+WS_MAX_SIZE ?= $(shell echo $$(( $(ROOM_MAX_FRAME_BYTES) * 16 )))
 
 .DEFAULT_GOAL := help
 .PHONY: help run test test-fast lint typecheck format migrate demo check-deploy clean cluster cluster-stop bench schema
@@ -31,7 +35,9 @@ run: demo ## Set up, migrate, seed the demo team and serve on http://$(HOST):$(P
 	@echo ""
 	@echo "  Planning Poker: open http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
 	@echo ""
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) pokerproject.asgi:application
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) \
+		--websocket-max-message-size $(WS_MAX_SIZE) --websocket-max-frame-size $(WS_MAX_SIZE) \
+		pokerproject.asgi:application
 
 test: $(VENV)/.dev ## Run the whole test suite (services from the environment; embedded default otherwise)
 	$(PY) -m pytest --durations=15

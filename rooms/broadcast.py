@@ -31,7 +31,7 @@ TEAM_EVENT = "team.event"
 
 # Events a socket acts on besides forwarding them (RoomConsumer._relay): their messages also
 # carry the event itself.
-READ_EVENTS = frozenset({"members_changed", "table_resumed"})
+READ_EVENTS = frozenset({"members_changed", "table_resumed", "session_ended"})
 
 Frames = list[tuple[int, dict]]
 

@@ -70,12 +70,27 @@ EVENTS: dict[str, frozenset[str]] = {
     "members_changed": frozenset({"user_id", "role"}),
     "table_paused": frozenset({"reason"}),
     "table_resumed": frozenset(),
+    # To the sockets of ``user_id`` only (of the one session ``session`` names, or all of them
+    # when it is null), which then close with CLOSE_UNAUTHENTICATED.
+    "session_ended": frozenset({"user_id", "reason", "session"}),
 }
 # Events that do not change the table's version (presence is not part of the durable state; a
 # pause is not a change of the table).
 UNVERSIONED_EVENTS = frozenset(
-    {"snapshot", "presence_changed", "members_changed", "table_paused", "table_resumed"}
+    {
+        "snapshot",
+        "presence_changed",
+        "members_changed",
+        "table_paused",
+        "table_resumed",
+        "session_ended",
+    }
 )
+
+# Why a member's sessions ended (``session_ended``'s ``reason``).
+SESSION_LOGGED_OUT = "logged_out"
+SESSION_PASSWORD_CHANGED = "password_changed"  # noqa: S105 - a reason, not a password
+SESSION_DEACTIVATED = "deactivated"
 
 # Keys a vote value may never appear under in a frame to anyone but its voter before reveal.
 SECRET_KEYS = frozenset({"value", "my_vote"})
@@ -111,10 +126,15 @@ CLOSE_NOT_FOUND = 4404
 
 
 class ProtocolError(Exception):
-    def __init__(self, code: str, message: str | None = None) -> None:
+    """A frame refused with ``code``; ``request_id`` is the frame's, once it has been read."""
+
+    def __init__(
+        self, code: str, message: str | None = None, *, request_id: str | int | None = None
+    ) -> None:
         assert code in ERROR_CODES, code  # noqa: S101 - a programming error, caught in tests
         super().__init__(message or ERROR_CODES[code])
         self.code = code
+        self.request_id = request_id
 
 
 @dataclass(frozen=True)
@@ -124,23 +144,55 @@ class Command:
     data: dict[str, Any]
 
 
+def _unsendable(value: str) -> bool:
+    """Whether ``value`` holds a NUL (no database column takes it) or a lone surrogate (no
+    UTF-8 frame or database can carry it)."""
+    if "\x00" in value:
+        return True
+    if value.isascii():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def parse_command(text: str | None) -> Command:
-    """Validate one client frame; raise ProtocolError with the code to answer."""
+    """Validate one client frame; raise ProtocolError with the code to answer (and the frame's
+    ``request_id`` once it is known to be one that can be echoed)."""
     if text is None:
         raise ProtocolError("bad_frame", "Frames must be text.")
     try:
         frame = json.loads(text)
     except (ValueError, RecursionError):
         raise ProtocolError("bad_json") from None
-    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+    if not isinstance(frame, dict):
         raise ProtocolError("bad_frame")
+    # A NUL or a surrogate can reach a string only through a \u escape (the server decodes
+    # frames as strict UTF-8, and JSON forbids raw control characters in strings), so frames
+    # without one, nearly all of them, skip the closer look at their strings.
+    escaped = "\\u" in text
     request_id = frame.get("request_id")
     if request_id is not None and (
         not isinstance(request_id, str | int) or isinstance(request_id, bool)
     ):
         raise ProtocolError("invalid", "request_id must be a string or an integer.")
-    if isinstance(request_id, str) and len(request_id) > 64:
-        raise ProtocolError("invalid", "request_id is longer than 64 characters.")
+    if isinstance(request_id, str):
+        if len(request_id) > 64:
+            raise ProtocolError("invalid", "request_id is longer than 64 characters.")
+        if escaped and _unsendable(request_id):
+            raise ProtocolError("invalid", "request_id holds a NUL or a lone surrogate.")
+    try:
+        return _parse_body(frame, request_id, escaped)
+    except ProtocolError as exc:
+        exc.request_id = request_id
+        raise
+
+
+def _parse_body(frame: dict, request_id: str | int | None, escaped: bool) -> Command:
+    if not isinstance(frame.get("type"), str):
+        raise ProtocolError("bad_frame")
     name = frame["type"]
     spec = COMMANDS.get(name)
     if spec is None:
@@ -162,8 +214,11 @@ def parse_command(text: str | None) -> Command:
             raise ProtocolError("invalid", f"{field} has the wrong type.")
         if not isinstance(value, kind):
             raise ProtocolError("invalid", f"{field} has the wrong type.")
-        if isinstance(value, str) and len(value) > 200:
-            raise ProtocolError("invalid", f"{field} is too long.")
+        if isinstance(value, str):
+            if len(value) > 200:
+                raise ProtocolError("invalid", f"{field} is too long.")
+            if escaped and _unsendable(value):
+                raise ProtocolError("invalid", f"{field} holds a NUL or a lone surrogate.")
         clean[field] = value
     unknown = set(data) - set(spec.fields)
     if unknown:

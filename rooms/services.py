@@ -11,6 +11,7 @@ The backlog's and the directory's events reach open tables through the subscribe
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -650,6 +651,77 @@ def on_membership_changed(changes: list[events.Event]) -> None:
             team_id=event.team.pk,
             event=protocol.event("members_changed", version=0, data=dict(event.data)),
         )
+
+
+def session_tag(session_key: str | None) -> str | None:
+    """What names a session in events and frames: a digest of its key, never the key itself
+    (the cookie keeps the key from the page's scripts)."""
+    if not session_key:
+        return None
+    return hashlib.sha256(session_key.encode()).hexdigest()[:32]
+
+
+def sessions_end(*, user_id: int, reason: str, session_key: str | None = None) -> None:
+    """Close the user's open sockets at every table (only those of ``session_key`` when given)
+    once the directory's transaction commits."""
+    event = protocol.event(
+        "session_ended",
+        version=0,
+        data={"user_id": user_id, "reason": reason, "session": session_tag(session_key)},
+    )
+    for team_id in Membership.objects.filter(user_id=user_id).values_list("team_id", flat=True):
+        publish_on_commit(using="default", team_id=team_id, event=event)
+
+
+def on_user_logged_out(sender: type, request: Any, user: Any, **kwargs: Any) -> None:
+    """Django's ``user_logged_out``: the sockets of the session that logged out close."""
+    if user is None or user.pk is None:
+        return
+    session = getattr(request, "session", None)
+    sessions_end(
+        user_id=user.pk,
+        reason=protocol.SESSION_LOGGED_OUT,
+        session_key=getattr(session, "session_key", None),
+    )
+
+
+# The user's password hash and is_active as stored, read before a save that may change them.
+_BEFORE_SAVE = "_rooms_password_and_active"
+
+
+def on_user_saving(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
+    """``pre_save`` of the user model: remember the stored password hash and ``is_active``,
+    unless the save cannot change them (a new user, a fixture, ``update_fields`` without
+    them, as the save of ``last_login`` at every login)."""
+    if raw or instance._state.adding or instance.pk is None:
+        return
+    update_fields = kwargs.get("update_fields")
+    if update_fields is not None and not {"password", "is_active"}.intersection(update_fields):
+        return
+    stored = (
+        sender._default_manager.using(kwargs.get("using") or "default")
+        .filter(pk=instance.pk)
+        .values_list("password", "is_active")
+        .first()
+    )
+    instance.__dict__[_BEFORE_SAVE] = stored
+
+
+def on_user_saved(sender: type, instance: Any, created: bool = False, **kwargs: Any) -> None:
+    """``post_save`` of the user model: a deactivated user's sockets close, and so do those of
+    a user whose password hash changed (whatever changed it: the password form, the admin,
+    ``changepassword``), as Django then ends every session the old hash signed."""
+    stored = instance.__dict__.pop(_BEFORE_SAVE, None)
+    if created or stored is None:
+        return
+    password, was_active = stored
+    if was_active and not instance.is_active:
+        reason = protocol.SESSION_DEACTIVATED
+    elif password != instance.password:
+        reason = protocol.SESSION_PASSWORD_CHANGED
+    else:
+        return
+    sessions_end(user_id=instance.pk, reason=reason)
 
 
 def on_team_created(created: list[events.Event]) -> None:

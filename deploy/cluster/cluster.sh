@@ -3,7 +3,7 @@
 # a PostgreSQL database per alias, a Celery worker and beat. Used by `make cluster` /
 # `make cluster-stop`; documented in docs/operations.md ("Cluster").
 #
-#   deploy/cluster/cluster.sh start|stop|status|env|haproxy-cfg
+#   deploy/cluster/cluster.sh start|stop|status|env|haproxy-cfg|worker-cmd
 #
 # Everything lives under var/cluster/: logs/ (one file per process), run/ (pid files), the
 # generated haproxy.cfg and redis.conf, and `env` (the environment every process got; `source` it
@@ -33,6 +33,11 @@ LB_PROCS=${LB_PROCS:-2}
 # is most of the idle CPU (docs/performance.md); 60 s still clears a dead seat in ~90 s.
 WS_PING_INTERVAL=${WS_PING_INTERVAL:-60}
 WS_PING_TIMEOUT=${WS_PING_TIMEOUT:-30}
+# The largest frame the server reads before closing the socket (1009). The table refuses frames
+# over ROOM_MAX_FRAME_BYTES itself; without this cap the servers would first buffer up to
+# 16 MiB (uvicorn) or 1 MiB (daphne) per frame. 16 times the table's limit: 64 KiB by default.
+ROOM_MAX_FRAME_BYTES=${ROOM_MAX_FRAME_BYTES:-4096}
+WS_MAX_SIZE=${WS_MAX_SIZE:-$((ROOM_MAX_FRAME_BYTES * 16))}
 
 DIR=$ROOT/var/cluster
 LOGS=$DIR/logs
@@ -241,6 +246,22 @@ check_ports() {
   ((${#busy[@]} == 0)) || die "ports in use by another process: ${busy[*]} (CLUSTER_PORT, WORKER_BASE_PORT, CLUSTER_REDIS_PORT move them)"
 }
 
+# The command line of the ASGI worker listening on port $1, into the array WORKER_CMD.
+worker_cmd() {
+  local port=$1
+  case $SERVER in
+    uvicorn) WORKER_CMD=("$VENV/bin/uvicorn" pokerproject.asgi:application
+        --host 127.0.0.1 --port "$port" --loop uvloop --http httptools --ws "$WS_IMPL"
+        --ws-ping-interval "$WS_PING_INTERVAL" --ws-ping-timeout "$WS_PING_TIMEOUT"
+        --ws-max-size "$WS_MAX_SIZE"
+        --lifespan off --no-access-log --log-level warning --timeout-graceful-shutdown 5) ;;
+    daphne) WORKER_CMD=("$VENV/bin/daphne" -b 127.0.0.1 -p "$port"
+        --websocket-max-message-size "$WS_MAX_SIZE" --websocket-max-frame-size "$WS_MAX_SIZE"
+        pokerproject.asgi:application) ;;
+    *) die "SERVER must be uvicorn or daphne" ;;
+  esac
+}
+
 cmd_start() {
   ensure_packages
   cmd_stop >/dev/null
@@ -255,18 +276,10 @@ cmd_start() {
   log "migrating every database alias"
   "$PY" manage.py migrate_all >>"$LOGS/migrate.log" 2>&1 || die "migrate failed (see $LOGS/migrate.log)"
   "$PY" manage.py collectstatic --noinput >>"$LOGS/migrate.log" 2>&1 || die "collectstatic failed"
-  local i port
+  local i
   for i in $(seq 1 "$WORKERS"); do
-    port=$((WORKER_BASE_PORT + i))
-    case $SERVER in
-      uvicorn) spawn "worker-$i" "$VENV/bin/uvicorn" pokerproject.asgi:application \
-          --host 127.0.0.1 --port "$port" --loop uvloop --http httptools --ws "$WS_IMPL" \
-          --ws-ping-interval "$WS_PING_INTERVAL" --ws-ping-timeout "$WS_PING_TIMEOUT" \
-          --lifespan off --no-access-log --log-level warning --timeout-graceful-shutdown 5 ;;
-      daphne) spawn "worker-$i" "$VENV/bin/daphne" -b 127.0.0.1 -p "$port" \
-          pokerproject.asgi:application ;;
-      *) die "SERVER must be uvicorn or daphne" ;;
-    esac
+    worker_cmd $((WORKER_BASE_PORT + i))
+    spawn "worker-$i" "${WORKER_CMD[@]}"
   done
   for i in $(seq 1 "$WORKERS"); do wait_http "http://127.0.0.1:$((WORKER_BASE_PORT + i))/healthz" "worker-$i"; done
   if [[ $CELERY == 1 ]]; then
@@ -299,5 +312,6 @@ case ${1:-} in
   status) cmd_status ;;
   env) cat "$DIR/env" ;;
   haproxy-cfg) haproxy_cfg ;;
-  *) echo "usage: $0 start|stop|status|env|haproxy-cfg" >&2; exit 2 ;;
+  worker-cmd) worker_cmd $((WORKER_BASE_PORT + 1)); echo "${WORKER_CMD[*]}" ;;
+  *) echo "usage: $0 start|stop|status|env|haproxy-cfg|worker-cmd" >&2; exit 2 ;;
 esac

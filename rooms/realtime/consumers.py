@@ -5,6 +5,8 @@ publishes before the command is acknowledged."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -46,9 +48,15 @@ class TokenBucket:
         return False
 
 
+class SendFailed(Exception):
+    """The server could not take a frame for this socket (the client went away mid-reply, or
+    the frame cannot be encoded): the socket is over."""
+
+
 class RoomConsumer(AsyncWebsocketConsumer):
     membership = None
     group: str | None = None
+    session: str | None = None
     # This socket's key in its team's presence rows (see ``__call__``).
     channel_name = ""
     # Team events reach the socket from the worker's fan-out (rooms.realtime.fanout),
@@ -75,6 +83,17 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await self.dispatch(await receive())
         except StopConsumer:
             pass
+        except SendFailed as exc:
+            # Logged once here, not as a traceback: a client that drops mid-reply is ordinary.
+            logger.info("socket %s ended: %r", self.channel_name, exc.__cause__ or exc)
+            with contextlib.suppress(Exception):
+                await self.base_send({"type": "websocket.close", "code": 1011})
+        finally:
+            # Whatever ended the socket (a disconnect, an error in a handler or a send, the
+            # server cancelling it), it leaves the table: its seat in the fan-out and its
+            # presence row. Shielded so a second cancellation cannot cut the cleanup short.
+            if self.group is not None:
+                await asyncio.shield(asyncio.ensure_future(self._leave_table()))
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -88,6 +107,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             logger.info("socket refused: user %s is not a member of %s", user.pk, slug)
             await self._refuse(protocol.CLOSE_FORBIDDEN)
             return
+        # Which session this socket belongs to, for ``session_ended``.
+        session = self.scope.get("session")
+        self.session = services.session_tag(getattr(session, "session_key", None))
         presence.ensure_heartbeat()
         self.bucket = TokenBucket(
             settings.ROOM_RATE_LIMIT_PER_SECOND, settings.ROOM_RATE_LIMIT_BURST
@@ -108,8 +130,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await self._relay(self.backlog.pop(0))
             self.ready = True
         except BaseException:
+            # ``__call__`` leaves the table (and deletes a presence row already written).
             self.gone = True
-            await fanout.current().leave(self.group, self)
             raise
 
     async def _refuse(self, code: int) -> None:
@@ -145,10 +167,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
             )
 
     async def disconnect(self, code: int) -> None:
+        await self._leave_table()
+
+    async def _leave_table(self) -> None:
+        """Leave the fan-out and delete this socket's presence row, once."""
         self.gone = True
-        if self.group is None:
+        group, self.group = self.group, None
+        if group is None:
             return
-        await fanout.current().leave(self.group, self)
+        await fanout.current().leave(group, self)
         try:
             await dbpool.call(
                 services.presence_leave, team=self.membership.team, channel_name=self.channel_name
@@ -174,22 +201,34 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def _send_text(self, text: str) -> None:
         # Straight to the server's send: a worker sends thousands of frames a second, and
         # Channels' send adds two coroutine layers to each.
-        await self.base_send({"type": "websocket.send", "text": text})
+        try:
+            await self.base_send({"type": "websocket.send", "text": text})
+        except Exception as exc:
+            self.gone = True
+            raise SendFailed("sending a frame failed") from exc
 
     # --- inbound ---------------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.membership is None:
+        if self.membership is None or self.gone:
             return
         request_id = None
         try:
-            size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
-            if size > settings.ROOM_MAX_FRAME_BYTES:
-                raise protocol.ProtocolError("frame_too_large")
-            command = protocol.parse_command(text_data)
+            # Every frame counts against the limit, bad and oversized ones too; a frame over
+            # the limit is still parsed (frames are small) so the error can echo its request_id.
+            allowed = self.bucket.take()
+            try:
+                size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+                if size > settings.ROOM_MAX_FRAME_BYTES:
+                    raise protocol.ProtocolError("frame_too_large")
+                command = protocol.parse_command(text_data)
+            except protocol.ProtocolError as exc:
+                request_id = exc.request_id
+                if not allowed:
+                    raise protocol.ProtocolError("rate_limited", request_id=request_id) from None
+                raise
             request_id = command.request_id
-            # Checked after parsing (frames are small) so the error can echo the request_id.
-            if not self.bucket.take():
+            if not allowed:
                 raise protocol.ProtocolError("rate_limited")
             spec = protocol.COMMANDS[command.name]
             # Refused here without a trip to the database; the service checks again for every
@@ -209,6 +248,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except DomainError as exc:
             logger.info("command refused for user %s: %s", self.membership.user_id, exc.code)
             await self._send(protocol.error(request_id, exc.code, exc.message))
+        except SendFailed:
+            raise  # the socket is over (see ``__call__``)
         except Exception:
             logger.exception("command failed for user %s", self.membership.user_id)
             await self._send(protocol.error(request_id, "internal"))
@@ -279,7 +320,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not self.ready:
             self.backlog.append(message)
             return
-        await self._relay(message)
+        try:
+            await self._relay(message)
+        except Exception:
+            # The fan-out drops this seat; close the socket too, so the client reconnects
+            # rather than sitting at a table whose events no longer reach it.
+            self.gone = True
+            with contextlib.suppress(Exception):
+                await self.base_send({"type": "websocket.close", "code": 1011})
+            raise
 
     async def _relay(self, message: dict) -> None:
         # The broadcaster serialised the frame once for the whole team; only the events this
@@ -296,4 +345,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
                     await self.close(code=protocol.CLOSE_FORBIDDEN)
                     return
                 self.membership.role = data["role"]
+        elif kind == "session_ended":
+            # For this member's sockets only (of the one session, when the event names one).
+            data = message["event"]["data"]
+            if data["user_id"] != self.membership.user_id or data["session"] not in (
+                None,
+                self.session,
+            ):
+                return
+            await self._send_text(text)
+            self.gone = True
+            await self.close(code=protocol.CLOSE_UNAUTHENTICATED)
+            return
         await self._send_text(text)

@@ -87,21 +87,33 @@ class Fanout:
     async def deliver(self, message: dict) -> None:
         """Hand ``message`` to every seat of its group on this worker."""
         slow = message.get("kind") in SLOW_EVENTS
-        for seat in tuple(self.seats.get(message.get("group", ""), ())):
+        group = message.get("group", "")
+        for seat in tuple(self.seats.get(group, ())):
             if slow:
-                task = asyncio.create_task(self._serve(seat, message))
+                task = asyncio.create_task(self._serve(group, seat, message))
                 self.slow.add(task)
                 task.add_done_callback(self.slow.discard)
             else:
-                await self._serve(seat, message)
+                await self._serve(group, seat, message)
 
-    @staticmethod
-    async def _serve(seat: Seat, message: dict) -> None:
+    async def _serve(self, group: str, seat: Seat, message: dict) -> None:
         try:
             await seat.team_event(message)
         except Exception:
-            # One socket's failure (it closed meanwhile, say) is not its teammates'.
-            logger.exception("delivering %s failed", message.get("kind"))
+            # One socket's failure (it closed meanwhile, say) is not its teammates'. A seat
+            # that failed once is dropped, so a dead socket costs one log line, not one per
+            # event; the socket closes itself (RoomConsumer.team_event) and its client
+            # reconnects.
+            logger.warning(
+                "delivering %s to a seat of %s failed; the seat is dropped",
+                message.get("kind"),
+                group,
+                exc_info=True,
+            )
+            try:
+                await self.leave(group, seat)
+            except Exception:
+                logger.warning("leaving %s failed", group, exc_info=True)
 
 
 _fanouts: PerLoop[Fanout] = PerLoop(lambda: Fanout(get_channel_layer()))

@@ -1,5 +1,8 @@
 """The live table over real sockets: the real ASGI application, several clients at once."""
 
+import asyncio
+import json
+
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -558,3 +561,388 @@ async def test_a_heartbeat_tells_a_socket_that_missed_events_it_is_behind(table,
         assert snapshot["data"]["round"]["title"] == "While Redis was away"
     finally:
         await bob.close()
+
+
+def server_like(app, *, broken: asyncio.Event | None = None):
+    """``app`` behind a send that behaves like daphne's and uvicorn's: each text frame is
+    encoded as UTF-8 (a lone surrogate cannot be), and once ``broken`` is set the client has
+    gone and every send raises."""
+
+    async def wrapped(scope, receive, send):
+        async def strict_send(message):
+            if broken is not None and broken.is_set():
+                raise ConnectionResetError("the client went away")
+            if message.get("text") is not None:
+                message["text"].encode("utf-8")
+            await send(message)
+
+        await app(scope, receive, strict_send)
+
+    return wrapped
+
+
+async def connect_through(membership: Membership, app) -> Player:
+    cookie = await database_sync_to_async(_session_cookie)(membership.user)
+    ws = WebsocketCommunicator(
+        app, f"/ws/teams/{membership.team.slug}/", headers=[ORIGIN, (b"cookie", cookie)]
+    )
+    connected, _ = await ws.connect(timeout=TIMEOUT)
+    assert connected
+    player = Player(membership, ws)
+    player.snapshot = await player.recv()
+    assert player.snapshot["type"] == "snapshot"
+    player.inbox.clear()
+    return player
+
+
+async def _presence_keys(team) -> set[str]:
+    from rooms.models import Presence
+
+    return await database_sync_to_async(
+        lambda: set(
+            Presence.objects.using(team.shard)
+            .filter(team_id=team.pk)
+            .values_list("channel_name", flat=True)
+        )
+    )()
+
+
+async def _seats(team) -> int:
+    from rooms.broadcast import group_name
+    from rooms.realtime import fanout
+
+    return len(fanout.current().seats.get(group_name(team.pk), ()))
+
+
+async def _wait_for(condition) -> None:
+    async with asyncio.timeout(TIMEOUT):
+        while not await condition():  # noqa: ASYNC110 (a test's poll)
+            await asyncio.sleep(0.02)
+
+
+async def _bob_goes_offline(alice: Player, bob_id: int) -> None:
+    online = {bob_id}
+    while bob_id in online:
+        frame = await alice.event("presence_changed")
+        online = {p["user_id"] for p in frame["data"]["participants"] if p["online"]}
+
+
+async def test_a_socket_whose_reply_fails_leaves_the_table(table, caplog):
+    """A client that drops while its reply is sent leaves the fan-out and goes offline; later
+    team events reach the others without an error per dead socket."""
+    broken = asyncio.Event()
+    alice = await connect(table["alice"])
+    bob = await connect_through(table["bob"], server_like(application, broken=broken))
+    try:
+        assert await _seats(table["team"]) == 2
+        broken.set()
+        await bob.send("ping")
+        await bob.ws.wait(timeout=TIMEOUT)  # the consumer ends without an exception
+        await _bob_goes_offline(alice, table["bob"].user_id)
+        assert await _seats(table["team"]) == 1
+        assert len(await _presence_keys(table["team"])) == 1
+        caplog.clear()
+        await alice.command("start_round", title="After Bob")
+        await alice.event("round_started")
+        await alice.quiet()
+        assert "failed" not in caplog.text
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_a_socket_the_server_cancels_leaves_the_table(table):
+    """A socket whose task the server cancels (a shutdown, a client that never said goodbye)
+    still leaves the fan-out and deletes its presence."""
+    alice = await connect(table["alice"])
+    bob = await connect(table["bob"])
+    try:
+        bob.ws.future.cancel()
+        await _bob_goes_offline(alice, table["bob"].user_id)
+        await _wait_for(lambda: _one_seat(table["team"]))
+        assert len(await _presence_keys(table["team"])) == 1
+    finally:
+        await alice.close()
+
+
+async def _one_seat(team) -> bool:
+    return await _seats(team) == 1
+
+
+async def test_a_socket_whose_handler_raises_leaves_the_table(table):
+    """An error that escapes a handler ends the socket (the server logs it) and the socket
+    still leaves the table."""
+    alice = await connect(table["alice"])
+    bob = await connect(table["bob"])
+    try:
+        await bob.ws.send_input({"type": "websocket.no_such_message"})
+        with pytest.raises(ValueError, match="No handler"):
+            await bob.ws.wait(timeout=TIMEOUT)
+        await _bob_goes_offline(alice, table["bob"].user_id)
+        assert await _seats(table["team"]) == 1
+        assert len(await _presence_keys(table["team"])) == 1
+    finally:
+        await alice.close()
+
+
+async def test_a_lone_surrogate_in_request_id_is_refused_not_fatal(table):
+    """A request_id that cannot be sent back as UTF-8 gets an invalid error without it; the
+    socket stays open."""
+    bob = await connect_through(table["bob"], server_like(application))
+    try:
+        await bob.ws.send_to(text_data='{"type": "ping", "request_id": "\\ud800"}')
+        error = await bob.event("error")
+        assert error == {
+            "type": "error",
+            "request_id": None,
+            "code": "invalid",
+            "message": error["message"],
+        }
+        assert (await bob.command("ping"))["type"] == "ack"
+        await bob.quiet()
+    finally:
+        await bob.close()
+
+
+@pytest.mark.parametrize(
+    ("frame", "code", "echoed"),
+    [
+        ('{"type": "fold_cards", "request_id": "q1"}', "unknown_command", "q1"),
+        ('{"type": "cast_vote", "request_id": 7, "data": {"value": 5}}', "invalid", 7),
+        ('{"type": "cast_vote", "request_id": "q1", "data": {}}', "invalid", "q1"),
+        (
+            '{"type": "cast_vote", "request_id": "q1", "data": {"value": "5", "x": 1}}',
+            "invalid",
+            "q1",
+        ),
+        ('{"type": "cast_vote", "request_id": "q1", "data": [1]}', "invalid", "q1"),
+        ('{"type": 3, "request_id": "q1"}', "bad_frame", "q1"),
+        ('{"type": "cast_vote", "request_id": "q1", "data": {"value": "4"}}', "not_in_deck", "q1"),
+        ('{"type": "start_round", "request_id": "q1"}', "round_in_progress", "q1"),
+        ('{"type": "reveal_cards", "request_id": "q1"}', "forbidden", "q1"),
+        # Nothing to echo: the request_id is not one, or the frame was not read.
+        ('{"type": "ping", "request_id": true}', "invalid", None),
+        ('{"type": "ping", "request_id": "' + "r" * 65 + '"}', "invalid", None),
+        ('{"type": "ping", "request_id": "\\ud800"}', "invalid", None),
+        ('{"type": "ping", "request_id": "a\\u0000"}', "invalid", None),
+        ('{"type": "ping", "request_id": "q1"', "bad_json", None),
+        (
+            '{"type": "ping", "request_id": "q1", "pad": "' + "x" * 5000 + '"}',
+            "frame_too_large",
+            None,
+        ),
+    ],
+)
+async def test_errors_echo_the_request_id_they_could_read(table, frame, code, echoed):
+    """An error answers with the command's request_id whenever the frame had one to read."""
+    alice = await connect(table["alice"])
+    bob = await connect(table["bob"])
+    try:
+        await alice.command("start_round")
+        await alice.event("round_started")
+        await bob.event("round_started")
+        sender = alice if "start_round" in frame else bob
+        await sender.ws.send_to(text_data=frame)
+        error = await sender.event("error")
+        assert (error["code"], error["request_id"]) == (code, echoed)
+        await alice.quiet()
+        await bob.quiet()
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+@pytest.mark.parametrize(
+    ("command", "data"),
+    [
+        ("start_round", {"title": "Login\u0000page"}),
+        ("start_round", {"title": "Login \ud83d page"}),
+        ("cast_vote", {"value": "5\u0000"}),
+        ("cast_vote", {"value": "\udc00"}),
+        ("accept_estimate", {"value": "8\u0000"}),
+        ("accept_estimate", {"value": "\ud800"}),
+        ("set_deck", {"deck": "tshirt\u0000"}),
+        ("start_round", {"story_id": "\ud800"}),
+    ],
+)
+async def test_a_nul_or_lone_surrogate_in_a_field_is_invalid(table, command, data):
+    """Strings no frame or database can carry are refused as invalid, the socket and the table
+    unharmed, and nothing reaches the others."""
+    alice = await connect_through(table["alice"], server_like(application))
+    bob = await connect(table["bob"])
+    try:
+        if command in ("cast_vote", "accept_estimate"):
+            await alice.command("start_round")
+            await alice.command("cast_vote", value="3")
+            if command == "accept_estimate":
+                await alice.command("reveal_cards")
+        version = (await alice.command("get_snapshot"))["version"]
+        text = json.dumps({"type": command, "request_id": "bad", "data": data})
+        await alice.ws.send_to(text_data=text)
+        error = await alice.take(lambda f: f.get("request_id") == "bad")
+        assert (error["type"], error["code"]) == ("error", "invalid")
+        assert (await alice.command("get_snapshot"))["version"] == version
+        while not await bob.ws.receive_nothing(timeout=0.2):
+            await bob.recv()
+        assert all(f.get("version", 0) <= version for f in bob.frames)
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_bad_and_oversized_frames_count_against_the_rate_limit(table, settings):
+    """Malformed frames spend the socket's allowance like commands do; once it is spent the
+    error still names the request."""
+    settings.ROOM_RATE_LIMIT_PER_SECOND = 0  # no refill during the test
+    settings.ROOM_RATE_LIMIT_BURST = 3
+    bob = await connect(table["bob"])
+    try:
+        await bob.ws.send_to(text_data="{not json")
+        assert (await bob.event("error"))["code"] == "bad_json"
+        await bob.ws.send_to(text_data='{"type": "ping", "pad": "' + "x" * 5000 + '"}')
+        assert (await bob.event("error"))["code"] == "frame_too_large"
+        await bob.ws.send_to(text_data="[]")
+        assert (await bob.event("error"))["code"] == "bad_frame"
+        refused = await bob.command("ping")
+        assert (refused["code"], refused["request_id"]) == ("rate_limited", "r1")
+        await bob.ws.send_to(text_data='{"type": "fold", "request_id": "q"}')
+        refused = await bob.event("error")
+        assert (refused["code"], refused["request_id"]) == ("rate_limited", "q")
+        await bob.ws.send_to(text_data="{not json")
+        assert (await bob.event("error"))["code"] == "rate_limited"
+        await bob.quiet()
+    finally:
+        await bob.close()
+
+
+@pytest.mark.parametrize(
+    "path", ["/ws/", "/ws/nothing/", "/ws/teams/", "/ws/teams/not a slug/", "/elsewhere"]
+)
+async def test_an_unknown_socket_path_is_closed_with_4404(table, path):
+    """A socket on a path the server does not serve is closed with 4404, not failed."""
+    cookie = await database_sync_to_async(_session_cookie)(table["bob"].user)
+    ws = WebsocketCommunicator(application, path, headers=[ORIGIN, (b"cookie", cookie)])
+    try:
+        connected, _ = await ws.connect(timeout=TIMEOUT)
+        assert connected
+        closed = await ws.receive_output(timeout=TIMEOUT)
+        assert closed == {"type": "websocket.close", "code": protocol.CLOSE_NOT_FOUND}
+    finally:
+        await ws.disconnect()
+
+
+def _logged_in_client(user) -> tuple[Client, bytes]:
+    client = Client()
+    client.force_login(user)
+    return client, f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def connect_with_cookie(membership: Membership, cookie: bytes) -> Player:
+    ws = WebsocketCommunicator(
+        application, f"/ws/teams/{membership.team.slug}/", headers=[ORIGIN, (b"cookie", cookie)]
+    )
+    connected, _ = await ws.connect(timeout=TIMEOUT)
+    assert connected
+    player = Player(membership, ws)
+    player.snapshot = await player.recv()
+    assert player.snapshot["type"] == "snapshot"
+    player.inbox.clear()
+    return player
+
+
+async def _closed_for(player: Player, user_id: int, reason: str) -> None:
+    """``player`` gets ``session_ended`` for ``user_id`` then a close with 4401."""
+    ended = await player.event("session_ended")
+    assert ended["version"] == 0
+    assert (ended["data"]["user_id"], ended["data"]["reason"]) == (user_id, reason)
+    assert [f for f in player.inbox if f["type"] != "presence_changed"] == []
+    while True:  # presence updates may come first
+        output = await player.ws.receive_output(timeout=TIMEOUT)
+        if output["type"] == "websocket.close":
+            break
+    assert output == {"type": "websocket.close", "code": protocol.CLOSE_UNAUTHENTICATED}
+
+
+async def test_logging_out_closes_that_sessions_sockets(table):
+    """The sockets of a session that logs out close with 4401 and can no longer vote; the same
+    member's other sessions and the other members keep theirs and hear nothing of it."""
+    bob = table["bob"]
+    client, cookie = await database_sync_to_async(_logged_in_client)(bob.user)
+    alice = await connect(table["alice"])
+    bob_here = await connect_with_cookie(bob, cookie)
+    bob_elsewhere = await connect(bob)
+    try:
+        await alice.command("start_round")
+        response = await database_sync_to_async(client.post)("/accounts/logout/")
+        assert response.status_code == 302
+        await bob_here.event("round_started")
+        ended = await bob_here.take(lambda f: f["type"] == "session_ended")
+        # The session is named by a digest: a frame never carries the cookie's key.
+        session_key = cookie.decode().partition("=")[2]
+        assert ended["data"]["session"] not in (None, session_key)
+        bob_here.inbox.insert(0, ended)
+        await _closed_for(bob_here, bob.user_id, "logged_out")
+        await bob_here.ws.send_json_to(
+            {"type": "cast_vote", "request_id": "v", "data": {"value": "3"}}
+        )
+        assert await bob_here.ws.receive_nothing(timeout=0.3)
+        assert (await bob_elsewhere.command("cast_vote", value="5"))["type"] == "ack"
+        for player in (alice, bob_elsewhere):
+            await player.event("round_started")
+            await player.event("vote_cast")
+            await player.quiet()
+        votes = await database_sync_to_async(
+            lambda: list(Vote.objects.using(table["team"].shard).values_list("value", flat=True))
+        )()
+        assert votes == ["5"]
+    finally:
+        for player in (alice, bob_here, bob_elsewhere):
+            await player.close()
+
+
+@pytest.mark.parametrize("change", ["password", "deactivate"])
+async def test_a_new_password_or_deactivation_closes_every_socket_of_the_user(table, change):
+    """Changing a member's password or deactivating them closes all their sockets with 4401;
+    other members keep theirs and hear nothing of it."""
+    bob = table["bob"]
+    alice = await connect(table["alice"])
+    first, second = await connect(bob), await connect(bob)
+
+    def apply():
+        if change == "password":
+            bob.user.set_password("a-new-long-password")
+        else:
+            bob.user.is_active = False
+        bob.user.save()
+
+    try:
+        await database_sync_to_async(apply)()
+        reason = "password_changed" if change == "password" else "deactivated"
+        await _closed_for(first, bob.user_id, reason)
+        await _closed_for(second, bob.user_id, reason)
+        assert (await alice.command("ping"))["type"] == "ack"
+        await alice.quiet()
+    finally:
+        for player in (alice, first, second):
+            await player.close()
+
+
+async def test_saving_a_user_without_a_new_password_leaves_their_sockets(table):
+    """A login (last_login), a new name or an unchanged password keeps the sockets open."""
+    bob = table["bob"]
+    player = await connect(bob)
+
+    def touch():
+        client = Client()
+        client.force_login(bob.user)  # saves last_login only
+        bob.user.first_name = "Bobby"
+        bob.user.save()
+        bob.user.is_active = True
+        bob.user.save(update_fields=["is_active"])
+
+    try:
+        await database_sync_to_async(touch)()
+        assert (await player.command("ping"))["type"] == "ack"
+        await player.quiet()
+    finally:
+        await player.close()

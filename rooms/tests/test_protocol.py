@@ -131,6 +131,39 @@ def test_over_long_string_field_is_invalid():
     assert code_of(frame("cast_vote", data={"value": "5" * 201})) == "invalid"
 
 
+@pytest.mark.parametrize("text", ["a\x00b", "\ud800", "x\udfff", "\x00"])
+@pytest.mark.parametrize("field", ["request_id", "title", "story_id"])
+def test_a_nul_or_lone_surrogate_in_a_string_is_invalid(field, text):
+    """json.dumps escapes them as \\u0000 and \\ud800, as a client's JSON would."""
+    fields = {field: text} if field == "request_id" else {"data": {field: text}}
+    assert code_of(frame("start_round", **fields)) == "invalid"
+
+
+@pytest.mark.parametrize("text", ["café", "😀", "a\\u0000", "☕"])
+def test_other_strings_pass_whatever_their_escapes(text):
+    assert parse_command(frame("start_round", data={"title": text})).data == {"title": text}
+    escaped = json.dumps({"type": "start_round", "data": {"title": text}}, ensure_ascii=True)
+    assert parse_command(escaped).data == {"title": text}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        frame("no_such", request_id="r9"),
+        frame(5, request_id="r9"),
+        frame("cast_vote", request_id="r9"),
+        frame("cast_vote", request_id="r9", data={"value": 5}),
+        frame("cast_vote", request_id="r9", data={"value": "5", "x": 1}),
+        frame("cast_vote", request_id="r9", data=[]),
+        frame("start_round", request_id="r9", data={"title": "\x00"}),
+    ],
+)
+def test_a_refused_command_carries_its_request_id(text):
+    with pytest.raises(ProtocolError) as excinfo:
+        parse_command(text)
+    assert excinfo.value.request_id == "r9"
+
+
 @pytest.mark.parametrize("request_id", ["x" * 65, True, 1.5, ["r1"], {"id": 1}])
 def test_bad_request_id_is_invalid(request_id):
     assert code_of(frame("ping", request_id=request_id)) == "invalid"
