@@ -16,3 +16,5 @@ class IntegrationsConfig(AppConfig):
         events.subscribe(*EVENT_TYPES, webhooks.on_domain_events, in_transaction=True)
         events.subscribe("story.estimated", jira.on_story_estimated, in_transaction=True)
         events.subscribe("team.deleted", services.on_team_deleted, in_transaction=True)
+        # A member who leaves takes their keys for that team with them, in the same transaction.
+        events.subscribe("membership.changed", services.on_membership_changed, in_transaction=True)

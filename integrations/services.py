@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from accounts import roles
+from accounts.models import Membership
 from integrations import crypto, netguard
 from integrations.models import (
     ApiKey,
@@ -105,6 +106,19 @@ def api_key_revoke(*, actor: Membership, key_id: int) -> bool:
     return bool(api_keys_revoke(keys=ApiKey.objects.filter(team=actor.team, pk=key_id)))
 
 
+def on_membership_changed(changes: list[events.Event]) -> None:
+    """Revoke the keys a removed member created for the team they left (in the directory's
+    transaction that removes them). A member whose role changed keeps their keys: they act
+    with the new role (api_key_use reads it at every use)."""
+    for event in changes:
+        if event.data.get("role") is None:
+            api_keys_revoke(
+                keys=ApiKey.objects.filter(
+                    team_id=event.team.pk, created_by_id=event.data["user_id"]
+                )
+            )
+
+
 def api_key_update(*, key: ApiKey, name: str, scopes: list[str]) -> ApiKey:
     """Rename a key or change its scopes (the admin's edit; its secret never changes)."""
     key.name = _clean_key_name(name)
@@ -118,16 +132,23 @@ def api_key_delete(*, key: ApiKey) -> None:
 
 
 def api_key_use(*, raw: str) -> ApiKey | None:
-    """The active key ``raw`` names, or None. Records the last use at most once a minute, so a
-    busy bot does not cost a write per request."""
+    """The active key ``raw`` names, or None. A key acts for the member who created it: while
+    they are no member of its team (removed, or their account deleted) it is refused like a
+    revoked one, and ``creator_role`` carries their current role so the API grants no more than
+    it. Records the last use at most once a minute, so a busy bot does not cost a write per
+    request."""
     if not raw.startswith(KEY_PREFIX) or len(raw) > 128:
         return None
+    creator_role = Membership.objects.filter(
+        team_id=OuterRef("team_id"), user_id=OuterRef("created_by_id")
+    ).values("role")[:1]
     key = (
         ApiKey.objects.select_related("team", "created_by")
         .filter(secret_hash=hash_secret(raw), revoked_at__isnull=True)
+        .annotate(creator_role=Subquery(creator_role))
         .first()
     )
-    if key is None:
+    if key is None or key.creator_role is None:
         return None
     now = timezone.now()
     stale = now - LAST_USED_RESOLUTION
