@@ -8,7 +8,8 @@ class IntegrationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from integrations import jira, services, tasks, webhooks  # noqa: F401  (tasks: registered)
+        # checks and tasks: imported to register them.
+        from integrations import checks, jira, services, tasks, webhooks  # noqa: F401
         from integrations.services import EVENT_TYPES
         from pokerproject import events
 
