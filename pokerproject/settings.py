@@ -344,6 +344,8 @@ SPECTACULAR_SETTINGS = {
 }
 # Fernet keys (comma-separated, newest first) that encrypt Jira tokens and webhook secrets at
 # rest; the embedded default derives one from SECRET_KEY. Rotate by prepending a new key.
+# How long a request holds its Idempotency-Key before a retry may take it over (its process died).
+IDEMPOTENCY_LEASE_SECONDS = env.float("IDEMPOTENCY_LEASE_SECONDS", default=60.0)
 INTEGRATIONS_ENCRYPTION_KEYS = env.list("INTEGRATIONS_ENCRYPTION_KEYS", default=[])
 # Webhook receivers on private, loopback or link-local addresses are refused (SSRF) unless this
 # is on; it is on in the embedded default (DEBUG) so a receiver on localhost works.
