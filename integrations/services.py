@@ -7,7 +7,6 @@ import base64
 import hashlib
 import secrets
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -15,7 +14,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from accounts import roles
-from accounts.models import Membership
+from accounts.models import Membership, Team
 from integrations import crypto, netguard
 from integrations.models import (
     ApiKey,
@@ -28,9 +27,6 @@ from integrations.models import (
 from pokerproject import events
 from pokerproject.errors import DomainError
 from pokerproject.regions.guard import team_atomic
-
-if TYPE_CHECKING:
-    from accounts.models import Membership, Team
 
 KEY_PREFIX = "pk_live_"
 VISIBLE_PREFIX_LENGTH = len(KEY_PREFIX) + 8
@@ -183,15 +179,26 @@ def webhook_endpoint_create(
     """Subscribe ``url`` to ``events`` (empty: all). Returns the endpoint and its signing secret."""
     _require_manager(actor)
     netguard.check_url(url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_TARGETS)
+    chosen = _clean_events(events)
     secret = new_webhook_secret()
-    endpoint = WebhookEndpoint.objects.create(
-        team=actor.team,
-        url=url.strip(),
-        description=description.strip()[:200],
-        events=_clean_events(events),
-        secret_encrypted=crypto.encrypt(secret),
-        created_by_id=actor.user_id,
-    )
+    with transaction.atomic(using="default"):
+        # The team's row serialises its endpoint creations, so two at once cannot both pass
+        # the count below at the cap.
+        Team.objects.select_for_update().filter(pk=actor.team.pk).first()
+        limit = settings.WEBHOOK_MAX_ENDPOINTS_PER_TEAM
+        if WebhookEndpoint.objects.filter(team_id=actor.team.pk).count() >= limit:
+            raise IntegrationError(
+                f"A team has at most {limit} webhooks: delete one before adding another.",
+                code="too_many_webhooks",
+            )
+        endpoint = WebhookEndpoint.objects.create(
+            team=actor.team,
+            url=url.strip(),
+            description=description.strip()[:200],
+            events=chosen,
+            secret_encrypted=crypto.encrypt(secret),
+            created_by_id=actor.user_id,
+        )
     return endpoint, secret
 
 

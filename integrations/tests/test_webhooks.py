@@ -285,3 +285,33 @@ def test_the_api_creates_lists_rotates_and_logs(hooked, receiver, committed):
     assert bad.status_code == 400
     assert t.wh.delete(f"{base}{t.endpoint.pk}/").status_code == 204
     assert t.as_observer.get(base).status_code == 403
+
+
+def test_a_team_has_at_most_the_configured_number_of_endpoints(alpha, settings):
+    """Past WEBHOOK_MAX_ENDPOINTS_PER_TEAM the service, the API (409) and the page refuse."""
+    settings.WEBHOOK_MAX_ENDPOINTS_PER_TEAM = 2
+    for n in range(2):
+        services.webhook_endpoint_create(
+            actor=alpha.lead, url=f"https://example.com/{n}", events=[]
+        )
+    with pytest.raises(services.IntegrationError) as refused:
+        services.webhook_endpoint_create(actor=alpha.lead, url="https://example.com/3", events=[])
+    assert refused.value.code == "too_many_webhooks"
+
+    api = alpha.wh.post(
+        f"/api/v1/teams/{alpha.slug}/webhooks/", {"url": "https://example.com/4"}, format="json"
+    )
+    assert api.status_code == 409
+    assert api["Content-Type"] == "application/problem+json"
+    assert api.json()["code"] == "too_many_webhooks"
+
+    page = alpha.as_lead.post(
+        f"/teams/{alpha.slug}/integrations/webhooks/", {"url": "https://example.com/5"}, follow=True
+    )
+    assert "at most 2 webhooks" in page.content.decode()
+    assert WebhookEndpoint.objects.filter(team=alpha.team).count() == 2
+
+    # Deleting one makes room again.
+    first = WebhookEndpoint.objects.filter(team=alpha.team).first()
+    services.webhook_endpoint_delete(actor=alpha.lead, endpoint_id=first.pk)
+    services.webhook_endpoint_create(actor=alpha.lead, url="https://example.com/6", events=[])
