@@ -215,6 +215,11 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
+# Eager (no broker): the outbox's third-party tasks (webhooks, Jira write-backs) queued at commit
+# run on this many background threads instead of in the request (pokerproject.outbox); the
+# tests turn it off where they observe a delivery right after the change.
+OUTBOX_EAGER_IN_BACKGROUND = env.bool("OUTBOX_EAGER_IN_BACKGROUND", default=True)
+OUTBOX_EAGER_THREADS = env.int("OUTBOX_EAGER_THREADS", default=4)
 # With a Redis broker, a task taken by a worker that dies unacknowledged goes back to the queue
 # after the visibility timeout (the replication and webhook sweeps resend sooner). max_retries 0:
 # with the broker down, queuing after commit fails at once instead of holding the request for
