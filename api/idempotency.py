@@ -103,13 +103,15 @@ _running: dict[tuple[str, str], threading.Event] = {}
 _running_lock = threading.Lock()
 
 
-def _wait(caller: str, key: str, seconds: float) -> None:
+def _wait(caller: str, key: str, *, pause: float, longest: float) -> None:
+    """Wait for the holder of the key: until it finishes if it runs in this process (at most
+    ``longest``), else ``pause`` before looking again."""
     with _running_lock:
         done = _running.get((caller, key))
     if done is not None:
-        done.wait(seconds)
-    else:  # the holder is another process: look again after a pause that grows
-        time.sleep(seconds)
+        done.wait(longest)
+    else:
+        time.sleep(min(pause, longest))
 
 
 def _in_progress(record: IdempotencyRecord) -> ProblemError:
@@ -157,7 +159,7 @@ def _acquire(request: Request, caller: str, key: str) -> IdempotencyRecord | Res
         lease_left = (_lease_end(existing) - timezone.now()).total_seconds()
         if left <= 0:
             raise _in_progress(existing)
-        _wait(caller, key, max(0.0, min(pause, left, lease_left)))
+        _wait(caller, key, pause=pause, longest=max(0.0, min(left, lease_left)))
         pause = min(pause * 2, MAX_PAUSE)
 
 
