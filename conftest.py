@@ -24,6 +24,14 @@ def _fast_passwords(settings):
 
 
 @pytest.fixture(autouse=True)
+def _outbox_tasks_inline(settings):
+    """Eager outbox tasks run inside the commit, so a test observes a delivery (or a Jira
+    write-back) as soon as the change is made; tests about the background threads switch it
+    back on."""
+    settings.OUTBOX_EAGER_IN_BACKGROUND = False
+
+
+@pytest.fixture(autouse=True)
 def _isolated_channel_layer(settings):
     """A fresh channel layer for every test, under its own key prefix on Redis.
 

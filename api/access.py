@@ -2,7 +2,9 @@
 
 A session user acts through their membership of the team in the URL. An API key acts for its own
 team only, as a facilitator (``write``) or an observer (``read``), attributed to the member who
-created it. Any other team answers 404, whether it exists or not, so slugs cannot be probed.
+created it, and never with more than that member's current role (a key is refused altogether
+once its creator is no member: integrations.services.api_key_use). Any other team answers 404,
+whether it exists or not, so slugs cannot be probed.
 """
 
 from __future__ import annotations
@@ -30,10 +32,20 @@ def caller_id(request: Request) -> str:
     return f"key:{key.pk}" if key is not None else f"user:{request.user.pk}"
 
 
+# From the role that may do the least to the one that may do the most.
+_RANK = {Role.OBSERVER: 0, Role.VOTER: 1, Role.FACILITATOR: 2}
+
+
+def _lower(a: Role, b: Role) -> Role:
+    return a if _RANK[a] <= _RANK[b] else b
+
+
 def key_membership(key: ApiKey) -> Membership:
-    """The unsaved membership a key acts as: its team, its creator's id, a role by scope."""
+    """The unsaved membership a key acts as: its team, its creator's id, a role by scope capped
+    by the creator's current role (an observer's key with ``write`` writes nothing)."""
     role = Role.FACILITATOR if key.has_scope(Scope.WRITE) else Role.OBSERVER
-    return Membership(team=key.team, user_id=key.created_by_id, role=role)
+    creator = key.creator_role if key.creator_role in _RANK else Role.OBSERVER
+    return Membership(team=key.team, user_id=key.created_by_id, role=_lower(role, Role(creator)))
 
 
 def caller_membership(request: Request, slug: str, scope: str) -> Membership:
@@ -72,7 +84,13 @@ def caller_manager(request: Request, slug: str) -> Membership:
     """The caller as the manager of the team's integrations: a key with the ``webhooks`` scope,
     or a facilitator's session."""
     membership = caller_membership(request, slug, Scope.WEBHOOKS)
-    if api_key_of(request) is not None:
+    key = api_key_of(request)
+    if key is not None:
+        # The scope stands for the facilitator who made the key, while they still are one.
+        if key.creator_role != Role.FACILITATOR:
+            raise PermissionDenied(
+                "This API key's creator no longer manages the team's webhooks.", code="forbidden"
+            )
         return Membership(team=membership.team, user_id=membership.user_id, role=Role.FACILITATOR)
     if membership.role != Role.FACILITATOR:
         raise PermissionDenied("Only a facilitator manages the team's webhooks.", code="forbidden")

@@ -2,8 +2,12 @@
 
 - Same key, same request (method, path, JSON body): the stored status and body, with
   ``Idempotent-Replayed: true``; nothing runs again.
-- Same key while the first request still runs (a concurrent retry): wait for it, then replay; so
-  two concurrent copies create one object.
+- Same key while the first request still runs (a concurrent retry): wait for it (woken at once
+  when it runs in this process, else looking again after pauses that double up to a second),
+  then replay; so two concurrent copies create one object. After WAIT_SECONDS: 409
+  ``idempotency_in_progress`` with Retry-After.
+- The first request holds the key for a lease (IDEMPOTENCY_LEASE_SECONDS, 60 s): if its process
+  died, a retry after the lease takes the key over and runs the request.
 - Same key, different request: 422 ``idempotency_key_reused``.
 - A request that fails with an exception or a 5xx stores nothing: retrying it runs it again.
 Records expire after IDEMPOTENCY_TTL (24 h); a periodic task (api.tasks) deletes old ones.
@@ -13,11 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import wraps
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -31,6 +38,7 @@ from api.problems import ProblemError
 HEADER = "Idempotency-Key"
 IDEMPOTENCY_TTL = timedelta(hours=24)
 WAIT_SECONDS = 10.0
+FIRST_PAUSE, MAX_PAUSE = 0.05, 1.0  # a repeat's pauses between looks at another process's key
 REPLAYED_HEADERS = ("Location",)
 
 
@@ -51,35 +59,87 @@ def _replay(record: IdempotencyRecord) -> Response:
     return response
 
 
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.IDEMPOTENCY_LEASE_SECONDS)
+
+
+def _lease_end(record: IdempotencyRecord) -> datetime:
+    # A record written before leases existed holds its key for one lease from its creation.
+    return record.locked_until or record.created_at + _lease()
+
+
 def _claim(caller: str, key: str, fingerprint: str) -> IdempotencyRecord | None:
     """Insert the in-progress record; None if another request holds this key already."""
     try:
         with transaction.atomic(using="default"):
-            return IdempotencyRecord.objects.create(caller=caller, key=key, fingerprint=fingerprint)
+            return IdempotencyRecord.objects.create(
+                caller=caller,
+                key=key,
+                fingerprint=fingerprint,
+                locked_until=timezone.now() + _lease(),
+            )
     except IntegrityError:
         return None
 
 
-def run(request: Request, key: str, produce: Callable[[], Response]) -> Response:
-    if not key or len(key) > 255:
-        raise ProblemError(
-            "Idempotency-Key must be 1 to 255 characters.",
-            code="invalid_idempotency_key",
-            status_code=400,
-        )
-    caller = caller_id(request)
+def _take_over(record: IdempotencyRecord) -> bool:
+    """Take a record whose holder's lease is over (its process died). Only one retry wins: the
+    update matches the lease it saw."""
+    now = timezone.now()
+    if _lease_end(record) > now:
+        return False
+    new_lease = now + _lease()
+    taken = IdempotencyRecord.objects.filter(
+        pk=record.pk, status_code__isnull=True, locked_until=record.locked_until
+    ).update(locked_until=new_lease, created_at=now)
+    if taken:
+        record.locked_until, record.created_at = new_lease, now
+    return bool(taken)
+
+
+# Requests of this process holding a key, so a repeat arriving here wakes when it finishes
+# instead of asking the database again and again.
+_running: dict[tuple[str, str], threading.Event] = {}
+_running_lock = threading.Lock()
+
+
+def _wait(caller: str, key: str, *, pause: float, longest: float) -> None:
+    """Wait for the holder of the key: until it finishes if it runs in this process (at most
+    ``longest``), else ``pause`` before looking again."""
+    with _running_lock:
+        done = _running.get((caller, key))
+    if done is not None:
+        done.wait(longest)
+    else:
+        time.sleep(min(pause, longest))
+
+
+def _in_progress(record: IdempotencyRecord) -> ProblemError:
+    seconds = max(1, math.ceil((_lease_end(record) - timezone.now()).total_seconds()))
+    error = ProblemError(
+        "A request with this Idempotency-Key is still running; retry later.",
+        code="idempotency_in_progress",
+        status_code=409,
+    )
+    error.wait = seconds  # DRF's handler turns it into Retry-After
+    return error
+
+
+def _acquire(request: Request, caller: str, key: str) -> IdempotencyRecord | Response:
+    """The record this request now holds, or the response to give instead (a replay)."""
     fingerprint = _fingerprint(request)
     records = IdempotencyRecord.objects.filter(caller=caller, key=key)
     records.filter(created_at__lt=timezone.now() - IDEMPOTENCY_TTL).delete()
     deadline = time.monotonic() + WAIT_SECONDS
+    pause = FIRST_PAUSE
     while True:
         record = _claim(caller, key, fingerprint)
         if record is not None:
-            break
+            return record
         existing = records.first()
-        if existing is None and time.monotonic() <= deadline:
-            continue  # the first request failed and let go of the key: run it ourselves
         if existing is None:
+            if time.monotonic() <= deadline:
+                continue  # the first request failed and let go of the key: run it ourselves
             raise ProblemError(
                 "This Idempotency-Key is contended; retry later.",
                 code="idempotency_in_progress",
@@ -93,26 +153,55 @@ def run(request: Request, key: str, produce: Callable[[], Response]) -> Response
             )
         if existing.status_code is not None:
             return _replay(existing)
-        if time.monotonic() > deadline:
-            raise ProblemError(
-                "A request with this Idempotency-Key is still running; retry later.",
-                code="idempotency_in_progress",
-                status_code=409,
-            )
-        time.sleep(0.05)
+        if _take_over(existing):
+            return existing
+        left = deadline - time.monotonic()
+        lease_left = (_lease_end(existing) - timezone.now()).total_seconds()
+        if left <= 0:
+            raise _in_progress(existing)
+        _wait(caller, key, pause=pause, longest=max(0.0, min(left, lease_left)))
+        pause = min(pause * 2, MAX_PAUSE)
+
+
+def run(request: Request, key: str, produce: Callable[[], Response]) -> Response:
+    if not key or len(key) > 255:
+        raise ProblemError(
+            "Idempotency-Key must be 1 to 255 characters.",
+            code="invalid_idempotency_key",
+            status_code=400,
+        )
+    caller = caller_id(request)
+    acquired = _acquire(request, caller, key)
+    if isinstance(acquired, Response):
+        return acquired
+    record = acquired
+    # Every write below matches the lease this request holds: if it ran so long that a retry
+    # took the key over, the retry's record is left alone.
+    mine = IdempotencyRecord.objects.filter(pk=record.pk, locked_until=record.locked_until)
+    done = threading.Event()
+    with _running_lock:
+        _running[(caller, key)] = done
     try:
-        response = produce()
-    except BaseException:
-        record.delete()
-        raise
-    if response.status_code >= 500:
-        record.delete()
+        try:
+            response = produce()
+        except BaseException:
+            mine.delete()
+            raise
+        if response.status_code >= 500:
+            mine.delete()
+            return response
+        mine.update(
+            status_code=response.status_code,
+            response_body=json.loads(json.dumps(response.data, cls=DjangoJSONEncoder)),
+            response_headers={h: response[h] for h in REPLAYED_HEADERS if h in response},
+            locked_until=None,
+        )
         return response
-    record.status_code = response.status_code
-    record.response_body = json.loads(json.dumps(response.data, cls=DjangoJSONEncoder))
-    record.response_headers = {h: response[h] for h in REPLAYED_HEADERS if h in response}
-    record.save(update_fields=["status_code", "response_body", "response_headers"])
-    return response
+    finally:
+        with _running_lock:
+            if _running.get((caller, key)) is done:
+                del _running[(caller, key)]
+        done.set()
 
 
 def idempotent(method: Callable) -> Callable:

@@ -9,7 +9,9 @@ from pokerproject.regions.placement import GlobalModel
 
 class IdempotencyRecord(GlobalModel):
     """The first response to a POST carrying an ``Idempotency-Key``, per caller, replayed for
-    repeats with the same body. ``status_code`` is null while the first request is running."""
+    repeats with the same body. ``status_code`` is null while the first request is running;
+    ``locked_until`` ends its lease: a request still in progress after it (its process died)
+    may be taken over by a retry."""
 
     caller = models.CharField(max_length=64, help_text="key:<id> or user:<id>")
     key = models.CharField(max_length=255)
@@ -18,6 +20,7 @@ class IdempotencyRecord(GlobalModel):
     response_body = models.JSONField(null=True, blank=True)
     response_headers = models.JSONField(default=dict)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         # The table keeps the name it had when the integrations app held the model.

@@ -31,6 +31,7 @@ GAME_STATUS = {
     "round_in_progress": status.HTTP_409_CONFLICT,
     "backlog_done": status.HTTP_409_CONFLICT,
     "conflict": status.HTTP_409_CONFLICT,
+    "too_many_webhooks": status.HTTP_409_CONFLICT,
     "moved": status.HTTP_409_CONFLICT,
     "paused": status.HTTP_503_SERVICE_UNAVAILABLE,
 }

@@ -24,10 +24,12 @@ class ProblemSerializer(serializers.Serializer):
 
 ERROR_DESCRIPTIONS = {
     "400": "Invalid input (`invalid`) or a rule of the table (`not_in_deck`, ...).",
-    "401": "No or an unknown API key (`not_authenticated`, `invalid_key`).",
+    "401": "No API key, or one that is unknown, revoked or whose creator left the team "
+    "(`not_authenticated`, `invalid_key`).",
     "403": "The key lacks the scope, or the member's role does not allow it.",
     "404": "No such object in the caller's teams.",
-    "409": "The table or backlog is not in a state that allows it.",
+    "409": "The table or backlog is not in a state that allows it, a team's limit is reached "
+    "(`too_many_webhooks`), or the Idempotency-Key is in use (`idempotency_in_progress`).",
     "422": "The Idempotency-Key was used with a different request.",
     "429": "Too many requests; see Retry-After.",
 }

@@ -42,6 +42,10 @@ class ApiKey(GlobalModel):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    # Not a column: the creator's current role in the key's team, read with the key by
+    # integrations.services.api_key_use (None: the creator is no longer a member).
+    creator_role: str | None = None
+
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "API key"

@@ -7,14 +7,14 @@ import base64
 import hashlib
 import secrets
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from accounts import roles
+from accounts.models import Membership, Team
 from integrations import crypto, netguard
 from integrations.models import (
     ApiKey,
@@ -27,9 +27,6 @@ from integrations.models import (
 from pokerproject import events
 from pokerproject.errors import DomainError
 from pokerproject.regions.guard import team_atomic
-
-if TYPE_CHECKING:
-    from accounts.models import Membership, Team
 
 KEY_PREFIX = "pk_live_"
 VISIBLE_PREFIX_LENGTH = len(KEY_PREFIX) + 8
@@ -105,6 +102,19 @@ def api_key_revoke(*, actor: Membership, key_id: int) -> bool:
     return bool(api_keys_revoke(keys=ApiKey.objects.filter(team=actor.team, pk=key_id)))
 
 
+def on_membership_changed(changes: list[events.Event]) -> None:
+    """Revoke the keys a removed member created for the team they left (in the directory's
+    transaction that removes them). A member whose role changed keeps their keys: they act
+    with the new role (api_key_use reads it at every use)."""
+    for event in changes:
+        if event.data.get("role") is None:
+            api_keys_revoke(
+                keys=ApiKey.objects.filter(
+                    team_id=event.team.pk, created_by_id=event.data["user_id"]
+                )
+            )
+
+
 def api_key_update(*, key: ApiKey, name: str, scopes: list[str]) -> ApiKey:
     """Rename a key or change its scopes (the admin's edit; its secret never changes)."""
     key.name = _clean_key_name(name)
@@ -118,16 +128,23 @@ def api_key_delete(*, key: ApiKey) -> None:
 
 
 def api_key_use(*, raw: str) -> ApiKey | None:
-    """The active key ``raw`` names, or None. Records the last use at most once a minute, so a
-    busy bot does not cost a write per request."""
+    """The active key ``raw`` names, or None. A key acts for the member who created it: while
+    they are no member of its team (removed, or their account deleted) it is refused like a
+    revoked one, and ``creator_role`` carries their current role so the API grants no more than
+    it. Records the last use at most once a minute, so a busy bot does not cost a write per
+    request."""
     if not raw.startswith(KEY_PREFIX) or len(raw) > 128:
         return None
+    creator_role = Membership.objects.filter(
+        team_id=OuterRef("team_id"), user_id=OuterRef("created_by_id")
+    ).values("role")[:1]
     key = (
         ApiKey.objects.select_related("team", "created_by")
         .filter(secret_hash=hash_secret(raw), revoked_at__isnull=True)
+        .annotate(creator_role=Subquery(creator_role))
         .first()
     )
-    if key is None:
+    if key is None or key.creator_role is None:
         return None
     now = timezone.now()
     stale = now - LAST_USED_RESOLUTION
@@ -162,15 +179,26 @@ def webhook_endpoint_create(
     """Subscribe ``url`` to ``events`` (empty: all). Returns the endpoint and its signing secret."""
     _require_manager(actor)
     netguard.check_url(url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_TARGETS)
+    chosen = _clean_events(events)
     secret = new_webhook_secret()
-    endpoint = WebhookEndpoint.objects.create(
-        team=actor.team,
-        url=url.strip(),
-        description=description.strip()[:200],
-        events=_clean_events(events),
-        secret_encrypted=crypto.encrypt(secret),
-        created_by_id=actor.user_id,
-    )
+    with transaction.atomic(using="default"):
+        # The team's row serialises its endpoint creations, so two at once cannot both pass
+        # the count below at the cap.
+        Team.objects.select_for_update().filter(pk=actor.team.pk).first()
+        limit = settings.WEBHOOK_MAX_ENDPOINTS_PER_TEAM
+        if WebhookEndpoint.objects.filter(team_id=actor.team.pk).count() >= limit:
+            raise IntegrationError(
+                f"A team has at most {limit} webhooks: delete one before adding another.",
+                code="too_many_webhooks",
+            )
+        endpoint = WebhookEndpoint.objects.create(
+            team=actor.team,
+            url=url.strip(),
+            description=description.strip()[:200],
+            events=chosen,
+            secret_encrypted=crypto.encrypt(secret),
+            created_by_id=actor.user_id,
+        )
     return endpoint, secret
 
 

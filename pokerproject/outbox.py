@@ -9,7 +9,10 @@ before the sweep takes it. The users
 (replication.services, integrations.webhooks, integrations.jira) declare their outbox and call:
 
 - ``enqueue_on_commit(shard, keys)`` inside the transaction that wrote the rows: once it
-  commits, one task per key, never if it rolls back;
+  commits, one task per key, never if it rolls back. In the embedded mode tasks run in process
+  (eagerly): an outbox that talks to a third party (``inline_when_eager=False``: webhooks, Jira)
+  then runs them on a background thread, so the request that made the change never waits on a
+  receiver; one whose work stays in this deployment (replication) runs them inline;
 - ``enqueue(shard, key)`` to queue one now (a retry with ``countdown``);
 - ``sweep()`` from a periodic task: every shard's due rows, queued again (a broker that was down
   at commit, a worker that died mid-task);
@@ -22,12 +25,16 @@ Prometheus as ``poker_outbox_pending{outbox, shard}``.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import models, transaction
+from django.conf import settings
+from django.db import connections, models, transaction
 from django.utils import timezone
 from prometheus_client.core import REGISTRY, GaugeMetricFamily
 
@@ -45,7 +52,9 @@ class Outbox:
     row's id, or the round a replication row belongs to, ``distinct`` then). ``pending`` selects
     the rows not yet done; ``due(now)`` those of them whose attempt is due, ``grace`` past it.
     ``resend_after``: a swept row is not due again before this long (a long outage must not
-    queue the same row on every sweep).
+    queue the same row on every sweep). ``inline_when_eager``: in the embedded mode, run the
+    tasks queued at commit inside the committing thread (False: on a background thread; see
+    OUTBOX_EAGER_IN_BACKGROUND).
     """
 
     name: str
@@ -58,6 +67,7 @@ class Outbox:
     grace: timedelta = timedelta(seconds=10)
     resend_after: timedelta | None = None
     limit: int = 500
+    inline_when_eager: bool = False
 
     def enqueue(self, shard: str, key: Any, *, countdown: float | None = None) -> None:
         """Queue the task for one row now. With the broker down, log and leave it to the sweep
@@ -77,8 +87,14 @@ class Outbox:
             for key in unique:
                 self.enqueue(shard, key)
 
+        def after_commit() -> None:
+            if self.eager() and not self.inline_when_eager and settings.OUTBOX_EAGER_IN_BACKGROUND:
+                in_background(enqueue_all)
+            else:
+                enqueue_all()
+
         if unique:
-            transaction.on_commit(enqueue_all, using=shard)
+            transaction.on_commit(after_commit, using=shard)
 
     def sweep(self, *, now: datetime | None = None) -> int:
         """Queue every due row of every shard again; returns how many tasks were queued."""
@@ -108,6 +124,44 @@ class Outbox:
         """Whether tasks run in process (the embedded mode): a retry would run inside the
         attempt that failed, so it is left to the sweep."""
         return bool(celery_app.conf.task_always_eager)
+
+
+# The embedded mode's stand-in for a worker: a few threads that run eager tasks after the
+# request that queued them has been answered. A row whose thread dies with the process stays
+# pending for the sweep, as with a worker that dies.
+_background: ThreadPoolExecutor | None = None
+_background_lock = threading.Lock()
+_running: set[Future] = set()
+
+
+def _run_in_background(work: Callable[[], None]) -> None:
+    try:
+        work()
+    except Exception:
+        logger.exception("an outbox task failed in the background; the sweep will retry it")
+    finally:
+        connections.close_all()  # this thread's connections only
+
+
+def in_background(work: Callable[[], None]) -> None:
+    """Run ``work`` on the outbox's background threads (the embedded mode's worker)."""
+    global _background
+    with _background_lock:
+        if _background is None:
+            _background = ThreadPoolExecutor(
+                max_workers=settings.OUTBOX_EAGER_THREADS, thread_name_prefix="outbox"
+            )
+        future = _background.submit(_run_in_background, work)
+        _running.add(future)
+    future.add_done_callback(_running.discard)
+
+
+def wait_background(timeout: float | None = None) -> bool:
+    """Wait for the work handed to the background threads so far; False on a timeout."""
+    with _background_lock:
+        pending = set(_running)
+    _, not_done = wait_futures(pending, timeout=timeout)
+    return not not_done
 
 
 def backoff(attempts: int, *, cap: timedelta = timedelta(minutes=10)) -> timedelta:

@@ -215,6 +215,11 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
+# Eager (no broker): the outbox's third-party tasks (webhooks, Jira write-backs) queued at commit
+# run on this many background threads instead of in the request (pokerproject.outbox); the
+# tests turn it off where they observe a delivery right after the change.
+OUTBOX_EAGER_IN_BACKGROUND = env.bool("OUTBOX_EAGER_IN_BACKGROUND", default=True)
+OUTBOX_EAGER_THREADS = env.int("OUTBOX_EAGER_THREADS", default=4)
 # With a Redis broker, a task taken by a worker that dies unacknowledged goes back to the queue
 # after the visibility timeout (the replication and webhook sweeps resend sooner). max_retries 0:
 # with the broker down, queuing after commit fails at once instead of holding the request for
@@ -348,6 +353,8 @@ SPECTACULAR_SETTINGS = {
 }
 # Fernet keys (comma-separated, newest first) that encrypt Jira tokens and webhook secrets at
 # rest; the embedded default derives one from SECRET_KEY. Rotate by prepending a new key.
+# How long a request holds its Idempotency-Key before a retry may take it over (its process died).
+IDEMPOTENCY_LEASE_SECONDS = env.float("IDEMPOTENCY_LEASE_SECONDS", default=60.0)
 INTEGRATIONS_ENCRYPTION_KEYS = env.list("INTEGRATIONS_ENCRYPTION_KEYS", default=[])
 # Webhook receivers on private, loopback or link-local addresses are refused (SSRF) unless this
 # is on; it is on in the embedded default (DEBUG) so a receiver on localhost works.
@@ -358,6 +365,7 @@ WEBHOOK_RETRY_SCHEDULE = env.list(
     "WEBHOOK_RETRY_SCHEDULE", cast=float, default=[5, 300, 1800, 7200, 18000, 36000, 36000]
 )
 # An endpoint is disabled after this many consecutive failures spread over at least this long.
+WEBHOOK_MAX_ENDPOINTS_PER_TEAM = env.int("WEBHOOK_MAX_ENDPOINTS_PER_TEAM", default=20)
 WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=15)
 WEBHOOK_DISABLE_AFTER_SECONDS = env.float("WEBHOOK_DISABLE_AFTER_SECONDS", default=86400.0)
 WEBHOOK_SECRET_OVERLAP_SECONDS = env.float("WEBHOOK_SECRET_OVERLAP_SECONDS", default=86400.0)

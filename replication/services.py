@@ -78,6 +78,9 @@ OUTBOX = outbox.register(
         key="round_id",
         distinct=True,  # one task copies a round to every region still waiting for it
         resend_after=SWEEP_RESEND_AFTER,
+        # Copies go to this deployment's own shards: in the embedded mode they are applied
+        # inline, so a finished round is in every region once its reveal has answered.
+        inline_when_eager=True,
     )
 )
 

@@ -3,6 +3,7 @@ sent to a real local receiver that verifies with the ``standardwebhooks`` librar
 attempt, retried, and disabled with a notice when an endpoint keeps failing. Tasks run eagerly
 here; test_webhooks_worker.py runs them in a real Celery worker."""
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,7 +15,8 @@ from integrations import selectors, services, webhooks
 from integrations.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from integrations.netguard import UnsafeUrl
 from integrations.tests.fixtures import make_team
-from integrations.tests.receivers import WebhookReceiver
+from integrations.tests.receivers import WebhookReceiver, _WebhookHandler
+from pokerproject import outbox
 from rooms import services as table
 from stories import services as story_services
 
@@ -285,3 +287,78 @@ def test_the_api_creates_lists_rotates_and_logs(hooked, receiver, committed):
     assert bad.status_code == 400
     assert t.wh.delete(f"{base}{t.endpoint.pk}/").status_code == 204
     assert t.as_observer.get(base).status_code == 403
+
+
+def test_a_team_has_at_most_the_configured_number_of_endpoints(alpha, settings):
+    """Past WEBHOOK_MAX_ENDPOINTS_PER_TEAM the service, the API (409) and the page refuse."""
+    settings.WEBHOOK_MAX_ENDPOINTS_PER_TEAM = 2
+    for n in range(2):
+        services.webhook_endpoint_create(
+            actor=alpha.lead, url=f"https://example.com/{n}", events=[]
+        )
+    with pytest.raises(services.IntegrationError) as refused:
+        services.webhook_endpoint_create(actor=alpha.lead, url="https://example.com/3", events=[])
+    assert refused.value.code == "too_many_webhooks"
+
+    api = alpha.wh.post(
+        f"/api/v1/teams/{alpha.slug}/webhooks/", {"url": "https://example.com/4"}, format="json"
+    )
+    assert api.status_code == 409
+    assert api["Content-Type"] == "application/problem+json"
+    assert api.json()["code"] == "too_many_webhooks"
+
+    page = alpha.as_lead.post(
+        f"/teams/{alpha.slug}/integrations/webhooks/", {"url": "https://example.com/5"}, follow=True
+    )
+    assert "at most 2 webhooks" in page.content.decode()
+    assert WebhookEndpoint.objects.filter(team=alpha.team).count() == 2
+
+    # Deleting one makes room again.
+    first = WebhookEndpoint.objects.filter(team=alpha.team).first()
+    services.webhook_endpoint_delete(actor=alpha.lead, endpoint_id=first.pk)
+    services.webhook_endpoint_create(actor=alpha.lead, url="https://example.com/6", events=[])
+
+
+class SlowReceiver(WebhookReceiver):
+    """A receiver that takes ``delay`` seconds to answer each request."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.httpd.RequestHandlerClass = _slow_handler(delay)
+
+
+def _slow_handler(delay: float):
+    class Slow(_WebhookHandler):
+        def do_POST(self) -> None:
+            time.sleep(delay)
+            super().do_POST()
+
+    return Slow
+
+
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_in_the_embedded_mode_a_request_never_waits_for_a_delivery(alpha, settings):
+    """Without a broker, the deliveries of a change run on a background thread: the story is
+    created at once, and the slow receiver still gets its signed event."""
+    settings.OUTBOX_EAGER_IN_BACKGROUND = True
+    slow = SlowReceiver(delay=2.0)
+    try:
+        _, slow.secret = services.webhook_endpoint_create(
+            actor=alpha.lead, url=slow.url, events=["story.created"]
+        )
+        started = time.monotonic()
+        created = alpha.rw.post(
+            f"/api/v1/teams/{alpha.slug}/stories/", {"title": "Fast"}, format="json"
+        )
+        answered = time.monotonic() - started
+        assert created.status_code == 201
+        assert answered < 1.5, answered
+        assert slow.accepted() == []
+        assert outbox.wait_background(timeout=15)
+        [event] = slow.unique_events().values()
+        assert event["data"]["story"]["title"] == "Fast"
+        [delivery] = deliveries(alpha)
+        assert delivery.status == DeliveryStatus.DELIVERED
+    finally:
+        slow.close()
+        outbox.wait_background(timeout=15)

@@ -1,12 +1,19 @@
 """Idempotency-Key on POST: replay, reuse with another body, and concurrent duplicates."""
 
+import hashlib
+import json
 import threading
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.db import connections
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from api import idempotency
 from api.models import IdempotencyRecord
+from integrations.models import ApiKey
 from integrations.tests.fixtures import key_client
 from stories.models import Story
 
@@ -112,3 +119,54 @@ def test_concurrent_duplicates_create_one_story(alpha, kind):
     assert len(statuses) == 8
     assert set(statuses) <= {200, 201}, statuses
     assert count(alpha, title="Race") == 1
+
+
+def _fingerprint(path: str, body: dict) -> str:
+    # The request as api.idempotency fingerprints it: method, path and JSON body.
+    canonical = json.dumps({"method": "POST", "path": path, "body": body}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _held_record(alpha, key: str, body: dict, *, lease_ends) -> IdempotencyRecord:
+    """A record left in progress by a request whose process died (it never finished)."""
+    api_key = ApiKey.objects.get(team=alpha.team, name="bot")
+    record = IdempotencyRecord.objects.create(
+        caller=f"key:{api_key.pk}",
+        key=key,
+        fingerprint=_fingerprint(stories_url(alpha), body),
+        created_at=timezone.now() - timedelta(minutes=2),
+    )
+    IdempotencyRecord.objects.filter(pk=record.pk).update(locked_until=lease_ends)
+    return record
+
+
+def test_a_record_whose_lease_ran_out_is_taken_over_by_the_retry(alpha):
+    """The process that held the key died: once its lease is over, the retry runs the request
+    and stores its response, which later repeats replay."""
+    body = {"title": "Orphaned"}
+    _held_record(alpha, "k-dead", body, lease_ends=timezone.now() - timedelta(seconds=1))
+    retry = alpha.rw.post(stories_url(alpha), body, format="json", HTTP_IDEMPOTENCY_KEY="k-dead")
+    assert retry.status_code == 201, retry.content[:300]
+    assert "Idempotent-Replayed" not in retry
+    again = alpha.rw.post(stories_url(alpha), body, format="json", HTTP_IDEMPOTENCY_KEY="k-dead")
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json() == retry.json()
+    assert count(alpha, title="Orphaned") == 1
+    assert IdempotencyRecord.objects.get(key="k-dead").status_code == 201
+
+
+def test_a_live_lease_is_waited_for_without_polling_in_a_loop(alpha, monkeypatch):
+    """While the holder's lease lasts a repeat waits (backing off, not spinning on the
+    database), then answers 409 with Retry-After; nothing runs twice."""
+    monkeypatch.setattr(idempotency, "WAIT_SECONDS", 1.0)
+    body = {"title": "Still running"}
+    _held_record(alpha, "k-live", body, lease_ends=timezone.now() + timedelta(seconds=30))
+    with CaptureQueriesContext(connections["default"]) as queries:
+        busy = alpha.rw.post(stories_url(alpha), body, format="json", HTTP_IDEMPOTENCY_KEY="k-live")
+    assert busy.status_code == 409
+    assert busy.json()["code"] == "idempotency_in_progress"
+    assert 1 <= int(busy["Retry-After"]) <= 30
+    # Pauses doubling from 50 ms over one second: a handful of looks, not one every 50 ms.
+    looks = [q for q in queries if q["sql"].startswith('INSERT INTO "integrations_idempotency')]
+    assert 2 <= len(looks) <= 8, len(looks)
+    assert count(alpha, title="Still running") == 0
