@@ -279,6 +279,11 @@ if not DEBUG:
     if not SECURE_HSTS_PRELOAD:
         SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
+# /readyz and /metrics answer only `Authorization: Bearer <METRICS_TOKEN>` (pokerproject/health.py).
+# Unset, they stay open in the embedded mode and answer 404 with DEBUG off. /healthz is public.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_OPEN_WITHOUT_TOKEN = DEBUG
+
 # EMAIL_URL fills EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, ... (django-environ's documented idiom).
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 
