@@ -6,6 +6,7 @@ DATABASE_URL, SHARD_URLS, REDIS_URL and CELERY_BROKER_URL switches each integrat
 service. See docs/operations.md for the full list.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_prometheus",
+    "axes",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -65,6 +67,8 @@ MIDDLEWARE = [
     # After auth and messages (its 400 page is a normal page), before any view reads input.
     "pokerproject.inputs.UnstorableInputMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Answers a locked-out login with the lockout page (axes: keep it last but Prometheus').
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -257,6 +261,25 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "home"
+# django-axes counts failed logins (the site's and the admin's) in the directory database and
+# refuses further attempts for a cool-off; its backend must come first. API keys and sockets do
+# not log in with a password and are not counted.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_COOLOFF_MINUTES", default=15.0))
+# "ip_address,username": an address or an account is locked after the limit (either counts);
+# "username+ip_address" locks only that pair, so nobody can lock someone else's account.
+AXES_LOCKOUT_PARAMETERS = [
+    item.split("+") if "+" in item else item
+    for item in env.list("LOGIN_LOCKOUT_PARAMETERS", default=["ip_address", "username"])
+]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The lockout's JSON answer (to XMLHttpRequest) allows no other origin.
+AXES_ALLOWED_CORS_ORIGINS = ""
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
