@@ -59,11 +59,14 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Permissions-Policy; no-store for signed-in users (after auth: it asks who is signed in).
+    "pokerproject.security.SecurityHeadersMiddleware",
     # After auth and messages (its 400 page is a normal page), before any view reads input.
     "pokerproject.inputs.UnstorableInputMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -295,7 +298,8 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
-    SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=3600)
+    # One year, what HSTS preload lists and scanners ask for; 0 switches it off (the local cluster).
+    SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     # Preloading is a one-way commitment for the operator's whole domain: opt in explicitly.
     SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=False)
@@ -306,6 +310,24 @@ if not DEBUG:
 # Unset, they stay open in the embedded mode and answer 404 with DEBUG off. /healthz is public.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 METRICS_OPEN_WITHOUT_TOKEN = DEBUG
+
+# Content-Security-Policy (django-csp): scripts and styles only from this origin's static files,
+# no inline script, event handler or style attribute (templates use static/js/app.js); sockets
+# and fetches to this origin only ('self' covers ws:/wss: of the same host).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # EMAIL_URL fills EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, ... (django-environ's documented idiom).
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
