@@ -42,7 +42,8 @@ class SecurityHeadersMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
-        if self._personal(request):
+        # A view that already said no-store (a secret shown once) keeps its exact header.
+        if self._personal(request) and "no-store" not in response.get("Cache-Control", ""):
             add_never_cache_headers(response)
         return response
 
