@@ -112,14 +112,20 @@ def exception_handler(exc, context):
     return result
 
 
+def problem_response(status_code: int, code: str, detail: str, **extra) -> JsonResponse:
+    """The same problem document as `problem`, for plain Django views and middleware."""
+    body = {
+        "type": TYPE_BASE + code,
+        "title": TITLES.get(status_code, "Error"),
+        "status": status_code,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
+    return JsonResponse(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)
+
+
 @csrf_exempt  # it changes nothing; without this an unmatched POST would get an HTML 403
 def api_not_found(request, *args, **kwargs):
     """Any path under /api/v1/ that no route matches: a problem, not Django's HTML page."""
-    body = {
-        "type": TYPE_BASE + "not_found",
-        "title": TITLES[404],
-        "status": 404,
-        "detail": "No such API route.",
-        "code": "not_found",
-    }
-    return JsonResponse(body, status=404, content_type=PROBLEM_CONTENT_TYPE)
+    return problem_response(404, "not_found", "No such API route.")

@@ -30,6 +30,7 @@ def seed(*, teams: int, members: int, prefix: str, password: str) -> dict:
     from django.contrib.sessions.models import Session
     from django.utils import timezone
     from django.utils.crypto import get_random_string
+    from django.utils.module_loading import import_string
 
     from accounts import services as account_services
     from accounts.models import Membership, Team, User
@@ -68,7 +69,13 @@ def seed(*, teams: int, members: int, prefix: str, password: str) -> dict:
     }
 
     # What django.contrib.auth.login() puts in a session, written in bulk.
-    backend = settings.AUTHENTICATION_BACKENDS[0]
+    # The first backend that can load a user: the login counter (django-axes) comes first and
+    # authenticates nobody.
+    backend = next(
+        path
+        for path in settings.AUTHENTICATION_BACKENDS
+        if hasattr(import_string(path), "get_user")
+    )
     expire = timezone.now() + timedelta(seconds=settings.SESSION_COOKIE_AGE)
     store = SessionStore()
     sessions, out_teams = [], []

@@ -1,16 +1,51 @@
-"""Liveness and readiness probes for load balancers and orchestrators."""
+"""Liveness and readiness probes for load balancers and orchestrators, and the metrics export.
+
+/healthz is public (it tells nothing). /readyz names every database and service with its
+latency or error, and /metrics exposes traffic and internals: both need
+``Authorization: Bearer <METRICS_TOKEN>``. Without a token they are open in the embedded
+mode (DJANGO_DEBUG on) and do not exist (404) in a deployment.
+"""
 
 import logging
 import time
+from collections.abc import Callable
+from functools import wraps
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
-from django.http import HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
+from django_prometheus import exports
 
 logger = logging.getLogger(__name__)
+
+
+def _bearer(request: HttpRequest) -> str:
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" else ""
+
+
+def token_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Serve ``view`` only to a caller with the metrics token (see the module's docstring)."""
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        token = settings.METRICS_TOKEN
+        if not token:
+            if settings.METRICS_OPEN_WITHOUT_TOKEN:
+                return view(request, *args, **kwargs)
+            raise Http404("No such page.")
+        if not constant_time_compare(_bearer(request), token):
+            response = JsonResponse({"detail": "A bearer token is required."}, status=401)
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+        return view(request, *args, **kwargs)
+
+    return guarded
 
 
 @never_cache
@@ -49,6 +84,7 @@ def _channel_layer() -> None:
 
 
 @never_cache
+@token_required
 def readyz(request: HttpRequest) -> JsonResponse:
     """Ready: every database alias, the cache and the channel layer answer."""
     components = {f"db:{alias}": _timed(_database(alias)) for alias in connections}
@@ -56,3 +92,6 @@ def readyz(request: HttpRequest) -> JsonResponse:
     components["channel_layer"] = _timed(_channel_layer)
     ok = all(c["ok"] for c in components.values())
     return JsonResponse({"ok": ok, "components": components}, status=200 if ok else 503)
+
+
+metrics = never_cache(token_required(exports.ExportToDjangoView))

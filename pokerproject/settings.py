@@ -6,6 +6,7 @@ DATABASE_URL, SHARD_URLS, REDIS_URL and CELERY_BROKER_URL switches each integrat
 service. See docs/operations.md for the full list.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_prometheus",
+    "axes",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -57,12 +59,19 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Permissions-Policy; no-store for signed-in users (after auth: it asks who is signed in).
+    "pokerproject.security.SecurityHeadersMiddleware",
+    # After auth and messages (its 400 page is a normal page), before any view reads input.
+    "pokerproject.inputs.UnstorableInputMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Answers a locked-out login with the lockout page (axes: keep it last but Prometheus').
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -260,6 +269,25 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "home"
+# django-axes counts failed logins (the site's and the admin's) in the directory database and
+# refuses further attempts for a cool-off; its backend must come first. API keys and sockets do
+# not log in with a password and are not counted.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_COOLOFF_MINUTES", default=15.0))
+# "ip_address,username": an address or an account is locked after the limit (either counts);
+# "username+ip_address" locks only that pair, so nobody can lock someone else's account.
+AXES_LOCKOUT_PARAMETERS = [
+    item.split("+") if "+" in item else item
+    for item in env.list("LOGIN_LOCKOUT_PARAMETERS", default=["ip_address", "username"])
+]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The lockout's JSON answer (to XMLHttpRequest) allows no other origin.
+AXES_ALLOWED_CORS_ORIGINS = ""
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -275,12 +303,36 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
-    SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=3600)
+    # One year, what HSTS preload lists and scanners ask for; 0 switches it off (the local cluster).
+    SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     # Preloading is a one-way commitment for the operator's whole domain: opt in explicitly.
     SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=False)
     if not SECURE_HSTS_PRELOAD:
         SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+# /readyz and /metrics answer only `Authorization: Bearer <METRICS_TOKEN>` (pokerproject/health.py).
+# Unset, they stay open in the embedded mode and answer 404 with DEBUG off. /healthz is public.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_OPEN_WITHOUT_TOKEN = DEBUG
+
+# Content-Security-Policy (django-csp): scripts and styles only from this origin's static files,
+# no inline script, event handler or style attribute (templates use static/js/app.js); sockets
+# and fetches to this origin only ('self' covers ws:/wss: of the same host).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # EMAIL_URL fills EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, ... (django-environ's documented idiom).
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))

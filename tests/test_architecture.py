@@ -63,6 +63,8 @@ LAYOUT = {
     "api/__init__.py": "import integrations\nimport replication\n",
     "pokerproject/settings.py": "from pokerproject.regions import config\n",
     "pokerproject/health.py": "",
+    "pokerproject/inputs.py": "import api\n",
+    "pokerproject/security.py": "",
     "pokerproject/wsgi.py": "",
     "pokerproject/urls.py": "import api\nfrom pokerproject import health\n",
     "pokerproject/asgi.py": "from rooms.realtime import consumers\n",

@@ -102,6 +102,7 @@ write_env() {
   local secret shard_urls="" item alias
   [[ -f $DIR/secret ]] || head -c 48 /dev/urandom | base64 | tr -d '\n/+=' >"$DIR/secret"
   secret=$(cat "$DIR/secret")
+  [[ -f $DIR/metrics-token ]] || head -c 32 /dev/urandom | base64 | tr -d '\n/+=' >"$DIR/metrics-token"
   IFS=',' read -ra items <<<"$SHARDS"
   for item in "${items[@]}"; do
     alias=${item%@*}
@@ -112,6 +113,7 @@ write_env() {
 # Written by deploy/cluster/cluster.sh; \`source var/cluster/env\` to talk to the cluster.
 export DJANGO_DEBUG=false
 export DJANGO_SECRET_KEY='$secret'
+export METRICS_TOKEN='$(cat "$DIR/metrics-token")'
 export DJANGO_ALLOWED_HOSTS=127.0.0.1,localhost
 export DJANGO_SECURE_SSL_REDIRECT=false
 export DJANGO_SECURE_COOKIES=false
@@ -229,7 +231,7 @@ CFG
 wait_http() {
   local url=$1 name=$2
   for _ in $(seq 1 150); do
-    curl -fs -o /dev/null "$url" && return 0
+    curl -fs -o /dev/null -H "Authorization: Bearer $(cat "$DIR/metrics-token")" "$url" && return 0
     alive "$RUN/$name.pid" || die "$name exited (see $LOGS/$name.log)"
     sleep 0.2
   done

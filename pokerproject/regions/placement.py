@@ -16,7 +16,16 @@ class Placement(StrEnum):
 
 # Django and third-party apps whose tables belong in the directory.
 GLOBAL_APP_LABELS = frozenset(
-    {"admin", "auth", "contenttypes", "sessions", "django_celery_beat", "django_prometheus"}
+    {
+        "admin",
+        "auth",
+        "contenttypes",
+        "sessions",
+        "django_celery_beat",
+        "django_prometheus",
+        # django-axes' login attempts and lockouts: who may log in is the directory's business.
+        "axes",
+    }
 )
 PROJECT_APP_LABELS = frozenset(
     {"regions", "accounts", "stories", "rooms", "replication", "integrations"}

@@ -35,6 +35,16 @@ def open_table(
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.on("pageerror", lambda error: errors.append(f"{username}: {error}"))
+    # The server's Content-Security-Policy refuses inline code: anything the page needs that it
+    # blocks shows up here (Chromium logs each refusal on the console).
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(f"{username}: {message.text}")
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
     page.goto(f"/accounts/login/?next={TABLE}")
     page.fill("#id_username", username)
     page.fill("#id_password", DEMO_PASSWORD)
@@ -115,3 +125,35 @@ def test_two_players_estimate_a_story(browser: Browser, live_server_url: str, tm
     assert errors == []
     alice.context.close()
     bob.context.close()
+
+
+def test_the_pages_confirm_before_deleting_under_the_content_security_policy(
+    browser: Browser, live_server_url: str
+):
+    """The confirmation lives in static/js/app.js (no inline handler): cancelling keeps the story,
+    accepting deletes it."""
+    errors: list[str] = []
+    page = open_table(browser, live_server_url, "alice", DESKTOP, errors)
+    page.goto("/teams/demo/")
+    stories = page.locator("ol li")
+    count = stories.count()
+    assert count > 0
+    last_delete = page.get_by_role("button", name=re.compile(r"^Delete ")).last
+    questions: list[str] = []
+
+    def answer(accept: bool):
+        def handle(dialog) -> None:
+            questions.append(dialog.message)
+            dialog.accept() if accept else dialog.dismiss()
+
+        return handle
+
+    page.once("dialog", answer(False))
+    last_delete.click()
+    expect(stories).to_have_count(count)
+    page.once("dialog", answer(True))
+    last_delete.click()
+    page.wait_for_load_state()
+    expect(stories).to_have_count(count - 1)
+    assert questions == ["Delete this story?", "Delete this story?"]
+    assert errors == []

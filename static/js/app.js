@@ -1,0 +1,28 @@
+// Behaviour of the server-rendered pages, kept out of the HTML so the Content-Security-Policy
+// can refuse every inline script and event handler:
+//   <form data-confirm="Delete this story?">  asks before submitting
+//   <select data-autosubmit>                  submits its form when changed
+//   <input data-select-on-focus>              selects its text when clicked or focused
+"use strict";
+
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || !form.dataset.confirm) return;
+  if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+});
+
+document.addEventListener("change", (event) => {
+  const field = event.target;
+  if (field instanceof HTMLSelectElement && field.hasAttribute("data-autosubmit") && field.form) {
+    field.form.requestSubmit();
+  }
+});
+
+for (const type of ["click", "focusin"]) {
+  document.addEventListener(type, (event) => {
+    const field = event.target;
+    if (field instanceof HTMLInputElement && field.hasAttribute("data-select-on-focus")) {
+      field.select();
+    }
+  });
+}
