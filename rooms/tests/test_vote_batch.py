@@ -195,3 +195,57 @@ def test_a_batch_that_fails_midway_leaves_nothing(teams, monkeypatch, failure):
     results = services.votes_cast_batch(alias=ALIAS, pending=[(elk.ann, "5")])
     assert results[0].version == before[elk.team.pk] + 1
     assert stored_votes(teams) == {elk.ann.user_id: "5"}
+
+
+def _pool_stats() -> dict:
+    return connections[ALIAS].pool.get_stats()
+
+
+@committed_db
+async def test_a_batch_on_the_socket_thread_gives_its_pooled_connection_back(teams, monkeypatch):
+    """On the socket's database thread (rooms.realtime.dbpool), a pipelined batch runs on a
+    connection of the shard's pool and hands it back, clean, when the call ends: a batch that
+    fails does too, and the next batch takes a connection from the same pool."""
+    if connections[ALIAS].vendor != "postgresql" or connections[ALIAS].pool is None:
+        pytest.skip("the connection pool is PostgreSQL's (settings.DATABASE_POOL)")
+    from rooms.realtime import dbpool
+
+    elk, fox, _ = teams
+
+    def checked_out() -> int:
+        stats = _pool_stats()
+        return stats.get("pool_size", 0) - stats.get("pool_available", 0)
+
+    held = checked_out()  # the test's own thread holds the shard's connection of the fixture
+    await dbpool.call(services.votes_cast_batch, alias=ALIAS, pending=[(elk.ann, "5")])
+    assert checked_out() == held
+
+    def set_room_versions(batch, versions, updated_at):
+        raise RuntimeError("the worker fell over")  # inside the pipeline, after the writes
+
+    with monkeypatch.context() as patched:
+        patched.setattr(sql, "set_room_versions", set_room_versions)
+        with pytest.raises(RuntimeError):
+            await dbpool.call(services.votes_cast_batch, alias=ALIAS, pending=[(fox.ann, "1")])
+    assert checked_out() == held
+
+    results = await dbpool.call(
+        services.votes_cast_batch, alias=ALIAS, pending=[(fox.ann, "8"), (elk.ben, "13")]
+    )
+    assert len(results) == 2
+    assert checked_out() == held
+
+    def idle_in_transaction() -> int:
+        with connections[ALIAS].cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state LIKE 'idle in transaction%%'"
+            )
+            return cursor.fetchone()[0]
+
+    assert await dbpool.run(idle_in_transaction) == 0
+    assert await dbpool.run(stored_votes, teams) == {
+        elk.ann.user_id: "5",
+        fox.ann.user_id: "8",
+        elk.ben.user_id: "13",
+    }
