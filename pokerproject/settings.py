@@ -134,12 +134,13 @@ def _database(url: str, alias: str) -> dict:
     if env.bool("DATABASE_SERVER_SIDE_BINDING", default=False):
         options.update(server_side_binding=True, prepare_threshold=5)
     if DATABASE_POOL:
-        # Under ASGI every request runs its sync code in a thread context of its own, and a
-        # persistent connection (CONN_MAX_AGE > 0) belongs to that context: it stays open until
-        # the cyclic GC collects the context, one or more per request and alias, until
-        # max_connections. A pool per alias and process bounds them; Django returns the
-        # connection to it at the end of each unit of work (request, socket call, task), so
-        # CONN_MAX_AGE must be 0 and an old DATABASE_CONN_MAX_AGE is ignored here.
+        # Under ASGI every request runs its sync code on a thread of its own (asgiref's
+        # ThreadSensitiveContext), and a persistent connection (CONN_MAX_AGE > 0) belongs to
+        # that thread: it stays open after the request until the cyclic GC collects it, one or
+        # more per request and alias, until max_connections. A pool per alias and process
+        # bounds them; Django returns the connection to it at the end of each unit of work
+        # (request, socket call, task), so CONN_MAX_AGE must be 0 and an old
+        # DATABASE_CONN_MAX_AGE is ignored here.
         config["CONN_MAX_AGE"] = 0
         options["pool"] = {
             "name": alias,

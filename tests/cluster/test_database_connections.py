@@ -1,7 +1,7 @@
 """A server's PostgreSQL connections stay bounded under HTTP traffic and fall back when it stops.
 
-Under ASGI Django runs each request's sync code in a thread context of its own, so a persistent
-connection (``CONN_MAX_AGE`` > 0) belongs to a context that ends with the request and stays open
+Under ASGI Django runs each request's sync code on a thread of its own, so a persistent
+connection (``CONN_MAX_AGE`` > 0) belongs to a thread that ends with the request and stays open
 until the cyclic collector reaches it, which the shipped GC tuning makes rare. A real uvicorn
 process with the settings `deploy/k8s/config.yaml` ships serves concurrent clients (signed in,
 anonymous, anonymous with a made-up session cookie, the readiness probe that touches every
