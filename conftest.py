@@ -16,6 +16,12 @@ ALL_DATABASES = "__all__"
 def pytest_configure(config):
     # Every test runs with the shard guard: a query reaching a shard other than the team's fails.
     settings.SHARD_GUARD = True
+    # No connection pool in the test process: async tests and their sync_to_async threads end
+    # without the end of a unit of work (no request_finished), so each would keep a pooled
+    # connection for good and empty the pool. Servers and workers the tests start use it, as
+    # deployed; the `pooled` fixture gives one test a pool of its own.
+    for database in settings.DATABASES.values():
+        database.get("OPTIONS", {}).pop("pool", None)
 
 
 @pytest.fixture(autouse=True)

@@ -105,9 +105,23 @@ _SQLITE_OPTIONS = {
     "transaction_mode": "IMMEDIATE",
     "timeout": 20,
 }
+# PostgreSQL connections come from a bounded pool per alias and process (psycopg_pool through
+# Django's OPTIONS["pool"]). At most DATABASE_POOL_MAX_SIZE per alias: each process needs one
+# per thread that works on the database at once (HTTP requests, the socket's database thread,
+# ROOM_DB_THREADS); the whole deployment needs processes x aliases x max below PostgreSQL's
+# max_connections (docs/operations.md). A request that finds the pool empty waits up to
+# DATABASE_POOL_TIMEOUT seconds, then fails. Connections idle for DATABASE_POOL_MAX_IDLE seconds
+# are closed down to DATABASE_POOL_MIN_SIZE.
+DATABASE_POOL = env.bool("DATABASE_POOL", default=True)
+DATABASE_POOL_MIN_SIZE = env.int("DATABASE_POOL_MIN_SIZE", default=1)
+DATABASE_POOL_MAX_SIZE = env.int(
+    "DATABASE_POOL_MAX_SIZE", default=max(3, env.int("ROOM_DB_THREADS", default=0) + 2)
+)
+DATABASE_POOL_TIMEOUT = env.float("DATABASE_POOL_TIMEOUT", default=10.0)
+DATABASE_POOL_MAX_IDLE = env.float("DATABASE_POOL_MAX_IDLE", default=600.0)
 
 
-def _database(url: str) -> dict:
+def _database(url: str, alias: str) -> dict:
     config = env.db_url_config(url)
     if config["ENGINE"] == "django.db.backends.sqlite3":
         name = Path(config["NAME"])
@@ -116,23 +130,39 @@ def _database(url: str) -> dict:
         name.parent.mkdir(parents=True, exist_ok=True)
         config["NAME"] = str(name)
         config["OPTIONS"] = {**_SQLITE_OPTIONS, **config.get("OPTIONS", {})}
+        return config
+    options = dict(config.get("OPTIONS", {}))
+    # A health check is a query before the first use of a connection in every unit of work
+    # (every thread hop under ASGI; with the pool, every checkout). Off, a connection that broke
+    # fails one unit of work and is then replaced (Django's default); the cluster turns it off
+    # (docs/performance.md).
+    config["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
+    # Server-side parameters let psycopg prepare a statement a connection runs again and again
+    # (the vote batch's three), so PostgreSQL stops parsing and planning them; worth it with
+    # connections that live on, as pooled ones do (docs/performance.md, round 6).
+    if env.bool("DATABASE_SERVER_SIDE_BINDING", default=False):
+        options.update(server_side_binding=True, prepare_threshold=5)
+    if DATABASE_POOL:
+        # Under ASGI every request runs its sync code on a thread of its own (asgiref's
+        # ThreadSensitiveContext), and a persistent connection (CONN_MAX_AGE > 0) belongs to
+        # that thread: it stays open after the request until the cyclic GC collects it, one or
+        # more per request and alias, until max_connections. A pool per alias and process
+        # bounds them; Django returns the connection to it at the end of each unit of work
+        # (request, socket call, task), so CONN_MAX_AGE must be 0 and an old
+        # DATABASE_CONN_MAX_AGE is ignored here.
+        config["CONN_MAX_AGE"] = 0
+        options["pool"] = {
+            "name": alias,
+            "min_size": DATABASE_POOL_MIN_SIZE,
+            "max_size": DATABASE_POOL_MAX_SIZE,
+            "timeout": DATABASE_POOL_TIMEOUT,
+            "max_idle": DATABASE_POOL_MAX_IDLE,
+        }
     else:
-        # Under ASGI, persistent connections pile up in sync_to_async threads; Django advises
-        # closing them per unit of work (and a pool where connecting is costly).
+        # Without the pool, close connections per unit of work (Django's advice under ASGI);
+        # a CONN_MAX_AGE > 0 is only safe for WSGI or a management command.
         config.setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
-        # A health check is a query before the first use of a connection in every unit of work
-        # (every thread hop under ASGI). Off, a connection that broke fails one unit of work and
-        # is then replaced (Django's default); the cluster turns it off (docs/performance.md).
-        config["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=True)
-        # Server-side parameters let psycopg prepare a statement a connection runs again and
-        # again (the vote batch's three), so PostgreSQL stops parsing and planning them; worth
-        # it with persistent connections (docs/performance.md, round 6).
-        if env.bool("DATABASE_SERVER_SIDE_BINDING", default=False):
-            config["OPTIONS"] = {
-                **config.get("OPTIONS", {}),
-                "server_side_binding": True,
-                "prepare_threshold": 5,
-            }
+    config["OPTIONS"] = options
     return config
 
 
@@ -148,10 +178,12 @@ SHARDS = parse_shard_urls(
     )
 )
 DATABASES = {
-    "default": _database(env("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'default.sqlite3'}"))
+    "default": _database(
+        env("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'default.sqlite3'}"), "default"
+    )
 }
 for _shard in SHARDS:
-    DATABASES[_shard.alias] = _database(_shard.url)
+    DATABASES[_shard.alias] = _database(_shard.url, _shard.alias)
 DATABASE_ROUTERS = ["pokerproject.regions.router.PlacementRouter"]
 # Raise on a query that reaches a shard other than the one the current team scope allows
 # (pokerproject/regions/guard.py). On while debugging and in tests; costs a check per query.

@@ -120,7 +120,9 @@ export DJANGO_SECURE_COOKIES=false
 export DJANGO_HSTS_SECONDS=0
 export DATABASE_URL=$PG_URL/$DB_PREFIX
 export SHARD_URLS=$shard_urls
-export DATABASE_CONN_MAX_AGE=300
+# A connection pool per alias in each process (settings.py): see check_pool_budget.
+export DATABASE_POOL_MIN_SIZE=${DATABASE_POOL_MIN_SIZE:-1}
+export DATABASE_POOL_MAX_SIZE=${DATABASE_POOL_MAX_SIZE:-3}
 export DATABASE_CONN_HEALTH_CHECKS=${DATABASE_CONN_HEALTH_CHECKS:-false}
 export DATABASE_SERVER_SIDE_BINDING=${DATABASE_SERVER_SIDE_BINDING:-true}
 export ROOM_DB_THREADS=${ROOM_DB_THREADS:-0}
@@ -155,6 +157,21 @@ create_databases() {
     psql "$PG_URL/postgres" -qtAc "SELECT 1 FROM pg_database WHERE datname='$db'" | grep -q 1 \
       || { psql "$PG_URL/postgres" -qc "CREATE DATABASE $db" && log "created database $db"; }
   done
+}
+
+# Every process holds at most DATABASE_POOL_MAX_SIZE connections per alias: the workers, the two
+# Celery pool processes (a task at a time each) and migrate_all must fit PostgreSQL's
+# max_connections, which other clients of that server share.
+check_pool_budget() {
+  local aliases max_size most max_conns
+  aliases=$(( $(tr -cd ',' <<<"$SHARDS" | wc -c) + 2 ))
+  max_size=${DATABASE_POOL_MAX_SIZE:-3}
+  most=$(( (WORKERS + 2) * aliases * max_size ))
+  max_conns=$(psql "$PG_URL/postgres" -qtAc "SHOW max_connections")
+  log "database connections: at most $most ($((WORKERS + 2)) processes x $aliases aliases x $max_size) of max_connections $max_conns"
+  if (( most * 4 > max_conns * 3 )); then
+    log "warning: that is more than 3/4 of max_connections; lower DATABASE_POOL_MAX_SIZE or WORKERS"
+  fi
 }
 
 start_redis() {
@@ -274,6 +291,7 @@ cmd_start() {
   # shellcheck disable=SC1091
   source "$DIR/env"
   create_databases
+  check_pool_budget
   start_redis
   log "migrating every database alias"
   "$PY" manage.py migrate_all >>"$LOGS/migrate.log" 2>&1 || die "migrate failed (see $LOGS/migrate.log)"

@@ -55,7 +55,8 @@ def executor() -> Executor:
 
 
 def _call(func: Callable[..., T], args: tuple, kwargs: dict) -> T:
-    # As Django does around a request: drop connections that broke or outlived CONN_MAX_AGE.
+    # As Django does around a request: drop connections that broke, and hand the others back
+    # to the alias's pool (CONN_MAX_AGE is 0 with it), so the call holds none once it returns.
     close_old_connections()
     try:
         return func(*args, **kwargs)

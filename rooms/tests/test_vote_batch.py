@@ -2,6 +2,8 @@
 several teams on one shard commit in one transaction of three statements, store what the ORM
 reads back, and a refused vote leaves the others alone."""
 
+import time
+
 import pytest
 from django.db import IntegrityError, connections
 from django.test.utils import CaptureQueriesContext
@@ -196,3 +198,81 @@ def test_a_batch_that_fails_midway_leaves_nothing(teams, monkeypatch, failure):
     results = services.votes_cast_batch(alias=ALIAS, pending=[(elk.ann, "5")])
     assert results[0].version == before[elk.team.pk] + 1
     assert stored_votes(teams) == {elk.ann.user_id: "5"}
+
+
+def _pool_stats() -> dict:
+    return connections[ALIAS].pool.get_stats()
+
+
+@pytest.fixture
+def pooled():
+    """The shard's connections come from a pool, as in a deployment (the test process has none:
+    see conftest.py), for this test only."""
+    connection = connections[ALIAS]
+    if connection.vendor != "postgresql":
+        pytest.skip("the connection pool is PostgreSQL's (settings.DATABASE_POOL)")
+    connection.close()
+    options = connection.settings_dict["OPTIONS"]  # shared by this alias's wrappers in every thread
+    options["pool"] = {"name": f"{ALIAS}-test", "min_size": 1, "max_size": 2, "timeout": 10}
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.close_pool()
+        del options["pool"]
+
+
+@committed_db
+async def test_a_batch_on_the_socket_thread_gives_its_pooled_connection_back(
+    teams, pooled, monkeypatch
+):
+    """On the socket's database thread (rooms.realtime.dbpool), a pipelined batch runs on a
+    connection of the shard's pool and hands it back, clean, when the call ends: a batch that
+    fails does too, and the next batch takes a connection from the same pool."""
+    from rooms.realtime import dbpool
+
+    elk, fox, _ = teams
+
+    def checked_out() -> int:
+        # pool_size also counts a connection the pool is still opening in the background (it
+        # grows when a caller finds none idle): give that a moment to land.
+        for _ in range(50):
+            stats = _pool_stats()
+            out = stats.get("pool_size", 0) - stats.get("pool_available", 0)
+            if out == 0:
+                break
+            time.sleep(0.05)
+        return out
+
+    await dbpool.call(services.votes_cast_batch, alias=ALIAS, pending=[(elk.ann, "5")])
+    assert checked_out() == 0
+
+    def set_room_versions(batch, versions, updated_at):
+        raise RuntimeError("the worker fell over")  # inside the pipeline, after the writes
+
+    with monkeypatch.context() as patched:
+        patched.setattr(sql, "set_room_versions", set_room_versions)
+        with pytest.raises(RuntimeError):
+            await dbpool.call(services.votes_cast_batch, alias=ALIAS, pending=[(fox.ann, "1")])
+    assert checked_out() == 0
+
+    results = await dbpool.call(
+        services.votes_cast_batch, alias=ALIAS, pending=[(fox.ann, "8"), (elk.ben, "13")]
+    )
+    assert len(results) == 2
+    assert checked_out() == 0
+
+    def idle_in_transaction() -> int:
+        with connections[ALIAS].cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state LIKE 'idle in transaction%%'"
+            )
+            return cursor.fetchone()[0]
+
+    assert await dbpool.run(idle_in_transaction) == 0
+    assert await dbpool.run(stored_votes, teams) == {
+        elk.ann.user_id: "5",
+        fox.ann.user_id: "8",
+        elk.ben.user_id: "13",
+    }

@@ -204,7 +204,6 @@ def running_cluster(tmp: Path, redis_url: str | None = None) -> Iterator[LiveClu
         "REDIS_URL": redis_url,
         "CHANNEL_LAYER_BACKEND": "pubsub",
         "CHANNEL_LAYER_PREFIX": f"cluster-test-{run}",
-        "DATABASE_CONN_MAX_AGE": "60",
         "DATABASE_SERVER_SIDE_BINDING": "true",
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
