@@ -235,7 +235,16 @@ def _parse_moment(value: str) -> datetime:
         moment = None
     if moment is None:
         raise serializers.ValidationError({"updated_after": ["Use an ISO 8601 time."]})
-    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, UTC)
+    try:
+        # In UTC: PostgreSQL refuses offsets beyond ±15:59, and a time near year 1 or 9999
+        # may not exist in UTC at all.
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise serializers.ValidationError(
+            {"updated_after": ["The time is out of range."]}
+        ) from None
 
 
 class EstimateOutputSerializer(serializers.Serializer):

@@ -132,6 +132,22 @@ def test_estimates_feed_pages_by_cursor_and_filters_by_time(alpha):
     assert not unestimated.exists()
 
 
+@pytest.mark.parametrize(
+    ("moment", "status"),
+    [
+        ("0841-07-13T19:30:12+22:12", 200),  # an offset PostgreSQL refuses, as UTC it is fine
+        ("2026-12-02T10:00:00-23:59", 200),
+        ("0001-01-01T00:00:00+01:00", 400),  # before the year 1 in UTC: no such time
+        ("9999-12-31T23:59:59-01:00", 400),  # after the year 9999 in UTC
+    ],
+)
+def test_estimates_feed_takes_any_offset_and_refuses_times_out_of_range(alpha, moment, status):
+    response = alpha.ro.get(api(alpha, "estimates/"), {"updated_after": moment})
+    assert response.status_code == status, response.content
+    if status == 400:
+        assert response.json()["code"] == "invalid"
+
+
 def test_a_bot_reveals_and_accepts_and_every_table_hears_it(alpha, listen, committed):
     channel = listen(alpha.team)
     first = start(alpha, alpha.stories[0])
