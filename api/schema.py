@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
 
+from api.drf import NON_BLANK_PATTERN
 from api.problems import PROBLEM_CONTENT_TYPE
 
 
@@ -30,12 +31,28 @@ ERROR_DESCRIPTIONS = {
     "404": "No such object in the caller's teams.",
     "409": "The table or backlog is not in a state that allows it, a team's limit is reached "
     "(`too_many_webhooks`), or the Idempotency-Key is in use (`idempotency_in_progress`).",
-    "422": "The Idempotency-Key was used with a different request.",
+    "422": "The Idempotency-Key was used with a different request (`idempotency_key_reused`), "
+    "or an upsert names an external key twice (`repeated_external_key`).",
     "429": "Too many requests; see Retry-After.",
 }
 
 
 class ProblemAutoSchema(AutoSchema):
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        # DRF trims a text field and refuses it blank (api.drf.InputSerializer): "   " is as
+        # invalid as "", so the schema asks for a character that is not a space (a search).
+        if (
+            direction == "request"
+            and type(field) is serializers.CharField
+            and not field.allow_blank
+            and field.trim_whitespace
+            and schema.get("type") == "string"
+            and "pattern" not in schema
+        ):
+            schema["pattern"] = NON_BLANK_PATTERN
+        return schema
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         if direction != "response" or not self.path.startswith("/api/v1/"):
