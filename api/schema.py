@@ -38,6 +38,18 @@ ERROR_DESCRIPTIONS = {
 
 
 class ProblemAutoSchema(AutoSchema):
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        # A serializer that takes exactly one of some fields (its ``exactly_one_of``): one
+        # ``required`` per field under oneOf, so a body with none or two of them is invalid.
+        if direction == "request" and (names := getattr(serializer, "exactly_one_of", ())):
+            schema["oneOf"] = [{"required": [name]} for name in names]
+        return schema
+
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        return schema, required or bool(getattr(serializer, "exactly_one_of", ()))
+
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
         # DRF trims a text field and refuses it blank (api.drf.InputSerializer): "   " is as

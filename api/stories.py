@@ -114,6 +114,9 @@ class StoryViewSet(viewsets.ViewSetMixin, TeamApi):
             required=False, help_text="Places to move (negative: up). Give this or position."
         )
 
+        # The schema says "exactly one of" (oneOf) and that the body is required, as validate.
+        exactly_one_of = ("position", "offset")
+
         class Meta:
             ref_name = "StoryMoveInput"
 
