@@ -155,8 +155,6 @@ class TeamApi(APIView):
     def member(self, request: Request, slug: str, scope: str = Scope.READ) -> Membership:
         return caller_membership(request, slug, scope)
 
-    pagination_class: type[BasePagination] = PagePagination
-
     def paginate(
         self,
         request: Request,
@@ -164,6 +162,8 @@ class TeamApi(APIView):
         serializer_class,
         paginator_class: type[BasePagination] | None = None,
     ):
-        paginator = (paginator_class or self.pagination_class)()
+        # A view's own pagination_class, not a default on TeamApi: the schema would then take
+        # every list a view answers (the votes of a round) for a paginated one.
+        paginator = (paginator_class or getattr(self, "pagination_class", PagePagination))()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(serializer_class(page, many=True).data)

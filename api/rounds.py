@@ -117,6 +117,8 @@ class RoundVotesApi(TeamApi):
     """The votes of a revealed or accepted round. While a round is being voted (or if it was
     cancelled) its votes are secret: 409 ``round_not_revealed``."""
 
+    problem_statuses = ("409",)
+
     @extend_schema(responses=VoteOutputSerializer(many=True))
     def get(self, request: Request, slug: str, pk) -> Response:
         team = self.member(request, slug).team

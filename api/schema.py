@@ -74,6 +74,8 @@ class ProblemAutoSchema(AutoSchema):
             codes += ["409"]
         if self.method == "POST":
             codes += ["422"]
+        # A read that a state can refuse (the votes of a round still being voted) says so.
+        codes += [c for c in getattr(self.view, "problem_statuses", ()) if c not in codes]
         for code in codes:
             if code in responses:
                 continue
