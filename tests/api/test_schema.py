@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
+from django.db import close_old_connections, connections, transaction
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
@@ -102,4 +102,54 @@ def test_the_api_honours_its_schema(case, team_for_fuzzing):
         case.path_parameters["slug"] = t.slug
     case.call_and_validate(
         headers={"Authorization": f"Bearer {t.rw_key}"},
+    )
+
+
+def test_the_api_honours_its_schema_in_sequences(team_for_fuzzing):
+    """Sequences of calls that follow the links schemathesis infers from the schema (create a
+    story, then read, move, change or delete it; delete a webhook, then use it): every check
+    above, and the ones that compare calls of a sequence too: use_after_free (a deleted object is
+    gone), ensure_resource_availability (a created one can be read)."""
+    t = team_for_fuzzing
+
+    class Sequences(API.as_state_machine()):  # type: ignore[misc,valid-type]
+        def setup(self) -> None:
+            # Each sequence starts from the same team: its writes are rolled back after it, so
+            # a sequence replays (Hypothesis needs that to shrink a failure).
+            self.atomics = [transaction.atomic(using=alias) for alias in connections]
+            for atomic in self.atomics:
+                atomic.__enter__()
+
+        def teardown(self) -> None:
+            for alias, atomic in reversed(list(zip(connections, self.atomics, strict=True))):
+                transaction.set_rollback(True, using=alias)
+                atomic.__exit__(None, None, None)
+
+        def before_call(self, case) -> None:
+            if "slug" in (case.path_parameters or {}):
+                case.path_parameters["slug"] = t.slug
+
+        def get_call_kwargs(self, case) -> dict:
+            return {"headers": {"Authorization": f"Bearer {t.rw_key}"}}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs) -> None:
+            # As the state machine does, but telling the checks which headers the test sent:
+            # without them ignored_auth takes the key for a generated one and the schema's
+            # cookie alternative for the credentials in use.
+            case.validate_response(
+                response,
+                additional_checks=additional_checks,
+                headers=kwargs.get("headers"),
+                transport_kwargs=kwargs or None,
+                recorder=self.recorder,
+            )
+
+    Sequences.run(
+        settings=hypothesis_settings(
+            max_examples=40,
+            stateful_step_count=8,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
     )
