@@ -88,7 +88,7 @@ def key_for(case, t) -> dict[str, str]:
 
 @API.parametrize()
 @hypothesis_settings(
-    max_examples=50,
+    max_examples=100,
     deadline=None,
     derandomize=True,
     suppress_health_check=list(HealthCheck),
