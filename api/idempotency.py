@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +37,11 @@ from api.models import IdempotencyRecord
 from api.problems import ProblemError
 
 HEADER = "Idempotency-Key"
+# 1 to 255 printable ASCII characters, no space at either end (the schema documents the same
+# pattern): a header value that is empty, padded or not ASCII is a client's bug, refused with 400
+# rather than silently treated as some other key or as no key.
+KEY_PATTERN = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$"
+_KEY = re.compile(KEY_PATTERN)
 IDEMPOTENCY_TTL = timedelta(hours=24)
 WAIT_SECONDS = 10.0
 FIRST_PAUSE, MAX_PAUSE = 0.05, 1.0  # a repeat's pauses between looks at another process's key
@@ -164,9 +170,10 @@ def _acquire(request: Request, caller: str, key: str) -> IdempotencyRecord | Res
 
 
 def run(request: Request, key: str, produce: Callable[[], Response]) -> Response:
-    if not key or len(key) > 255:
+    if not _KEY.fullmatch(key):
         raise ProblemError(
-            "Idempotency-Key must be 1 to 255 characters.",
+            "Idempotency-Key must be 1 to 255 printable ASCII characters, "
+            "with no space at either end.",
             code="invalid_idempotency_key",
             status_code=400,
         )
@@ -212,7 +219,7 @@ def idempotent(method: Callable) -> Callable:
         key = request.headers.get(HEADER)
         if key is None:
             return method(self, request, *args, **kwargs)
-        return run(request, key.strip(), lambda: method(self, request, *args, **kwargs))
+        return run(request, key, lambda: method(self, request, *args, **kwargs))
 
     return wrapper
 

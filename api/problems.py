@@ -33,6 +33,8 @@ GAME_STATUS = {
     "conflict": status.HTTP_409_CONFLICT,
     "too_many_webhooks": status.HTTP_409_CONFLICT,
     "moved": status.HTTP_409_CONFLICT,
+    # Well-formed, as far as a JSON schema can say, but not processable (RFC 9110, 15.5.21).
+    "repeated_external_key": status.HTTP_422_UNPROCESSABLE_ENTITY,
     "paused": status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 

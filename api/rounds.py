@@ -12,12 +12,19 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.drf import IDEMPOTENCY_KEY, PagePagination, TeamApi
+from api.drf import (
+    IDEMPOTENCY_KEY,
+    NON_BLANK_PATTERN,
+    InputSerializer,
+    PagePagination,
+    TeamApi,
+    is_blank,
+)
 from api.idempotency import idempotent
 from api.problems import ProblemError
 from integrations.models import Scope
 from rooms import selectors, services
-from rooms.game import RoundStatus
+from rooms.game import MAX_ESTIMATE_LENGTH, RoundStatus
 from rooms.models import Round
 from rooms.selectors import room_snapshot
 
@@ -79,7 +86,7 @@ class RoundListApi(TeamApi):
     def get(self, request: Request, slug: str) -> Response:
         team = self.member(request, slug).team
         rounds = _rounds(team).order_by("-started_at", "-id")
-        if wanted := request.query_params.get("status"):
+        if (wanted := request.query_params.get("status")) is not None:
             if wanted not in {s.value for s in RoundStatus}:
                 raise serializers.ValidationError({"status": ["Unknown status."]})
             rounds = rounds.filter(status=wanted)
@@ -110,6 +117,8 @@ class RoundVotesApi(TeamApi):
     """The votes of a revealed or accepted round. While a round is being voted (or if it was
     cancelled) its votes are secret: 409 ``round_not_revealed``."""
 
+    problem_statuses = ("409",)
+
     @extend_schema(responses=VoteOutputSerializer(many=True))
     def get(self, request: Request, slug: str, pk) -> Response:
         team = self.member(request, slug).team
@@ -127,7 +136,7 @@ class RoundVotesApi(TeamApi):
 class RoundStartApi(TeamApi):
     """Put a story (or a quick round with a label) on the live table."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(InputSerializer):
         story_id = serializers.UUIDField(required=False, allow_null=True)
         title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
@@ -165,12 +174,32 @@ class RoundRevealApi(TeamApi):
         return Response(RoundOutputSerializer(_round_or_404(membership.team, update.round.pk)).data)
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_ESTIMATE_LENGTH,
+        "pattern": NON_BLANK_PATTERN,
+    }
+)
+class EstimateField(serializers.CharField):
+    """An estimate as sent: the rule of the table trims and checks it, so a blank one reaches the
+    rule (``invalid_estimate``) instead of DRF's ``blank``."""
+
+    def run_validation(self, data=serializers.empty):
+        if isinstance(data, str) and is_blank(data):
+            return ""
+        return super().run_validation(data)
+
+
 class EstimateAcceptApi(TeamApi):
     """Accept the team's estimate for the revealed round (and its story); with ``next``, put the
     next unestimated story of the backlog on the table. Answers the accepted round."""
 
-    class InputSerializer(serializers.Serializer):
-        value = serializers.CharField(allow_blank=True)  # the table's rule decides (rooms.game)
+    class InputSerializer(InputSerializer):
+        # The table's rule decides (rooms.game.validate_estimate: 400 ``invalid_estimate``); the
+        # schema states it: some text that is not only spaces, of at most 16 characters.
+        value = EstimateField(max_length=MAX_ESTIMATE_LENGTH, trim_whitespace=False)
         next = serializers.BooleanField(required=False, default=False)
 
         class Meta:

@@ -15,7 +15,13 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.drf import IDEMPOTENCY_KEY, EstimateCursorPagination, PagePagination, TeamApi
+from api.drf import (
+    IDEMPOTENCY_KEY,
+    EstimateCursorPagination,
+    InputSerializer,
+    PagePagination,
+    TeamApi,
+)
 from api.idempotency import idempotent
 from integrations.models import Scope
 from stories import selectors, services
@@ -58,8 +64,15 @@ STORY_FILTERS = [
 ]
 
 
-class UpsertItemSerializer(serializers.Serializer):
-    external_key = serializers.RegexField(r"^\S{1,64}$", max_length=64)
+# No whitespace, by every regex dialect's reckoning: Python's \s also matches \x1c-\x1f and \x85,
+# the schema's (ECMA-262) also \ufeff, so the class names them all and both sides agree.
+EXTERNAL_KEY_PATTERN = r"^[^\s\x1c-\x1f\x85\ufeff]{1,64}$"
+
+
+class UpsertItemSerializer(InputSerializer):
+    external_key = serializers.RegexField(
+        EXTERNAL_KEY_PATTERN, max_length=64, trim_whitespace=False
+    )
     title = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True)
     url = serializers.URLField(max_length=500, required=False, allow_blank=True)
@@ -73,7 +86,7 @@ class StoryViewSet(viewsets.ViewSetMixin, TeamApi):
 
     pagination_class = PagePagination
 
-    class CreateInputSerializer(serializers.Serializer):
+    class CreateInputSerializer(InputSerializer):
         title = serializers.CharField(max_length=200)
         description = serializers.CharField(required=False, allow_blank=True, default="")
         external_key = serializers.CharField(
@@ -84,7 +97,7 @@ class StoryViewSet(viewsets.ViewSetMixin, TeamApi):
         class Meta:
             ref_name = "StoryCreateInput"
 
-    class UpdateInputSerializer(serializers.Serializer):
+    class UpdateInputSerializer(InputSerializer):
         title = serializers.CharField(max_length=200, required=False)
         description = serializers.CharField(required=False, allow_blank=True)
         external_key = serializers.CharField(max_length=64, required=False, allow_blank=True)
@@ -93,13 +106,16 @@ class StoryViewSet(viewsets.ViewSetMixin, TeamApi):
         class Meta:
             ref_name = "StoryUpdateInput"
 
-    class MoveInputSerializer(serializers.Serializer):
+    class MoveInputSerializer(InputSerializer):
         position = serializers.IntegerField(
             min_value=1, required=False, help_text="New 1-based place in the backlog."
         )
         offset = serializers.IntegerField(
             required=False, help_text="Places to move (negative: up). Give this or position."
         )
+
+        # The schema says "exactly one of" (oneOf) and that the body is required, as validate.
+        exactly_one_of = ("position", "offset")
 
         class Meta:
             ref_name = "StoryMoveInput"
@@ -115,8 +131,11 @@ class StoryViewSet(viewsets.ViewSetMixin, TeamApi):
         class Meta:
             ref_name = "StoryMoveOutput"
 
-    class UpsertInputSerializer(serializers.Serializer):
-        stories = UpsertItemSerializer(many=True, min_length=1, max_length=MAX_UPSERT_BATCH)  # type: ignore[call-arg]
+    class UpsertInputSerializer(InputSerializer):
+        # A ListField rather than many=True, so the schema states minItems and maxItems too.
+        stories = serializers.ListField(
+            child=UpsertItemSerializer(), min_length=1, max_length=MAX_UPSERT_BATCH
+        )
 
         class Meta:
             ref_name = "StoryUpsertInput"
@@ -273,5 +292,6 @@ class EstimateListApi(TeamApi):
     def get(self, request: Request, slug: str) -> Response:
         team = self.member(request, slug).team
         after = request.query_params.get("updated_after")
-        stories = selectors.estimate_list(team=team, after=_parse_moment(after) if after else None)
+        moment = _parse_moment(after) if after is not None else None
+        stories = selectors.estimate_list(team=team, after=moment)
         return self.paginate(request, stories, EstimateOutputSerializer)

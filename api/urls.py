@@ -61,5 +61,6 @@ urlpatterns = [
         name="webhook-deliveries",
     ),
     # Last: anything else under /api/v1/ answers a JSON problem, never an HTML page.
-    re_path(r"^.*$", api_not_found, name="not-found"),
+    # [\s\S], not ".": a path with a newline in it is no route either.
+    re_path(r"^[\s\S]*$", api_not_found, name="not-found"),
 ]

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.access import caller_manager
-from api.drf import IDEMPOTENCY_KEY, PagePagination, TeamApi
+from api.drf import IDEMPOTENCY_KEY, InputSerializer, PagePagination, TeamApi
 from api.idempotency import idempotent
 from integrations import selectors, services
 from integrations.models import DeliveryStatus
@@ -57,7 +57,7 @@ class WebhookEndpointViewSet(viewsets.ViewSetMixin, TeamApi):
 
     pagination_class = PagePagination
 
-    class CreateInputSerializer(serializers.Serializer):
+    class CreateInputSerializer(InputSerializer):
         url = serializers.URLField(max_length=500)
         description = serializers.CharField(max_length=200, required=False, default="")
         events = serializers.ListField(
@@ -135,7 +135,7 @@ class WebhookEndpointViewSet(viewsets.ViewSetMixin, TeamApi):
     def deliveries(self, request: Request, slug: str, pk: int) -> Response:
         membership, endpoint = self._endpoint(request, slug, pk)
         deliveries = selectors.delivery_list(team=membership.team, endpoint=endpoint)
-        if wanted := request.query_params.get("status"):
+        if (wanted := request.query_params.get("status")) is not None:
             if wanted not in DeliveryStatus.values:
                 raise serializers.ValidationError({"status": ["Unknown status."]})
             deliveries = deliveries.filter(status=wanted)

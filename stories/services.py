@@ -205,7 +205,9 @@ def stories_upsert(*, membership: Membership, items: list[dict[str, Any]]) -> Up
         raise UpsertRefused(f"At most {MAX_UPSERT_BATCH} stories per request.", code="invalid")
     keys = [item["external_key"].strip() for item in items]
     if len(set(keys)) != len(keys):
-        raise UpsertRefused("Each external_key may appear once per request.", code="invalid")
+        raise UpsertRefused(
+            "Each external_key may appear once per request.", code="repeated_external_key"
+        )
     team = membership.team
     result = UpsertResult()
     for key, item in zip(keys, items, strict=True):

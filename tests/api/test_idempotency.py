@@ -80,6 +80,18 @@ def test_a_too_long_key_is_refused(alpha):
     assert response.json()["code"] == "invalid_idempotency_key"
 
 
+@pytest.mark.parametrize("key", ["", "   ", " padded ", "caf\u00e9", "tab\there"])
+def test_an_empty_blank_or_unprintable_key_is_refused(alpha, key):
+    """A key is 1 to 255 printable ASCII characters, not starting or ending with a space: an
+    empty header is a client's mistake, not a request without a key."""
+    response = alpha.rw.post(
+        stories_url(alpha), {"title": "x"}, format="json", HTTP_IDEMPOTENCY_KEY=key
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_idempotency_key"
+    assert count(alpha, title="x") == 0
+
+
 @pytest.mark.skipif(
     not ON_POSTGRES, reason="concurrent writers need PostgreSQL (SQLite serialises the process)"
 )

@@ -111,6 +111,7 @@ def test_round_list_filters(alpha):
     by_story = alpha.ro.get(api(alpha, "rounds/"), {"story_id": str(alpha.stories[1].pk)}).json()
     assert by_story["count"] == 1
     assert alpha.ro.get(api(alpha, "rounds/"), {"status": "nope"}).status_code == 400
+    assert alpha.ro.get(api(alpha, "rounds/"), {"status": ""}).status_code == 400
     assert alpha.ro.get(api(alpha, "rounds/"), {"story_id": "nope"}).status_code == 400
 
 
@@ -120,6 +121,7 @@ def test_estimates_feed_pages_by_cursor_and_filters_by_time(alpha):
         table.round_reveal(membership=alpha.lead)
         table.estimate_accept(membership=alpha.lead, value=value)
     page = alpha.ro.get(api(alpha, "estimates/"), {"page_size": 1}).json()
+    assert "count" not in page  # a cursor, not page numbers
     assert [e["estimate"] for e in page["results"]] == ["5"]
     rest = alpha.ro.get(page["next"]).json()
     assert [e["external_key"] for e in rest["results"]] == ["ALP-2"]
@@ -128,6 +130,9 @@ def test_estimates_feed_pages_by_cursor_and_filters_by_time(alpha):
     later = alpha.ro.get(api(alpha, "estimates/"), {"updated_after": first_at}).json()
     assert [e["estimate"] for e in later["results"]] == ["8"]
     assert alpha.ro.get(api(alpha, "estimates/"), {"updated_after": "yesterday"}).status_code == 400
+    assert alpha.ro.get(api(alpha, "estimates/"), {"updated_after": ""}).status_code == 400
+    assert alpha.ro.get(api(alpha, "estimates/"), {"page_size": 500}).status_code == 200
+    assert alpha.ro.get(api(alpha, "estimates/"), {"page_size": 501}).status_code == 400
     unestimated = Story.objects.using(alpha.shard).filter(team_id=alpha.team.pk, estimate="")
     assert not unestimated.exists()
 
@@ -193,6 +198,11 @@ def test_reveal_and_accept_refuse_what_the_table_refuses(alpha):
     alpha.rw.post(api(alpha, "table/reveal/"), format="json")
     blank = alpha.rw.post(api(alpha, "table/accept/"), {"value": "  "}, format="json")
     assert code(blank, 400) == "invalid_estimate"
+    for spaces in ("\x1f", "\ufeff"):
+        also_blank = alpha.rw.post(api(alpha, "table/accept/"), {"value": spaces}, format="json")
+        assert code(also_blank, 400) == "invalid_estimate"
+    number = alpha.rw.post(api(alpha, "table/accept/"), {"value": 5}, format="json")
+    assert code(number, 400) == "invalid"
     missing = alpha.rw.post(api(alpha, "table/accept/"), {}, format="json")
     assert code(missing, 400) == "invalid"
     again = alpha.rw.post(api(alpha, "table/reveal/"), format="json")

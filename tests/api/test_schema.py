@@ -9,15 +9,10 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
+from django.db import close_old_connections, connections, transaction
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from hypothesis.errors import FlakyStrategyDefinition
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -59,6 +54,16 @@ def test_every_operation_documents_its_errors():
 
 API = schemathesis.openapi.from_path(str(COMMITTED))
 API.app = get_wsgi_application()
+# A valid request may still meet a state that refuses it: 409 is expected by default, and 422 is
+# the answer the Idempotency-Key draft (draft-ietf-httpapi-idempotency-key-header) prescribes for
+# a key already used with another body, which generated keys such as "0" are.
+API.config.checks.positive_data_acceptance.expected_statuses = [
+    *API.config.checks.positive_data_acceptance.expected_statuses,
+    "422",
+]
+# No NUL in generated text: the API refuses it anywhere in a request, even in a property it does
+# not know (docs/api.md, "Errors and limits"), which a JSON schema cannot say of unknown names.
+API.config.generation.update(allow_x00=False)
 
 
 @pytest.fixture
@@ -75,25 +80,88 @@ def team_for_fuzzing(alpha):
             signal.connect(close_old_connections)
 
 
+def key_for(case, t) -> dict[str, str]:
+    """The team's key that may call the operation: webhooks take a key of that scope alone."""
+    key = t.wh_key if "/webhooks/" in case.path else t.rw_key
+    return {"Authorization": f"Bearer {key}"}
+
+
 @API.parametrize()
 @hypothesis_settings(
-    max_examples=6,
+    max_examples=100,
     deadline=None,
     derandomize=True,
     suppress_health_check=list(HealthCheck),
 )
 def test_the_api_honours_its_schema(case, team_for_fuzzing):
-    """Generated requests with a read/write key of a real team: no 5xx, every status, content
-    type and body as documented."""
+    """Generated requests, valid and invalid, with the keys of a real team, checked by every
+    check schemathesis has (no ``checks=``: its defaults are all of them):
+    not_a_server_error, status_code_conformance, content_type_conformance,
+    response_headers_conformance, response_schema_conformance, positive_data_acceptance (valid
+    requests are not refused; 409 and, see above, 422 are states), negative_data_rejection
+    (invalid requests are refused), missing_required_header, unsupported_method,
+    allow_header_conformance, ignored_auth (no key or a wrong one is refused); use_after_free
+    and ensure_resource_availability compare calls of a sequence (the next test);
+    object_level_authorization needs a second identity configured in schemathesis, so it has
+    nothing to compare here (tests/api/test_idor.py covers another team's objects); and
+    max_response_time runs once a limit is configured (none is: CI machines vary)."""
     t = team_for_fuzzing
     if "slug" in (case.path_parameters or {}):
         case.path_parameters["slug"] = t.slug
-    case.call_and_validate(
-        headers={"Authorization": f"Bearer {t.rw_key}"},
-        checks=[
-            not_a_server_error,
-            status_code_conformance,
-            content_type_conformance,
-            response_schema_conformance,
-        ],
-    )
+    case.call_and_validate(headers=key_for(case, t))
+
+
+def test_the_api_honours_its_schema_in_sequences(team_for_fuzzing):
+    """Sequences of calls that follow the links schemathesis infers from the schema (create a
+    story, then read, move, change or delete it; delete a webhook, then use it): every check
+    above, and the ones that compare calls of a sequence too: use_after_free (a deleted object is
+    gone), ensure_resource_availability (a created one can be read)."""
+    t = team_for_fuzzing
+
+    class Sequences(API.as_state_machine()):  # type: ignore[misc,valid-type]
+        def setup(self) -> None:
+            # Each sequence starts from the same team: its writes are rolled back after it, so
+            # a sequence replays (Hypothesis needs that to shrink a failure).
+            self.atomics = [transaction.atomic(using=alias) for alias in connections]
+            for atomic in self.atomics:
+                atomic.__enter__()
+
+        def teardown(self) -> None:
+            for alias, atomic in reversed(list(zip(connections, self.atomics, strict=True))):
+                transaction.set_rollback(True, using=alias)
+                atomic.__exit__(None, None, None)
+
+        def before_call(self, case) -> None:
+            if "slug" in (case.path_parameters or {}):
+                case.path_parameters["slug"] = t.slug
+
+        def get_call_kwargs(self, case) -> dict:
+            return {"headers": key_for(case, t)}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs) -> None:
+            # As the state machine does, but telling the checks which headers the test sent:
+            # without them ignored_auth takes the key for a generated one and the schema's
+            # cookie alternative for the credentials in use.
+            case.validate_response(
+                response,
+                additional_checks=additional_checks,
+                headers=kwargs.get("headers"),
+                transport_kwargs=kwargs or None,
+                recorder=self.recorder,
+            )
+
+    try:
+        Sequences.run(
+            settings=hypothesis_settings(
+                max_examples=40,
+                stateful_step_count=8,
+                deadline=None,
+                derandomize=True,
+                suppress_health_check=list(HealthCheck),
+            )
+        )
+    except FlakyStrategyDefinition:
+        # Not a finding about the API: the steps a sequence may take depend on earlier answers,
+        # and not every answer replays exactly (ids from PostgreSQL sequences are not rolled
+        # back, story ids carry the time), so Hypothesis can see a replay branch differently.
+        pytest.skip("a sequence did not replay identically (server state outside the rollback)")

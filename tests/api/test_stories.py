@@ -127,7 +127,7 @@ def test_upsert_refuses_repeated_keys_and_blank_keys(alpha):
     repeated = {
         "stories": [{"external_key": "X-1", "title": "a"}, {"external_key": "X-1", "title": "b"}]
     }
-    assert alpha.rw.post(url(alpha, "upsert/"), repeated, format="json").status_code == 400
+    assert alpha.rw.post(url(alpha, "upsert/"), repeated, format="json").status_code == 422
     blank = {"stories": [{"external_key": "", "title": "a"}]}
     assert alpha.rw.post(url(alpha, "upsert/"), blank, format="json").status_code == 400
     too_many = {"stories": [{"external_key": f"X-{n}", "title": "t"} for n in range(101)]}
@@ -139,3 +139,90 @@ def test_an_observer_session_may_read_but_not_write(alpha):
     response = alpha.as_observer.post(url(alpha), {"title": "x"}, format="json")
     assert response.status_code == 403
     assert response.json()["code"] == "forbidden"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("page_size", "0"),
+        ("page_size", "-1"),
+        ("page_size", "201"),
+        ("page_size", "ten"),
+        ("page_size", ""),
+        ("page", "0"),
+        ("page", "last"),
+        ("page", ""),
+    ],
+)
+def test_a_page_or_page_size_out_of_its_range_is_refused(alpha, name, value):
+    """The schema's integers from 1 (page_size up to 200), not quietly another page."""
+    response = alpha.ro.get(url(alpha), {name: value})
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+    assert name in response.json()["errors"]
+
+
+def test_the_largest_page_size_is_served(alpha):
+    assert alpha.ro.get(url(alpha), {"page_size": 200}).status_code == 200
+
+
+@pytest.mark.parametrize("key", [" ALP-9", "ALP-9 ", "ALP 9", "ALP\x1f9", "ALP\ufeff9", ""])
+def test_upsert_refuses_an_external_key_with_spaces_or_separators(alpha, key):
+    batch = {"stories": [{"external_key": key, "title": "Ninth"}]}
+    response = alpha.rw.post(url(alpha, "upsert/"), batch, format="json")
+    assert response.status_code == 400
+    assert "external_key" in response.json()["errors"]["stories"]["0"]
+    assert keys_of(alpha) == ["ALP-1", "ALP-2"]
+
+
+def test_upsert_refuses_a_batch_naming_a_key_twice(alpha):
+    """Well-formed, but which of the two is meant? 422, and nothing changes."""
+    batch = {
+        "stories": [
+            {"external_key": "ALP-9", "title": "One"},
+            {"external_key": "ALP-9", "title": "Other"},
+        ]
+    }
+    response = alpha.rw.post(url(alpha, "upsert/"), batch, format="json")
+    assert response.status_code == 422
+    assert response.json()["code"] == "repeated_external_key"
+    assert keys_of(alpha) == ["ALP-1", "ALP-2"]
+
+
+def test_upsert_refuses_an_empty_batch(alpha):
+    response = alpha.rw.post(url(alpha, "upsert/"), {"stories": []}, format="json")
+    assert response.status_code == 400
+    assert "stories" in response.json()["errors"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"title": 5},
+        {"title": True},
+        {"title": ["x"]},
+        {"title": "   "},
+        {"title": "\x1c\x85"},
+        {"title": "\ufeff"},
+    ],
+)
+def test_a_value_of_another_json_type_or_blank_text_is_refused(alpha, body):
+    """A title is a string with something in it: 5 is not "5", and no kind of space is text."""
+    response = alpha.rw.post(url(alpha), body, format="json")
+    assert response.status_code == 400
+    assert "title" in response.json()["errors"]
+
+
+def test_move_takes_an_integer_not_a_numeric_string(alpha):
+    story = alpha.stories[0]
+    response = alpha.rw.post(url(alpha, f"{story.pk}/move/"), {"offset": "1"}, format="json")
+    assert response.status_code == 400
+    assert "offset" in response.json()["errors"]
+    moved = alpha.rw.post(url(alpha, f"{story.pk}/move/"), {"offset": 1.0}, format="json")
+    assert moved.status_code == 200
+
+
+def test_a_path_with_a_newline_is_a_problem_not_a_page(alpha):
+    response = alpha.ro.get(f"/api/v1/teams/{alpha.slug}/webhooks/a%0Ab/")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
