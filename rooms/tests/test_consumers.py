@@ -99,10 +99,15 @@ def _values_in(node) -> list:
     return found
 
 
-async def connect(membership: Membership, *, origin=ORIGIN) -> Player:
-    cookie = await database_sync_to_async(_session_cookie)(membership.user)
+async def connect(
+    membership: Membership, *, origin=ORIGIN, app=application, cookie: bytes | None = None
+) -> Player:
+    """A member's socket through ``app`` (the ASGI application, or a wrapper of it), signed in
+    with ``cookie`` (default: a fresh session of the member), its snapshot read."""
+    if cookie is None:
+        cookie = await database_sync_to_async(_session_cookie)(membership.user)
     ws = WebsocketCommunicator(
-        application, f"/ws/teams/{membership.team.slug}/", headers=[origin, (b"cookie", cookie)]
+        app, f"/ws/teams/{membership.team.slug}/", headers=[origin, (b"cookie", cookie)]
     )
     connected, _ = await ws.connect(timeout=TIMEOUT)
     assert connected
@@ -581,20 +586,6 @@ def server_like(app, *, broken: asyncio.Event | None = None):
     return wrapped
 
 
-async def connect_through(membership: Membership, app) -> Player:
-    cookie = await database_sync_to_async(_session_cookie)(membership.user)
-    ws = WebsocketCommunicator(
-        app, f"/ws/teams/{membership.team.slug}/", headers=[ORIGIN, (b"cookie", cookie)]
-    )
-    connected, _ = await ws.connect(timeout=TIMEOUT)
-    assert connected
-    player = Player(membership, ws)
-    player.snapshot = await player.recv()
-    assert player.snapshot["type"] == "snapshot"
-    player.inbox.clear()
-    return player
-
-
 async def _presence_keys(team) -> set[str]:
     from rooms.models import Presence
 
@@ -632,7 +623,7 @@ async def test_a_socket_whose_reply_fails_leaves_the_table(table, caplog):
     team events reach the others without an error per dead socket."""
     broken = asyncio.Event()
     alice = await connect(table["alice"])
-    bob = await connect_through(table["bob"], server_like(application, broken=broken))
+    bob = await connect(table["bob"], app=server_like(application, broken=broken))
     try:
         assert await _seats(table["team"]) == 2
         broken.set()
@@ -688,7 +679,7 @@ async def test_a_socket_whose_handler_raises_leaves_the_table(table):
 async def test_a_lone_surrogate_in_request_id_is_refused_not_fatal(table):
     """A request_id that cannot be sent back as UTF-8 gets an invalid error without it; the
     socket stays open."""
-    bob = await connect_through(table["bob"], server_like(application))
+    bob = await connect(table["bob"], app=server_like(application))
     try:
         await bob.ws.send_to(text_data='{"type": "ping", "request_id": "\\ud800"}')
         error = await bob.event("error")
@@ -768,7 +759,7 @@ async def test_errors_echo_the_request_id_they_could_read(table, frame, code, ec
 async def test_a_nul_or_lone_surrogate_in_a_field_is_invalid(table, command, data):
     """Strings no frame or database can carry are refused as invalid, the socket and the table
     unharmed, and nothing reaches the others."""
-    alice = await connect_through(table["alice"], server_like(application))
+    alice = await connect(table["alice"], app=server_like(application))
     bob = await connect(table["bob"])
     try:
         if command in ("cast_vote", "accept_estimate"):
@@ -837,19 +828,6 @@ def _logged_in_client(user) -> tuple[Client, bytes]:
     return client, f"sessionid={client.cookies['sessionid'].value}".encode()
 
 
-async def connect_with_cookie(membership: Membership, cookie: bytes) -> Player:
-    ws = WebsocketCommunicator(
-        application, f"/ws/teams/{membership.team.slug}/", headers=[ORIGIN, (b"cookie", cookie)]
-    )
-    connected, _ = await ws.connect(timeout=TIMEOUT)
-    assert connected
-    player = Player(membership, ws)
-    player.snapshot = await player.recv()
-    assert player.snapshot["type"] == "snapshot"
-    player.inbox.clear()
-    return player
-
-
 async def _closed_for(player: Player, user_id: int, reason: str) -> None:
     """``player`` gets ``session_ended`` for ``user_id`` then a close with 4401."""
     ended = await player.event("session_ended")
@@ -869,7 +847,7 @@ async def test_logging_out_closes_that_sessions_sockets(table):
     bob = table["bob"]
     client, cookie = await database_sync_to_async(_logged_in_client)(bob.user)
     alice = await connect(table["alice"])
-    bob_here = await connect_with_cookie(bob, cookie)
+    bob_here = await connect(bob, cookie=cookie)
     bob_elsewhere = await connect(bob)
     try:
         await alice.command("start_round")
