@@ -71,17 +71,18 @@ clean: ## Remove the virtualenv, the embedded databases and collected static fil
 	rm -rf $(VENV) var staticfiles
 
 # --- Cluster and benchmark (deploy/cluster/, bench/; docs/operations.md, docs/performance.md) ---
-WORKERS ?= 4
-SERVER  ?= uvicorn
+# The cluster's defaults (4 workers, uvicorn, shards in two regions) live in one place,
+# deploy/cluster/cluster.sh; WORKERS=, SERVER= or SHARDS= here pass through to it.
+CLUSTER_VARS = $(foreach v,WORKERS SERVER SHARDS,$(if $($(v)),$(v)=$($(v))))
 TEAMS   ?= 200
 MEMBERS ?= 10
 BENCH_ARGS ?=
 
 cluster: $(VENV)/.runtime ## Start HAProxy, ASGI workers (WORKERS, SERVER), Redis, PG shards, Celery on :8080
-	WORKERS=$(WORKERS) SERVER=$(SERVER) deploy/cluster/cluster.sh start
+	$(CLUSTER_VARS) deploy/cluster/cluster.sh start
 
 cluster-stop: ## Stop every process `make cluster` started
 	deploy/cluster/cluster.sh stop
 
 bench: $(VENV)/.dev ## Load test through the cluster's balancer vs a raw websockets server (TEAMS, MEMBERS, BENCH_ARGS)
-	$(PY) -m bench.run --teams $(TEAMS) --members $(MEMBERS) $(BENCH_ARGS)
+	$(CLUSTER_VARS) $(PY) -m bench.run --teams $(TEAMS) --members $(MEMBERS) $(BENCH_ARGS)

@@ -128,6 +128,11 @@ class Generator:
         self.idle: deque[Member] = deque()
         self.reveal_latencies: list[float] = []
         self.unexpected_errors: dict[str, int] = {}
+        # Whether a socket the server closed is opened again (the storm phase), as the
+        # browser does: back-off with jitter, then a new handshake and snapshot.
+        self.reconnect = False
+        self.reconnects: list[float] = []  # seconds from the loss to the new snapshot
+        self._reconnecting: set[asyncio.Task] = set()
 
     # --- sockets --------------------------------------------------------------------------
 
@@ -162,9 +167,32 @@ class Generator:
             ws.on_text = None
             await ws.close()
             raise
-        ws.on_close = None
+        ws.on_close = functools.partial(self._on_lost, member)
         member.ws, member.snapshot = ws, snapshot
         return time.perf_counter() - started
+
+    def _on_lost(self, member: Member, exc: wire.ConnectionClosed) -> None:
+        """The socket closed (the server went away, or this generator closed it)."""
+        member.ws = None
+        for waiter in member.waiters.values():
+            if not waiter.done():
+                waiter.set_exception(exc)
+        member.waiters.clear()
+        if self.reconnect:
+            task = asyncio.get_running_loop().create_task(self._reopen(member))
+            self._reconnecting.add(task)
+            task.add_done_callback(self._reconnecting.discard)
+
+    async def _reopen(self, member: Member, attempts: int = 30) -> None:
+        lost = time.perf_counter()
+        for attempt in range(attempts):
+            await asyncio.sleep(min(8.0, 0.25 * 2**attempt) * random.uniform(0.5, 1.5))
+            try:
+                await self._open(member)
+            except Exception:  # noqa: S112 - refused while the balancer notices: retry
+                continue
+            self.reconnects.append(time.perf_counter() - lost)
+            return
 
     def _on_text(self, member: Member, text: str) -> None:
         """Every frame after the snapshot, called as it is read: the receipt is stamped first."""
@@ -299,8 +327,9 @@ class Generator:
             "cpu": cpu_used,
         }
 
-    async def prepare(self, concurrency: int = 50) -> None:
-        """Put a round on every table that has none being voted."""
+    async def prepare(self, concurrency: int = 50, *, ask: bool = False) -> None:
+        """Put a round on every table that has none being voted (known from the snapshots, or
+        with ``ask`` from the server's answer when their snapshots are old)."""
         gate = asyncio.Semaphore(concurrency)
 
         async def start(team: Team) -> None:
@@ -308,7 +337,7 @@ class Generator:
             if facilitator.ws is None or facilitator.snapshot is None:
                 return
             round_ = facilitator.snapshot["data"].get("round")
-            if round_ and round_.get("status") == "voting":
+            if not ask and round_ and round_.get("status") == "voting":
                 return
             async with gate:
                 frame = await self.command(facilitator, "start_round", title="Bench")
@@ -341,6 +370,10 @@ class Generator:
                     step.skipped += 1
                     continue
                 voter = self.idle.popleft()
+                if voter.ws is None:  # lost, reconnecting (the storm phase)
+                    self.idle.append(voter)
+                    step.skipped += 1
+                    continue
                 team = voter.team
                 request_id = voter.request_id()
                 voter.card ^= 1
@@ -481,6 +514,106 @@ class Generator:
             "cpu_seconds": {g: round(pct * elapsed / 100, 3) for g, pct in cpu_used.items()},
         }
 
+    async def mass_disconnect(
+        self, probe: procstats.Probe, sockets: int, idle_cpu: dict[str, float], settle: float = 3
+    ) -> dict:
+        """Close ``sockets`` sockets at once (whole teams, as when offices go home), and what
+        the server spent on them: CPU-seconds above its idle use, from the first close until
+        ``settle`` seconds after the last. Then open them again (handshakes/s of a burst of
+        reconnects)."""
+        members = [m for m in self.members if m.ws is not None][:sockets]
+        gate = asyncio.Semaphore(500)
+
+        async def close(member: Member) -> None:
+            async with gate:
+                with contextlib.suppress(Exception):
+                    await member.ws.close(timeout=10)
+
+        cpu = probe.cpu_start()
+        started = time.perf_counter()
+        await asyncio.gather(*(close(m) for m in members))
+        closed_in = time.perf_counter() - started
+        await asyncio.sleep(settle)
+        wall = time.perf_counter() - started
+        used = probe.cpu_stop(cpu)
+        spent = {
+            g: round(max(0.0, (pct - idle_cpu.get(g, 0.0)) * wall / 100), 3)
+            for g, pct in used.items()
+            if g in procstats.SERVER_GROUPS or g == "server"
+        }
+        started = time.perf_counter()
+        opened = await asyncio.gather(*(self._try_open(m, gate) for m in members))
+        reopened_in = time.perf_counter() - started
+        await asyncio.sleep(settle)  # the presence broadcasts of the rejoin
+        return {
+            "sockets": len(members),
+            "close_seconds": round(closed_in, 2),
+            "cpu_seconds_above_idle": spent,
+            "reopened": sum(opened),
+            "reopen_handshakes_per_s": round(sum(opened) / reopened_in, 1) if reopened_in else None,
+        }
+
+    async def _try_open(self, member: Member, gate: asyncio.Semaphore) -> bool:
+        async with gate:
+            try:
+                await self._open(member)
+            except Exception:
+                return False
+            return True
+
+    async def storm(
+        self,
+        kill: Any,
+        probe: procstats.Probe,
+        *,
+        rate: float,
+        slo_ms: float,
+        timeout: float = 120,
+    ) -> dict:
+        """Kill a server process under load (``kill()``): its sockets reconnect at once through
+        the balancer while votes keep coming at ``rate``. Times until every socket is back and
+        until a one-second window is whole again (p99 <= SLO, nothing missing)."""
+        total = sum(1 for m in self.members if m.ws is not None)
+        self.reconnect, self.reconnects = True, []
+        windows: list[dict] = []
+        back = recovered = None
+        started = time.perf_counter()
+        try:
+            kill()
+            while time.perf_counter() - started < timeout:
+                step = await self.vote_step(rate, 1.0, probe, grace=0.5)
+                now = round(time.perf_counter() - started, 1)
+                open_now = sum(1 for m in self.members if m.ws is not None)
+                windows.append(
+                    {
+                        "t": now,
+                        "open": open_now,
+                        "p99_ms": step["latency"]["p99_ms"],
+                        "missing": step["missing_deliveries"],
+                        "errors": step["errors"],
+                    }
+                )
+                if back is None and open_now >= total:
+                    back = now
+                p99 = step["latency"]["p99_ms"]
+                whole = step["missing_deliveries"] == 0 and p99 is not None and p99 <= slo_ms
+                if back is not None and whole:
+                    recovered = now
+                    break
+        finally:
+            self.reconnect = False
+        lost = len(self.reconnects) + sum(1 for m in self.members if m.ws is None)
+        return {
+            "sockets": total,
+            "lost": lost,
+            "reconnected": len(self.reconnects),
+            "reconnect": latency_summary(self.reconnects),
+            "reconnects_per_s": round(len(self.reconnects) / back, 1) if back else None,
+            "all_back_seconds": back,
+            "recovered_seconds": recovered,
+            "windows": windows,
+        }
+
     async def close(self) -> None:
         gate = asyncio.Semaphore(500)
 
@@ -520,9 +653,15 @@ async def run(
     stop_after_failures: int = 1,
     deflate: bool = False,
     on_step: Any = None,
-    before_reveal: Any = None,
+    vacuum: Any = None,
+    mass_disconnect: int = 1000,
+    kill: Any = None,
+    storm_rate: float = 100,
 ) -> dict:
-    """Run every phase against ``url``; ``server_pids`` groups the server's processes by role."""
+    """Run every phase against ``url``; ``server_pids`` groups the server's processes by role.
+
+    ``vacuum``: a callable; the reveal bursts run as deployed, then again after it.
+    ``kill``: a callable that kills one server process; the storm phase runs when given."""
     probe = procstats.Probe(server_pids)
     generator = Generator(url, seed, deflate=deflate)
     result: dict[str, Any] = {
@@ -558,14 +697,32 @@ async def run(
             if failures >= stop_after_failures:
                 break
         if reveal_bursts:
-            if before_reveal is not None:
-                await asyncio.to_thread(before_reveal)
             result["reveal"] = await generator.reveal_bursts(reveal_bursts, probe)
-            each = ", ".join(f"{b['latency']['p99_ms']}" for b in result["reveal"]["bursts"])
+            _print_reveal(url, "", result["reveal"])
+            if vacuum is not None:
+                await asyncio.to_thread(vacuum)
+                await generator.replay()
+                result["reveal_after_vacuum"] = await generator.reveal_bursts(reveal_bursts, probe)
+                _print_reveal(url, " after VACUUM", result["reveal_after_vacuum"])
+        if mass_disconnect:
+            result["mass_disconnect"] = md = await generator.mass_disconnect(
+                probe, mass_disconnect, result["idle"]["cpu"]
+            )
             print(
-                f"  {url}: reveal bursts of {result['reveal']['teams']} teams: "
-                f"p99 {result['reveal']['latency']['p99_ms']} ms (each: {each}), "
-                f"missing {result['reveal']['missing_deliveries']}",
+                f"  {url}: {md['sockets']} sockets closed: server "
+                f"{md['cpu_seconds_above_idle'].get('server')} CPU-s above idle; reopened "
+                f"{md['reopened']} at {md['reopen_handshakes_per_s']}/s",
+                flush=True,
+            )
+        if kill is not None:
+            await generator.prepare(ask=True)
+            result["storm"] = st = await generator.storm(
+                kill, probe, rate=storm_rate, slo_ms=slo_ms
+            )
+            print(
+                f"  {url}: storm: {st['lost']} of {st['sockets']} sockets lost, all back in "
+                f"{st['all_back_seconds']} s ({st['reconnects_per_s']}/s), p99 whole again "
+                f"at {st['recovered_seconds']} s",
                 flush=True,
             )
         result["errors_by_code"] = generator.unexpected_errors
@@ -574,6 +731,16 @@ async def run(
         await generator.close()
         gc.unfreeze()  # the next run (the raw server's) starts from a clean collector
     return result
+
+
+def _print_reveal(url: str, label: str, reveal: dict) -> None:
+    each = ", ".join(f"{b['latency']['p99_ms']}" for b in reveal["bursts"])
+    print(
+        f"  {url}: reveal bursts of {reveal['teams']} teams{label}: "
+        f"p99 {reveal['latency']['p99_ms']} ms (each: {each}), "
+        f"missing {reveal['missing_deliveries']}",
+        flush=True,
+    )
 
 
 def sustained(ladder: list[dict]) -> dict:

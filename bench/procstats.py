@@ -108,14 +108,18 @@ class Probe:
         return used
 
     def memory(self) -> dict[str, float]:
-        """PSS in MiB per group; ``server_mb`` sums SERVER_GROUPS."""
+        """PSS in MiB per group (``<group>``) and RSS (``<group>_rss``); ``server_mb`` sums the
+        PSS of SERVER_GROUPS. PSS shares the pages the workers have in common (the interpreter,
+        Django) between them; RSS counts them in every worker, as a container limit does."""
         out: dict[str, float] = {}
         for group in self.roots:
-            total = 0
+            pss = rss = 0
             for proc in self._members(group):
                 with contextlib.suppress(psutil.Error):
                     info = proc.memory_full_info()
-                    total += getattr(info, "pss", info.rss)
-            out[group] = round(total / 2**20, 1)
+                    pss += getattr(info, "pss", info.rss)
+                    rss += info.rss
+            out[group] = round(pss / 2**20, 1)
+            out[f"{group}_rss"] = round(rss / 2**20, 1)
         out["server_mb"] = round(sum(v for g, v in out.items() if g in SERVER_GROUPS), 1)
         return out

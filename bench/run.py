@@ -67,6 +67,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def loop_seconds() -> float:
+    """The box's speed for pure Python: the best of three runs of a loop of 3M additions (the
+    figure every report carries, so runs on different boxes can be told apart)."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(3_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return round(best, 3)
+
+
 def machine() -> dict:
     cpu = platform.processor() or ""
     with contextlib.suppress(OSError):
@@ -80,6 +93,7 @@ def machine() -> dict:
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "python": platform.python_version(),
         "kernel": platform.release(),
+        "loop_3m_seconds": loop_seconds(),
     }
 
 
@@ -150,7 +164,7 @@ class Profiler:
             self.proc = None
 
 
-def run_against(url: str, seed: dict, pids: dict, args, on_step=None, before_reveal=None) -> dict:
+def run_against(url: str, seed: dict, pids: dict, args, on_step=None, vacuum=None, kill=None):
     return asyncio.run(
         load.run(
             url=url,
@@ -165,9 +179,73 @@ def run_against(url: str, seed: dict, pids: dict, args, on_step=None, before_rev
             stop_after_failures=args.stop_after_failures,
             reveal_bursts=args.reveal_bursts,
             on_step=on_step,
-            before_reveal=before_reveal,
+            vacuum=vacuum,
+            mass_disconnect=args.mass_disconnect,
+            kill=kill,
+            storm_rate=args.storm_rate,
         )
     )
+
+
+RAW_PATHS = {"both": ("direct", "balancer"), "direct": ("direct",), "balancer": ("balancer",)}
+RAW_PATHS["none"] = ()
+
+# The targets of docs/performance.md: each a ratio to the raw server driven directly in the same
+# run (or, for memory, an absolute figure), so they hold on any box.
+TARGETS = {
+    "sustained": ("sustained votes/s at p99 <= SLO, ours / raw", ">=", 0.5),
+    "stalls": ("p99 / p50 at the ladder's first step (100 votes/s by default), ours", "<=", 3.0),
+    "cpu_per_vote": ("server CPU per vote at the first step, ours / raw", "<=", 3.0),
+    "connects": ("handshakes/s, ours / raw", ">=", 0.5),
+    "reveal": ("reveal burst p99, ours / raw", "<=", 1.5),
+    "memory": ("worker PSS with every socket open, MiB", "<=", 600.0),
+}
+
+
+def _ratio(a, b) -> float | None:
+    return round(a / b, 2) if a is not None and b else None
+
+
+def targets(report: dict) -> dict:
+    """Each target's figure for ours and raw, the ratio and whether it holds."""
+    runs = report["runs"]
+    ours, raw = runs["ours"], runs.get("raw")
+    out: dict[str, dict] = {}
+
+    def put(name: str, ours_value, raw_value, value) -> None:
+        _, op, limit = TARGETS[name]
+        holds = None if value is None else (value >= limit if op == ">=" else value <= limit)
+        out[name] = {"ours": ours_value, "raw": raw_value, "value": value, "holds": holds}
+
+    def first(run):
+        return run["ladder"][0] if run and run["ladder"] else None
+
+    def per_vote(step):
+        if not step or not step["votes_per_s"]:
+            return None
+        return round(step["cpu"]["server"] / step["votes_per_s"], 4)
+
+    o_step, r_step = first(ours), first(raw)
+    o_sus = ours["sustained"]["votes_per_s"]
+    r_sus = raw["sustained"]["votes_per_s"] if raw else None
+    put("sustained", o_sus, r_sus, _ratio(o_sus, r_sus))
+    o_lat = o_step["latency"] if o_step else {}
+    r_lat = r_step["latency"] if r_step else {}
+    stall = _ratio(o_lat.get("p99_ms"), o_lat.get("p50_ms"))
+    put("stalls", stall, _ratio(r_lat.get("p99_ms"), r_lat.get("p50_ms")), stall)
+    o_cpu, r_cpu = per_vote(o_step), per_vote(r_step)
+    put("cpu_per_vote", o_cpu, r_cpu, _ratio(o_cpu, r_cpu))
+    o_hs = ours["connect"]["handshakes_per_s"]
+    r_hs = raw["connect"]["handshakes_per_s"] if raw else None
+    put("connects", o_hs, r_hs, _ratio(o_hs, r_hs))
+    o_rv = ours.get("reveal", {}).get("latency", {}).get("p99_ms")
+    r_rv = raw.get("reveal", {}).get("latency", {}).get("p99_ms") if raw else None
+    put("reveal", o_rv, r_rv, _ratio(o_rv, r_rv))
+    mem = ours["connect"]["memory_after_mb"]
+    r_mem = raw["connect"]["memory_after_mb"].get("raw") if raw else None
+    put("memory", mem.get("workers"), r_mem, mem.get("workers"))
+    out["memory"]["ours_rss"] = mem.get("workers_rss")
+    return out
 
 
 RAW_HAPROXY_CFG = """\
@@ -199,10 +277,9 @@ def wait_port(port: int, proc: subprocess.Popen) -> None:
         time.sleep(0.1)
 
 
-def run_raw(seed_path: Path, seed: dict, args, lb_procs: int) -> dict:
-    """Drive the raw server: behind ``lb_procs`` HAProxy processes configured like the
-    cluster's (the same path as ours, so the ratio compares the servers), or directly with
-    ``--raw-direct``."""
+def run_raw(seed_path: Path, seed: dict, args, lb_procs: int, *, direct: bool) -> dict:
+    """Drive the raw server directly (the yardstick of the targets), or behind ``lb_procs``
+    HAProxy processes configured like the cluster's (the same path as ours)."""
     port = free_port()
     procs = [
         subprocess.Popen(  # noqa: S603
@@ -223,7 +300,7 @@ def run_raw(seed_path: Path, seed: dict, args, lb_procs: int) -> dict:
     pids = {"raw": [procs[0].pid]}
     try:
         wait_port(port, procs[0])
-        if not args.raw_direct:
+        if not direct:
             raw_port, port = port, free_port()
             cfg = Path(args.out_dir) / "raw-haproxy.cfg"
             soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -256,21 +333,41 @@ def markdown(report: dict) -> str:
     lines = [f"# Benchmark {report['started_at']}", ""]
     m = report["machine"]
     lines += [
-        f"{m['cpus']} CPUs ({m['cpu_model']}), {m['memory_gb']} GiB, Python {m['python']}; "
+        f"{m['cpus']} CPUs ({m['cpu_model']}; a loop of 3M additions in "
+        f"{fmt(m.get('loop_3m_seconds'))} s), {m['memory_gb']} GiB, Python {m['python']}; "
         f"{report['teams']} teams x {report['members']} members; steps of "
         f"{report['step_seconds']:g} s; SLO p99 <= {report['slo_ms']:g} ms.",
         "",
+    ]
+    if report.get("targets"):
+        lines += [
+            "Targets (docs/performance.md), ours against the raw server driven directly:",
+            "",
+            "| target | ours | raw | value | limit | holds |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, t in report["targets"].items():
+            label, op, limit = TARGETS[name]
+            holds = {True: "yes", False: "**no**", None: "-"}[t["holds"]]
+            lines.append(
+                f"| {label} | {fmt(t['ours'])} | {fmt(t['raw'])} | {fmt(t['value'])} | "
+                f"{op} {limit:g} | {holds} |"
+            )
+        lines.append("")
+    lines += [
         "| server | sockets | failures | failed attempts (retried) | handshakes/s | server MiB "
-        "| KiB/socket | idle CPU % |",
-        "|---|---|---|---|---|---|---|---|",
+        "| worker MiB PSS / RSS | KiB/socket | idle CPU % |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in report["runs"].items():
         c = r["connect"]
+        mem = c["memory_after_mb"]
+        group = "workers" if "workers" in mem else "raw"
         lines.append(
             f"| {name} | {c['sockets']} | {c['failures']} | {c.get('failed_attempts', '-')} | "
-            f"{fmt(c['handshakes_per_s'])} | "
-            f"{fmt(c['memory_after_mb']['server_mb'])} | {fmt(c['server_kb_per_socket'])} | "
-            f"{fmt(r['idle']['cpu']['server'])} |"
+            f"{fmt(c['handshakes_per_s'])} | {fmt(mem['server_mb'])} | "
+            f"{fmt(mem.get(group))} / {fmt(mem.get(group + '_rss'))} | "
+            f"{fmt(c['server_kb_per_socket'])} | {fmt(r['idle']['cpu']['server'])} |"
         )
     lines += [
         "",
@@ -295,16 +392,46 @@ def markdown(report: dict) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for name, r in report["runs"].items():
-        if "reveal" in r:
-            rv = r["reveal"]
+        for key, label in (("reveal", name), ("reveal_after_vacuum", f"{name}, after VACUUM")):
+            if key not in r:
+                continue
+            rv = r[key]
             lat = rv["latency"]
             bursts = rv.get("bursts", [])
             each = ", ".join(fmt(b["latency"]["p99_ms"]) for b in bursts)
             lines.append(
-                f"| {name} | {len(bursts)} x {rv['teams']} | {fmt(lat['p50_ms'])} | "
+                f"| {label} | {len(bursts)} x {rv['teams']} | {fmt(lat['p50_ms'])} | "
                 f"{fmt(lat['p99_ms'])} | {fmt(lat['max_ms'])} | {each} | "
                 f"{rv['missing_deliveries']} |"
             )
+    disconnects = [
+        (n, r["mass_disconnect"]) for n, r in report["runs"].items() if "mass_disconnect" in r
+    ]
+    if disconnects:
+        lines += [
+            "",
+            "| server | sockets closed at once | server CPU-s above idle | worker CPU-s | "
+            "reopened | reopen handshakes/s |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, md in disconnects:
+            spent = md["cpu_seconds_above_idle"]
+            lines.append(
+                f"| {name} | {md['sockets']} | {fmt(spent.get('server'))} | "
+                f"{fmt(spent.get('workers', spent.get('raw')))} | {md['reopened']} | "
+                f"{fmt(md['reopen_handshakes_per_s'])} |"
+            )
+    storm = report["runs"]["ours"].get("storm") if "ours" in report["runs"] else None
+    if storm:
+        lines += [
+            "",
+            f"Storm: worker 1 killed (SIGKILL) at {fmt(report['storm_rate'])} votes/s; "
+            f"{storm['lost']} of {storm['sockets']} sockets lost and {storm['reconnected']} "
+            f"reconnected ({fmt(storm['reconnects_per_s'])}/s; reconnect p50 "
+            f"{fmt(storm['reconnect']['p50_ms'])} ms, p99 {fmt(storm['reconnect']['p99_ms'])} ms); "
+            f"every socket back after {fmt(storm['all_back_seconds'])} s, a whole window "
+            f"(p99 <= SLO, nothing missing) after {fmt(storm['recovered_seconds'])} s.",
+        ]
     costs = [
         (name, n, burst)
         for name, r in report["runs"].items()
@@ -335,10 +462,9 @@ def markdown(report: dict) -> str:
             f"({fmt(s['votes_per_s'])} votes/s) with p99 <= {report['slo_ms']:g} ms"
         )
     if report.get("ratio") is not None:
-        path = report.get("raw_path", "direct")
         lines.append(
-            f"- ratio ours / raw: **{report['ratio']:.2f}** (raw server {path}"
-            f"{'' if path == 'direct' else ', as ours'})"
+            f"- ratio ours / raw: **{report['ratio']:.2f}** (deliveries/s; the raw server "
+            "driven directly; raw-balancer is the same server behind HAProxy, as ours)"
         )
         if report.get("raw_limit_reached") is False:
             lines.append(
@@ -377,12 +503,27 @@ def main(argv: list[str] | None = None) -> int:
         help="reveal bursts after the ladder (each on full tables; latency pooled over all)",
     )
     parser.add_argument("--url", default="", help="target (default: the cluster's balancer)")
-    parser.add_argument("--no-raw", action="store_true", help="skip the raw websockets server")
     parser.add_argument(
-        "--raw-direct",
-        action="store_true",
-        help="drive the raw server without a balancer in front (default: behind HAProxy, as ours)",
+        "--raw",
+        choices=sorted(RAW_PATHS),
+        default="both",
+        help="the raw server directly (the targets' yardstick), behind HAProxy as ours, or both",
     )
+    parser.add_argument("--no-raw", dest="raw", action="store_const", const="none")
+    parser.add_argument("--raw-direct", dest="raw", action="store_const", const="direct")
+    parser.add_argument(
+        "--mass-disconnect",
+        type=int,
+        default=1000,
+        help="close this many sockets at once after the bursts, then reopen them (0: skip)",
+    )
+    parser.add_argument(
+        "--no-storm",
+        dest="storm",
+        action="store_false",
+        help="skip the storm: SIGKILL worker 1 under load and time its sockets' reconnects",
+    )
+    parser.add_argument("--storm-rate", type=float, default=100, help="votes/s during the storm")
     parser.add_argument(
         "--profile", action="store_true", help="py-spy worker 1 (GIL holder) at each step"
     )
@@ -413,6 +554,7 @@ def main(argv: list[str] | None = None) -> int:
         "step_seconds": args.step_seconds,
         "slo_ms": args.slo_ms,
         "rates": args.rates,
+        "storm_rate": args.storm_rate,
         "runs": {},
     }
     try:
@@ -438,8 +580,8 @@ def main(argv: list[str] | None = None) -> int:
             profiler = Profiler(pids["workers"][0], args.step_seconds, out_dir)
         print(f"bench: cluster at {url}", flush=True)
 
-        # The seed step vacuumed the cluster's databases; the ladder's votes grow them again, so
-        # the reveal bursts get fresh statistics too (bench.seed.vacuum says why).
+        # The reveal bursts run as deployed (no maintenance a deployment would not have), then
+        # again after a VACUUM ANALYZE of every database (bench.seed.vacuum says why it matters).
         def vacuum() -> None:
             subprocess.run(
                 [sys.executable, "-m", "bench.seed", "--vacuum-only"],
@@ -448,9 +590,19 @@ def main(argv: list[str] | None = None) -> int:
                 check=True,
             )
 
-        report["runs"]["ours"] = run_against(
-            url, seed, pids, args, on_step=profiler, before_reveal=vacuum
-        )
+        def kill_worker() -> None:
+            # SIGKILL, no goodbye: its sockets, presence rows and Redis subscriptions just end.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pids["workers"][0], signal.SIGKILL)
+
+        storm = kill_worker if args.storm and len(pids.get("workers", [])) > 1 else None
+        try:
+            report["runs"]["ours"] = run_against(
+                url, seed, pids, args, on_step=profiler, vacuum=vacuum, kill=storm
+            )
+        finally:
+            if storm is not None:  # as a supervisor would: start the killed worker again
+                subprocess.run([str(CLUSTER_SCRIPT), "revive"], check=False)  # noqa: S603
         report["cluster"] = {
             k: cluster_env.get(k)
             for k in (
@@ -465,6 +617,8 @@ def main(argv: list[str] | None = None) -> int:
                 "DATABASE_SERVER_SIDE_BINDING",
                 "ROOM_DB_THREADS",
                 "CLUSTER_WORKERS",
+                "SHARD_URLS",
+                "CLUSTER_CELERY",
                 "CLUSTER_SERVER",
                 "CLUSTER_WS_IMPL",
             )
@@ -478,16 +632,21 @@ def main(argv: list[str] | None = None) -> int:
                 "file": str(profiler.files[rate]),
                 "summary": summarize_profile(profiler.files[rate]),
             }
-        if not args.no_raw:
-            print("bench: raw websockets server", flush=True)
-            report["raw_path"] = "direct" if args.raw_direct else "balancer"
-            report["runs"]["raw"] = run_raw(seed_path, seed, args, len(pids.get("lb", [])))
+        args.storm = False  # the raw server is one process: nothing to fail over to
+        for path in RAW_PATHS[args.raw]:
+            name = "raw" if path == "direct" else "raw-balancer"
+            print(f"bench: raw websockets server ({path})", flush=True)
+            report["runs"][name] = run_raw(
+                seed_path, seed, args, len(pids.get("lb", [])), direct=path == "direct"
+            )
+        if "raw" in report["runs"]:
             raw = report["runs"]["raw"]["sustained"]["deliveries_per_s"]
             ours = report["runs"]["ours"]["sustained"]["deliveries_per_s"]
             report["ratio"] = round(ours / raw, 3) if raw else None
             # A raw server that held its last step was not pushed to its limit: the ratio is
             # then only an upper bound (add higher --rates).
             report["raw_limit_reached"] = not report["runs"]["raw"]["ladder"][-1]["passes"]
+        report["targets"] = targets(report)
     finally:
         if started_cluster and not args.keep_cluster:
             subprocess.run([str(CLUSTER_SCRIPT), "stop"], check=False)  # noqa: S603

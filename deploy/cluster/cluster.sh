@@ -3,7 +3,7 @@
 # a PostgreSQL database per alias, a Celery worker and beat. Used by `make cluster` /
 # `make cluster-stop`; documented in docs/operations.md ("Cluster").
 #
-#   deploy/cluster/cluster.sh start|stop|status|env|haproxy-cfg|worker-cmd
+#   deploy/cluster/cluster.sh start|stop|status|revive|env|haproxy-cfg|worker-cmd
 #
 # Everything lives under var/cluster/: logs/ (one file per process), run/ (pid files), the
 # generated haproxy.cfg and redis.conf, and `env` (the environment every process got; `source` it
@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 
-WORKERS=${WORKERS:-2}                      # ASGI worker processes
+WORKERS=${WORKERS:-4}                      # ASGI worker processes (make cluster, make bench)
 SERVER=${SERVER:-uvicorn}                  # uvicorn (measured faster, docs/performance.md) | daphne
 WS_IMPL=${WS_IMPL:-websockets-sansio}      # uvicorn --ws: websockets-sansio | websockets (legacy) | wsproto
 PORT=${CLUSTER_PORT:-8080}                 # the load balancer
@@ -21,7 +21,7 @@ WORKER_BASE_PORT=${WORKER_BASE_PORT:-8100} # workers listen on BASE+1 .. BASE+WO
 REDIS_PORT=${CLUSTER_REDIS_PORT:-6390}     # the cluster's own Redis (no persistence)
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 DB_PREFIX=${DB_PREFIX:-poker_cluster}
-SHARDS=${SHARDS:-eu-1@eu,eu-2@eu}          # alias@region,... : one database per alias
+SHARDS=${SHARDS:-eu-1@eu,us-1@us}          # alias@region,... : one database per alias; two regions, so finished rounds replicate
 CELERY=${CELERY:-1}                        # 0: no Celery worker/beat (benchmarks of the socket path)
 RESET_DB=${RESET_DB:-0}                    # 1: drop the cluster's databases first (fresh schema)
 # HAProxy processes sharing the port (SO_REUSEPORT; the kernel spreads connections). A proxied
@@ -138,6 +138,7 @@ export ROOM_VOTE_BATCH_MS=${ROOM_VOTE_BATCH_MS:-6}
 export LOG_LEVEL=\${LOG_LEVEL:-WARNING}
 export CLUSTER_URL=http://127.0.0.1:$PORT
 export CLUSTER_WORKERS=$WORKERS
+export CLUSTER_CELERY=$CELERY
 export CLUSTER_SERVER=$SERVER
 export CLUSTER_WS_IMPL=$WS_IMPL
 ENV
@@ -316,6 +317,20 @@ cmd_start() {
   log "environment for manage.py: source var/cluster/env"
 }
 
+# As a supervisor would after a crash: start again every worker whose process is gone.
+cmd_revive() {
+  # shellcheck disable=SC1091
+  source "$DIR/env"
+  local i
+  for i in $(seq 1 "$WORKERS"); do
+    alive "$RUN/worker-$i.pid" && continue
+    worker_cmd $((WORKER_BASE_PORT + i))
+    spawn "worker-$i" "${WORKER_CMD[@]}"
+    wait_http "http://127.0.0.1:$((WORKER_BASE_PORT + i))/healthz" "worker-$i"
+    log "revived worker-$i"
+  done
+}
+
 cmd_status() {
   local f
   [[ -d $RUN ]] || { log "not running"; return 0; }
@@ -330,8 +345,9 @@ case ${1:-} in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
+  revive) cmd_revive ;;
   env) cat "$DIR/env" ;;
   haproxy-cfg) haproxy_cfg ;;
   worker-cmd) worker_cmd $((WORKER_BASE_PORT + 1)); echo "${WORKER_CMD[*]}" ;;
-  *) echo "usage: $0 start|stop|status|env|haproxy-cfg|worker-cmd" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|revive|env|haproxy-cfg|worker-cmd" >&2; exit 2 ;;
 esac
