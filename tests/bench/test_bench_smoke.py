@@ -114,6 +114,37 @@ async def test_every_phase_runs_and_every_delivery_arrives(raw_server):
                 pct * burst["seconds"] / 100, abs=0.01
             )
     assert result["sustained"]["deliveries_per_s"] > 0
+    # The mass disconnect closed every socket at once and opened them all again.
+    assert result["mass_disconnect"]["sockets"] == 12
+    assert result["mass_disconnect"]["reopened"] == 12
+    assert "server" in result["mass_disconnect"]["cpu_seconds_above_idle"]
+
+
+@pytest.mark.processes
+async def test_the_storm_reconnects_every_lost_socket_and_waits_for_a_whole_window(raw_server):
+    """Sockets cut under load (as a killed worker's are) come back by themselves, and the storm
+    ends at the first one-second window in which every vote reached every teammate."""
+    url, seed, pid = raw_server
+    probe = load.procstats.Probe({"raw": [pid]})
+    generator = load.Generator(url, seed)
+    try:
+        await generator.connect(10, probe)
+        await generator.prepare()
+
+        def cut() -> None:
+            for member in generator.members[::2]:
+                member.ws.transport.abort()
+
+        result = await generator.storm(cut, probe, rate=20, slo_ms=10_000, timeout=30)
+    finally:
+        await generator.close()
+    assert result["sockets"] == 12
+    assert result["lost"] == result["reconnected"] == 6
+    assert result["all_back_seconds"] is not None
+    assert result["recovered_seconds"] is not None
+    assert result["recovered_seconds"] >= result["all_back_seconds"]
+    assert result["windows"][-1]["open"] == 12
+    assert result["windows"][-1]["missing"] == 0
 
 
 @pytest.mark.processes
@@ -132,10 +163,11 @@ def test_the_raw_server_runs_behind_haproxy_as_ours_does(tmp_path):
         connect_retries=0,
         stop_after_failures=1,
         reveal_bursts=1,
-        raw_direct=False,
+        mass_disconnect=0,
+        storm_rate=0,
         out_dir=str(tmp_path),
     )
-    result = run.run_raw(seed_path, seed, args, lb_procs=2)
+    result = run.run_raw(seed_path, seed, args, lb_procs=2, direct=False)
     assert result["connect"]["sockets"] == 9
     assert result["connect"]["failures"] == 0
     step = result["ladder"][0]
@@ -161,7 +193,7 @@ def test_the_report_renders_every_run():
             "sockets": 10,
             "failures": 0,
             "handshakes_per_s": 100.0,
-            "memory_after_mb": {"server_mb": 50.0},
+            "memory_after_mb": {"server_mb": 50.0, "workers": 40.0, "workers_rss": 60.0},
             "server_kb_per_socket": 40.0,
         },
         "idle": {"cpu": {"server": 1.0}},
@@ -191,7 +223,19 @@ def test_the_report_renders_every_run():
         "runs": {"ours": one, "raw": one},
         "ratio": 1.0,
     }
+    report["targets"] = run.targets(report)
+    assert report["targets"]["sustained"] == {
+        "ours": 99.5,
+        "raw": 99.5,
+        "value": 1.0,
+        "holds": True,
+    }
+    assert report["targets"]["cpu_per_vote"]["value"] == 1.0
+    assert report["targets"]["stalls"]["value"] == 3.0  # p99 3 ms / p50 1 ms: at the limit
+    assert report["targets"]["memory"]["holds"] is True
     text = run.markdown(report)
+    assert "| handshakes/s, ours / raw | 100 | 100 | 1 | >= 0.5 | yes |" in text
+    assert "| ours | 10 | 0 | - | 100 | 50 | 40 / 60 | 40 | 1 |" in text
     assert "| ours | 100 | 99.5 | 895.5 | 1 | 2 | 3 | 4 | 0 | 50 | 20 | yes |" in text
     assert "ratio ours / raw: **1.00**" in text
     assert "| ours | 2 x 1 | 1 | 3 | 4 | 3, 5 | 0 |" in text
