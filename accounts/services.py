@@ -7,6 +7,8 @@ keep a team's regional data make or delete it on the team's shard) and ``members
 
 from datetime import datetime
 
+from axes.handlers.proxy import AxesProxyHandler
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
@@ -213,3 +215,11 @@ def invite_revoke(*, actor: Membership, invite_id: int) -> None:
 def invite_accept(*, invite: Invite, user: User) -> Membership:
     """Join the invite's team; a member who follows a link again keeps the role they have."""
     return membership_add(team=invite.team, user=user, role=invite.role)
+
+
+def login_log_trim(*, older_than_days: int | None = None) -> int:
+    """Delete the records of successful logins (django-axes' access log, kept for audits) older
+    than ``LOGIN_LOG_DAYS``; nothing else trims that table. Failed attempts and lockouts are
+    not touched: they expire with the cool-off."""
+    days = settings.LOGIN_LOG_DAYS if older_than_days is None else older_than_days
+    return AxesProxyHandler.reset_logs(age_days=days)

@@ -288,6 +288,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "integrations.sweep",
         "schedule": env.float("WEBHOOK_SWEEP_SECONDS", default=15.0),
     },
+    "accounts-trim-login-log": {
+        "task": "accounts.trim_login_log",
+        "schedule": 24 * 3600.0,
+    },
     "api-idempotency-purge": {
         "task": "api.purge_idempotency_records",
         "schedule": env.float("IDEMPOTENCY_PURGE_SECONDS", default=3600.0),
@@ -317,6 +321,8 @@ AXES_LOCKOUT_PARAMETERS = [
     for item in env.list("LOGIN_LOCKOUT_PARAMETERS", default=["ip_address", "username"])
 ]
 AXES_RESET_ON_SUCCESS = True
+# Successful logins are logged (an audit trail); accounts.trim_login_log deletes the older ones.
+LOGIN_LOG_DAYS = env.int("LOGIN_LOG_DAYS", default=30)
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # The lockout's JSON answer (to XMLHttpRequest) allows no other origin.
 AXES_ALLOWED_CORS_ORIGINS = ""

@@ -97,3 +97,23 @@ def test_a_signed_in_session_and_api_keys_are_not_locked_out(alpha):  # noqa: F8
         attempt(Client(), alpha.lead.user.username, "wrong")
     assert alpha.ro.get(f"/api/v1/teams/{alpha.slug}/stories/").status_code == 200
     assert alpha.as_lead.get(f"/api/v1/teams/{alpha.slug}/stories/").status_code == 200
+
+
+def test_successful_logins_older_than_the_retention_are_trimmed(make_user, settings):
+    """The record of successful logins (an audit trail) would grow without end: a daily task
+    keeps LOGIN_LOG_DAYS of it."""
+    from axes.models import AccessLog
+
+    from accounts.tasks import trim_login_log
+
+    settings.LOGIN_LOG_DAYS = 30
+    make_user("alice")
+    for _ in range(2):
+        assert attempt(Client(), "alice", "pw-for-tests").status_code == 302
+    assert AccessLog.objects.count() == 2
+    old = AccessLog.objects.order_by("pk").first()
+    AccessLog.objects.filter(pk=old.pk).update(attempt_time=old.attempt_time - timedelta(days=31))
+
+    assert trim_login_log.apply().get() == 1
+    assert not AccessLog.objects.filter(pk=old.pk).exists()
+    assert AccessLog.objects.count() == 1
