@@ -11,8 +11,8 @@ from pokerproject.regions import registry
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
-    list_display = [*BaseUserAdmin.list_display, "is_guest"]
-    list_filter = [*BaseUserAdmin.list_filter, "is_guest"]
+    list_display = ("username", "email", "first_name", "last_name", "is_staff", "is_guest")
+    list_filter = ("is_staff", "is_superuser", "is_active", "is_guest", "groups")
 
 
 class MembershipInlineForm(forms.ModelForm):

@@ -172,9 +172,9 @@ def membership_set_role_for_team(*, team: Team, user_id: int, role: str) -> Memb
     new_role = roles.Role(role)
     with transaction.atomic(using="default"):
         target = (
-            Membership.objects.select_for_update().select_related("user").get(
-                team=team, user_id=user_id
-            )
+            Membership.objects.select_for_update()
+            .select_related("user")
+            .get(team=team, user_id=user_id)
         )
         if new_role not in roles.GUEST_ROLES and target.user.is_guest:
             raise GuestOnly("A guest can be a voter or an observer; they sign up to do more.")
@@ -191,9 +191,9 @@ def membership_remove_for_team(*, team: Team, user_id: int) -> None:
     the callers check who may (membership_remove, or the admin's permissions)."""
     with transaction.atomic(using="default"):
         target = (
-            Membership.objects.select_for_update().select_related("user").get(
-                team=team, user_id=user_id
-            )
+            Membership.objects.select_for_update()
+            .select_related("user")
+            .get(team=team, user_id=user_id)
         )
         _require_facilitator_left(team, changing=target)
         if target.user.is_guest:
@@ -264,7 +264,7 @@ def invite_accept(*, invite: Invite, user: User) -> Membership:
     return membership_add(team=invite.team, user=user, role=invite.role)
 
 
-# --- guests --------------------------------------------------------------------------------------
+# --- guests ---------------------------------------------------------------------------------------
 
 
 def _guest_token() -> str:

@@ -143,7 +143,7 @@ def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "accounts/invite_invalid.html", status=404)
     if request.method == "POST" and request.user.is_authenticated:
         try:
-            services.invite_accept(invite=invite, user=request.user)  # type: ignore[arg-type]
+            services.invite_accept(invite=invite, user=request.user)
         except DomainError as exc:
             messages.error(request, exc.message)
             return redirect("dashboard")
@@ -213,7 +213,7 @@ def guest_join(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "accounts/guest_invalid.html", status=404)
     user = request.user
     if user.is_authenticated:
-        if selectors.is_member(team=team, user=user):  # type: ignore[arg-type]
+        if selectors.is_member(team=team, user=user):
             return redirect("table", slug=team.slug)
         return render(request, "accounts/guest_signed_in.html", {"team": team}, status=409)
     form = GuestJoinForm(request.POST or None)

@@ -57,7 +57,7 @@ def guest_client(falcons):
     return client
 
 
-# --- the facilitator's side ---------------------------------------------------------------------
+# --- the facilitator's side -----------------------------------------------------------------------
 
 
 def test_the_facilitator_turns_guests_on_sees_the_link_and_rotates_it(team_factory):
@@ -103,7 +103,7 @@ def test_a_facilitator_role_for_guests_is_refused(falcons):
     assert (falcons.allow_guests, falcons.guest_role) == (True, "voter")
 
 
-# --- joining ----------------------------------------------------------------------------------------
+# --- joining --------------------------------------------------------------------------------------
 
 
 def test_a_guest_joins_by_link_and_keeps_the_identity_across_reloads(falcons):
@@ -116,7 +116,8 @@ def test_a_guest_joins_by_link_and_keeps_the_identity_across_reloads(falcons):
     assert response.status_code == 302
     assert response["Location"] == reverse("table", args=[falcons.slug])
     guest = session_user(browser)
-    assert guest.is_guest and guest.display_name == "Gina"
+    assert guest.is_guest
+    assert guest.display_name == "Gina"
     assert Membership.objects.get(user=guest).team == falcons
 
     # Reloads, and following the link again, keep the one identity.
@@ -196,12 +197,13 @@ def test_a_name_with_markup_is_escaped_on_the_pages(falcons):
     assert "<script>alert(1)</script>" not in page
 
 
-# --- what a guest sees -----------------------------------------------------------------------------
+# --- what a guest sees ----------------------------------------------------------------------------
 
 
 def test_a_guest_sees_their_team_and_nothing_of_other_teams(guest_client, falcons, other_team):
     dashboard = guest_client.get("/teams/").content.decode()
-    assert "Falcons" in dashboard and "Hawks" not in dashboard
+    assert "Falcons" in dashboard
+    assert "Hawks" not in dashboard
     assert "New team" not in dashboard
     assert "Falcon story" in guest_client.get(falcons.get_absolute_url()).content.decode()
     for url in (
@@ -219,7 +221,8 @@ def test_a_guest_sees_their_team_and_nothing_of_other_teams(guest_client, falcon
 def test_a_guest_gets_no_admin_keys_or_member_management(guest_client, falcons, add_member):
     bob = add_member(falcons, "bob", Role.VOTER)
     page = guest_client.get(falcons.get_absolute_url()).content.decode()
-    assert "Create invite link" not in page and "API key" not in page
+    assert "Create invite link" not in page
+    assert "API key" not in page
     assert falcons.guest_token not in page
     assert guest_client.get("/admin/").status_code == 302  # to the admin's login
     keys = guest_client.post(
@@ -244,7 +247,7 @@ def test_a_guest_cannot_accept_an_invite_to_another_team(guest_client, other_tea
     assert not Membership.objects.filter(team=other_team, user=session_user(guest_client))
 
 
-# --- signing up ---------------------------------------------------------------------------------------
+# --- signing up -----------------------------------------------------------------------------------
 
 
 def test_a_guest_claims_the_seat_and_keeps_their_history(guest_client, falcons):
@@ -273,9 +276,7 @@ def test_a_guest_claims_the_seat_and_keeps_their_history(guest_client, falcons):
     assert guest_client.get(reverse("guest_claim")).status_code == 302
 
 
-def test_a_claim_with_a_taken_username_or_weak_password_is_shown_again(
-    guest_client, make_user
-):
+def test_a_claim_with_a_taken_username_or_weak_password_is_shown_again(guest_client, make_user):
     make_user("gina")
     for data in (
         {"username": "gina", "password1": PASSWORD, "password2": PASSWORD},

@@ -55,7 +55,8 @@ def test_a_guest_joins_as_a_member_with_an_unusable_password(open_team, listen, 
         membership = services.guest_join(token=open_team.guest_token, name="  Gina   the  Guest ")
 
     guest = membership.user
-    assert guest.is_guest and guest.is_active
+    assert guest.is_guest
+    assert guest.is_active
     assert not guest.has_usable_password()
     assert guest.display_name == "Gina the Guest"
     assert guest.username.startswith("guest-")
@@ -201,4 +202,5 @@ def test_a_claim_needs_a_free_username(open_team, make_user):
     with pytest.raises(services.UsernameTaken):
         services.guest_claim(user=guest, username="TAKEN", password="a-long-pass-phrase")
     guest.refresh_from_db()
-    assert guest.is_guest and not guest.has_usable_password()
+    assert guest.is_guest
+    assert not guest.has_usable_password()

@@ -59,7 +59,8 @@ async def test_a_guest_and_members_play_a_round(guests):
         for player in players:
             await player.event("round_started")
         ack = await gina.command("cast_vote", value="13")
-        assert ack["type"] == "ack" and ack["data"] == {"value": "13"}
+        assert ack["type"] == "ack"
+        assert ack["data"] == {"value": "13"}
         assert (await bob.command("cast_vote", value="8"))["type"] == "ack"
         for player in players:
             for _ in range(2):
