@@ -350,6 +350,23 @@ def guest_join(*, token: str, name: str) -> Membership:
         return membership_add(team=team, user=user, role=team.guest_role)
 
 
+def guest_leave(*, user: User) -> None:
+    """A guest who logs out leaves for good: their session was their only key, so their seat
+    would stay empty for ever. They leave their team (membership_remove_for_team, which also
+    deactivates them); their votes stay in the history."""
+    if not user.is_guest:
+        return
+    with transaction.atomic(using="default"):
+        for membership in Membership.objects.filter(user=user).select_related("team"):
+            membership_remove_for_team(team=membership.team, user_id=user.pk)
+
+
+def on_user_logged_out(sender: type, request: object, user: User | None, **kwargs: object) -> None:
+    """Django's ``user_logged_out``: a guest's logout ends the guest (guest_leave)."""
+    if user is not None and user.pk is not None:
+        guest_leave(user=user)
+
+
 def guest_claim(*, user: User, username: str, password: str, email: str = "") -> User:
     """The guest ``user`` becomes a full account with a username and password of their
     choosing; it is the same row, so their memberships and votes stay theirs. The password was

@@ -290,3 +290,12 @@ def test_a_claim_with_a_taken_username_or_weak_password_is_shown_again(guest_cli
         assert response.status_code == 200
         assert response.context["form"].errors
     assert session_user(guest_client).is_guest
+
+
+def test_a_guest_who_logs_out_leaves_the_team(guest_client, falcons):
+    guest = session_user(guest_client)
+    assert guest_client.post("/accounts/logout/").status_code == 302
+    guest.refresh_from_db()
+    assert guest.is_active is False
+    assert not Membership.objects.filter(user=guest).exists()
+    assert guest_client.get(reverse("table", args=[falcons.slug])).status_code == 302  # login
