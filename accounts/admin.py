@@ -11,7 +11,8 @@ from pokerproject.regions import registry
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
-    pass
+    list_display = ("username", "email", "first_name", "last_name", "is_staff", "is_guest")
+    list_filter = ("is_staff", "is_superuser", "is_active", "is_guest", "groups")
 
 
 class MembershipInlineForm(forms.ModelForm):
@@ -79,7 +80,7 @@ class TeamAdmin(ServiceAdmin):
     def get_readonly_fields(self, request, obj=None):
         # Region and shard decide where rows live: they change only through a move, whose
         # state (moving_from, moving_to) operations.moves keeps.
-        readonly = ["shard", "moving_from", "moving_to", "created_by", "created_at"]
+        readonly = ["shard", "moving_from", "moving_to", "created_by", "created_at", "guest_token"]
         return [*readonly, "region"] if obj else readonly
 
     @admin.display(description="members")
@@ -89,6 +90,8 @@ class TeamAdmin(ServiceAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             services.team_update(team=obj, name=obj.name, slug=obj.slug)
+            if {"allow_guests", "guest_role"}.intersection(form.changed_data):
+                self._configure_guests(obj)
             return
         team = services.team_create(name=obj.name, slug=obj.slug, region=obj.region, creator=None)
         # The admin goes on with the form's instance (the inlines hang off it): make it the
@@ -96,6 +99,18 @@ class TeamAdmin(ServiceAdmin):
         for field in Team._meta.concrete_fields:
             setattr(obj, field.attname, getattr(team, field.attname))
         obj._state.adding, obj._state.db = False, team._state.db
+
+    @staticmethod
+    def _configure_guests(obj: Team) -> None:
+        # Through the service: turning guests off removes the current guests. A form without
+        # a role keeps the one the team has.
+        role = obj.guest_role or Team.objects.get(pk=obj.pk).guest_role
+        team = services.guests_configure_for_team(team=obj, allowed=obj.allow_guests, role=role)
+        obj.guest_role, obj.guest_token = team.guest_role, team.guest_token
+
+    def get_exclude(self, request, obj=None):
+        # A new team admits no guests; they are let in on its change page.
+        return [] if obj else ["allow_guests", "guest_role", "guest_token"]
 
     def save_formset(self, request, form, formset, change):
         if formset.model is Membership:
@@ -114,6 +129,8 @@ class TeamAdmin(ServiceAdmin):
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
+        if "guest_role" in form.base_fields:
+            form.base_fields["guest_role"].required = False
         if obj is None and "region" in form.base_fields:
             form.base_fields["region"].initial = registry.home_region()
             form.base_fields["region"].help_text = "One of: " + ", ".join(registry.regions())

@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
-from accounts.models import ROLE_CHOICES, User
+from accounts.models import GUEST_ROLE_CHOICES, ROLE_CHOICES, User
 from pokerproject.regions import registry
 
 
@@ -28,3 +28,23 @@ class RoleForm(forms.Form):
 
 class InviteForm(forms.Form):
     role = forms.ChoiceField(choices=ROLE_CHOICES, initial="voter")
+
+
+class GuestJoinForm(forms.Form):
+    # The service cleans and checks the name (accounts.services.guest_name_clean); the form's
+    # limit only keeps a huge body from reaching it.
+    name = forms.CharField(label="Your name", max_length=200, strip=True)
+
+
+class GuestSettingsForm(forms.Form):
+    allow_guests = forms.BooleanField(label="Allow guests", required=False)
+    guest_role = forms.ChoiceField(label="Guests join as", choices=GUEST_ROLE_CHOICES)
+
+
+class GuestClaimForm(UserCreationForm):
+    """A guest picks a username and a password (and, if they like, an e-mail address); the
+    view hands them to accounts.services.guest_claim for the guest's own user row."""
+
+    class Meta:
+        model = User
+        fields = ("username", "email")

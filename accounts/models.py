@@ -8,14 +8,19 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.roles import Role
+from accounts.roles import GUEST_ROLES, Role
 from pokerproject.regions.placement import GlobalModel, Placement
 
 ROLE_CHOICES = [(role.value, role.value.capitalize()) for role in Role]
+GUEST_ROLE_CHOICES = [(role.value, role.value.capitalize()) for role in GUEST_ROLES]
 
 
 class User(AbstractUser):
     placement = Placement.GLOBAL
+    # A guest joined a team through its guest link with a display name only (``first_name``),
+    # an unusable password and a generated username; signing up (accounts.services.guest_claim)
+    # turns the same row into a full account.
+    is_guest = models.BooleanField(default=False)
 
     @property
     def display_name(self) -> str:
@@ -37,6 +42,13 @@ class Team(GlobalModel):
     )
     created_at = models.DateTimeField(default=timezone.now)
     members = models.ManyToManyField(User, through="Membership", related_name="teams")
+    # Guests (accounts.services.guest_join): whether the guest link admits anyone, the role a
+    # guest gets, and the link's secret (rotating it stops new joins through the old link).
+    allow_guests = models.BooleanField(default=False)
+    guest_role = models.CharField(
+        max_length=16, choices=GUEST_ROLE_CHOICES, default=Role.VOTER.value
+    )
+    guest_token = models.CharField(max_length=64, blank=True, default="", db_index=True)
 
     class Meta:
         ordering = ["name"]
@@ -46,6 +58,9 @@ class Team(GlobalModel):
 
     def get_absolute_url(self) -> str:
         return reverse("team_detail", kwargs={"slug": self.slug})
+
+    def get_guest_url(self) -> str:
+        return reverse("guest_join", kwargs={"token": self.guest_token})
 
 
 class Membership(GlobalModel):

@@ -32,6 +32,10 @@ class Action(StrEnum):
     MANAGE_MEMBERS = "manage_members"
 
 
+# The roles a guest may hold: a facilitator manages members, links and integrations, which
+# needs an account (a guest signs up first).
+GUEST_ROLES = (Role.VOTER, Role.OBSERVER)
+
 _EVERYONE_WHO_PLAYS = frozenset({Role.FACILITATOR, Role.VOTER})
 _FACILITATOR = frozenset({Role.FACILITATOR})
 

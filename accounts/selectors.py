@@ -31,6 +31,10 @@ def membership_get(*, team_slug: str, user: User) -> Membership:
     return membership
 
 
+def is_member(*, team: Team, user: User) -> bool:
+    return Membership.objects.filter(team=team, user=user).exists()
+
+
 def team_members(*, team: Team) -> QuerySet[Membership]:
     return Membership.objects.filter(team=team).select_related("user").order_by("user__username")
 

@@ -5,6 +5,8 @@ keep a team's regional data make or delete it on the team's shard) and ``members
 (open tables tell the member's sockets).
 """
 
+import secrets
+import unicodedata
 from datetime import datetime
 
 from axes.handlers.proxy import AxesProxyHandler
@@ -25,6 +27,33 @@ class LastFacilitator(DomainError):
     code = "last_facilitator"
 
 
+class GuestsNotAllowed(DomainError):
+    """The guest link is unknown, was rotated, or the team no longer admits guests."""
+
+    code = "guests_not_allowed"
+
+
+class InvalidGuestName(DomainError):
+    code = "invalid_name"
+
+
+class GuestOnly(DomainError):
+    """Something a guest may not do before signing up (their seat is their one team)."""
+
+    code = "guest_only"
+
+
+class NotAGuest(DomainError):
+    code = "not_a_guest"
+
+
+class UsernameTaken(DomainError):
+    code = "username_taken"
+
+
+GUEST_NAME_MAX = 40
+
+
 def _unique_slug(name: str) -> str:
     base = slugify(name)[:70] or "team"
     slug, n = base, 1
@@ -41,6 +70,8 @@ def team_create(
     facilitator (the admin creates teams without one). The home shard is chosen by rendezvous
     hashing and recorded here, in the directory, so the team can later be moved without
     rehashing the others. Without a ``slug`` one is made from the name."""
+    if creator is not None and creator.is_guest:
+        raise GuestOnly("Sign up to create a team of your own.")
     region = region or registry.home_region()
     registry.shards_in_region(region)  # raises UnknownRegion before anything is written
     for _ in range(5):
@@ -142,7 +173,13 @@ def membership_set_role_for_team(*, team: Team, user_id: int, role: str) -> Memb
     member: the callers check who may (membership_set_role, or the admin's permissions)."""
     new_role = roles.Role(role)
     with transaction.atomic(using="default"):
-        target = Membership.objects.select_for_update().get(team=team, user_id=user_id)
+        target = (
+            Membership.objects.select_for_update()
+            .select_related("user")
+            .get(team=team, user_id=user_id)
+        )
+        if new_role not in roles.GUEST_ROLES and target.user.is_guest:
+            raise GuestOnly("A guest can be a voter or an observer; they sign up to do more.")
         if new_role != roles.Role.FACILITATOR:
             _require_facilitator_left(team, changing=target)
         target.role = new_role
@@ -155,8 +192,18 @@ def membership_remove_for_team(*, team: Team, user_id: int) -> None:
     """Remove a member of ``team``; a team keeps at least one facilitator. No acting member:
     the callers check who may (membership_remove, or the admin's permissions)."""
     with transaction.atomic(using="default"):
-        target = Membership.objects.select_for_update().get(team=team, user_id=user_id)
+        target = (
+            Membership.objects.select_for_update()
+            .select_related("user")
+            .get(team=team, user_id=user_id)
+        )
         _require_facilitator_left(team, changing=target)
+        if target.user.is_guest:
+            # A guest exists for this one team: without it the identity is over. Deactivated
+            # first, while the membership still names the team whose sockets must close (4401);
+            # the row stays, so the rounds they played keep their name.
+            target.user.is_active = False
+            target.user.save(update_fields=["is_active"])
         target.delete()
         _members_changed(team, user_id, None)
 
@@ -214,7 +261,133 @@ def invite_revoke(*, actor: Membership, invite_id: int) -> None:
 
 def invite_accept(*, invite: Invite, user: User) -> Membership:
     """Join the invite's team; a member who follows a link again keeps the role they have."""
+    if user.is_guest:
+        raise GuestOnly("Sign up to keep your seat before you join another team.")
     return membership_add(team=invite.team, user=user, role=invite.role)
+
+
+# --- guests ---------------------------------------------------------------------------------------
+
+
+def _guest_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def guests_configure_for_team(*, team: Team, allowed: bool, role: str) -> Team:
+    """Let guests in through the team's guest link (making the link if there is none yet) with
+    ``role``, or stop admitting them: then every current guest leaves the team and their
+    sockets close. No acting member: the callers check who may (guests_configure, or the
+    admin's permissions)."""
+    guest_role = roles.Role(role)
+    if guest_role not in roles.GUEST_ROLES:
+        raise GuestOnly("Guests are voters or observers.")
+    with transaction.atomic(using="default"):
+        team = Team.objects.select_for_update().get(pk=team.pk)
+        team.allow_guests, team.guest_role = allowed, guest_role
+        if allowed and not team.guest_token:
+            team.guest_token = _guest_token()
+        team.save(update_fields=["allow_guests", "guest_role", "guest_token"])
+        if not allowed:
+            guests = Membership.objects.filter(team=team, user__is_guest=True)
+            for user_id in guests.values_list("user_id", flat=True):
+                membership_remove_for_team(team=team, user_id=user_id)
+    return team
+
+
+def guests_configure(*, actor: Membership, allowed: bool, role: str) -> Team:
+    roles.require(actor.role, roles.Action.MANAGE_MEMBERS)
+    return guests_configure_for_team(team=actor.team, allowed=allowed, role=role)
+
+
+def guest_link_rotate_for_team(*, team: Team) -> Team:
+    """Give the team a new guest link: the old one admits nobody from now on; guests who
+    joined through it stay."""
+    team.guest_token = _guest_token()
+    team.save(update_fields=["guest_token"])
+    return team
+
+
+def guest_link_rotate(*, actor: Membership) -> Team:
+    roles.require(actor.role, roles.Action.MANAGE_MEMBERS)
+    return guest_link_rotate_for_team(team=actor.team)
+
+
+def guest_name_clean(name: str) -> str:
+    """A display name as shown to the table: spaces collapsed, 1 to GUEST_NAME_MAX characters,
+    no control or format characters (NUL and lone surrogates never get this far: the request
+    middleware refuses them). Markup is kept as text: pages escape it, the table sets it with
+    textContent."""
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise InvalidGuestName("Choose a name the others will see.")
+    if len(cleaned) > GUEST_NAME_MAX:
+        raise InvalidGuestName(f"A name has at most {GUEST_NAME_MAX} characters.")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in cleaned):
+        raise InvalidGuestName("A name may not contain control or invisible characters.")
+    return cleaned
+
+
+def guest_team_for_token(*, token: str) -> Team | None:
+    """The team whose current guest link is ``token``, if it admits guests."""
+    if not token:
+        return None
+    return Team.objects.filter(guest_token=token, allow_guests=True).first()
+
+
+def guest_join(*, token: str, name: str) -> Membership:
+    """A new guest of the team whose guest link is ``token``: a user with ``name`` to show, an
+    unusable password and a generated username, a member with the team's guest role. The
+    caller logs them in (their session is their identity until they sign up)."""
+    display = guest_name_clean(name)
+    with transaction.atomic(using="default"):
+        team = guest_team_for_token(token=token)
+        if team is None:
+            raise GuestsNotAllowed("This guest link is not valid (any more).")
+        team = Team.objects.select_for_update().get(pk=team.pk)
+        if not team.allow_guests or team.guest_token != token:  # changed while we looked
+            raise GuestsNotAllowed("This guest link is not valid (any more).")
+        user = User(username=f"guest-{secrets.token_hex(8)}", first_name=display, is_guest=True)
+        user.set_unusable_password()
+        user.save()
+        return membership_add(team=team, user=user, role=team.guest_role)
+
+
+def guest_leave(*, user: User) -> None:
+    """A guest who logs out leaves for good: their session was their only key, so their seat
+    would stay empty for ever. They leave their team (membership_remove_for_team, which also
+    deactivates them); their votes stay in the history."""
+    if not user.is_guest:
+        return
+    with transaction.atomic(using="default"):
+        for membership in Membership.objects.filter(user=user).select_related("team"):
+            membership_remove_for_team(team=membership.team, user_id=user.pk)
+
+
+def on_user_logged_out(sender: type, request: object, user: User | None, **kwargs: object) -> None:
+    """Django's ``user_logged_out``: a guest's logout ends the guest (guest_leave)."""
+    if user is not None and user.pk is not None:
+        guest_leave(user=user)
+
+
+def guest_claim(*, user: User, username: str, password: str, email: str = "") -> User:
+    """The guest ``user`` becomes a full account with a username and password of their
+    choosing; it is the same row, so their memberships and votes stay theirs. The password was
+    validated by the caller (Django's validators, in the form). Like any new password, it ends
+    the user's open table sockets (the page that claims updates its own session)."""
+    with transaction.atomic(using="default"):
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if not user.is_guest:
+            raise NotAGuest("This account has signed up already.")
+        if User.objects.filter(username__iexact=username).exclude(pk=user.pk).exists():
+            raise UsernameTaken("A user with that username already exists.")
+        user.username, user.email, user.is_guest = username, email, False
+        user.set_password(password)
+        try:
+            with transaction.atomic(using="default"):
+                user.save(update_fields=["username", "email", "is_guest", "password"])
+        except IntegrityError:
+            raise UsernameTaken("A user with that username already exists.") from None
+    return user
 
 
 def login_log_trim(*, older_than_days: int | None = None) -> int:

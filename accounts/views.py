@@ -1,8 +1,11 @@
 """Pages for accounts, teams, members and invites. Thin: parse, call one service, render."""
 
+from axes.helpers import get_client_ip_address
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -10,8 +13,16 @@ from django.views.decorators.http import require_POST
 
 from accounts import selectors, services
 from accounts.decorators import member_required
-from accounts.forms import InviteForm, RoleForm, SignupForm, TeamForm
-from accounts.models import Membership
+from accounts.forms import (
+    GuestClaimForm,
+    GuestJoinForm,
+    GuestSettingsForm,
+    InviteForm,
+    RoleForm,
+    SignupForm,
+    TeamForm,
+)
+from accounts.models import Membership, User
 from pokerproject.errors import DomainError
 
 
@@ -52,11 +63,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def team_create(request: HttpRequest) -> HttpResponse:
     form = TeamForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        team = services.team_create(
-            name=form.cleaned_data["name"],
-            region=form.cleaned_data["region"],
-            creator=request.user,  # type: ignore[arg-type]
-        )
+        try:
+            team = services.team_create(
+                name=form.cleaned_data["name"],
+                region=form.cleaned_data["region"],
+                creator=request.user,  # type: ignore[arg-type]
+            )
+        except services.GuestOnly as exc:
+            messages.error(request, exc.message)
+            return redirect("dashboard")
         messages.success(request, f"Team {team.name} created. Invite your teammates below.")
         return redirect(team.get_absolute_url())
     return render(request, "accounts/team_form.html", {"form": form})
@@ -127,7 +142,123 @@ def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
     if invite is None:
         return render(request, "accounts/invite_invalid.html", status=404)
     if request.method == "POST" and request.user.is_authenticated:
-        services.invite_accept(invite=invite, user=request.user)
+        try:
+            services.invite_accept(invite=invite, user=request.user)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return redirect("dashboard")
         messages.success(request, f"Welcome to {invite.team.name}.")
         return redirect(invite.team.get_absolute_url())
     return render(request, "accounts/invite_accept.html", {"invite": invite})
+
+
+# --- guests --------------------------------------------------------------------------------------
+
+
+@require_POST
+@member_required
+def guest_settings(request: HttpRequest, membership: Membership) -> HttpResponse:
+    form = GuestSettingsForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Guests join as voters or observers.")
+        return _back(membership)
+    try:
+        team = services.guests_configure(
+            actor=membership,
+            allowed=form.cleaned_data["allow_guests"],
+            role=form.cleaned_data["guest_role"],
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        if team.allow_guests:
+            messages.success(request, f"Guests may join as {team.guest_role}s with the link.")
+        else:
+            messages.success(request, "Guests are off; current guests have left the team.")
+    return redirect(membership.team.get_absolute_url() + "#guests")
+
+
+@require_POST
+@member_required
+def guest_link_rotate(request: HttpRequest, membership: Membership) -> HttpResponse:
+    try:
+        services.guest_link_rotate(actor=membership)
+        messages.success(request, "New guest link: the old one no longer works.")
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return redirect(membership.team.get_absolute_url() + "#guests")
+
+
+def _guest_joins_left(request: HttpRequest) -> bool:
+    """Count a guest join from this address; False once it has made GUEST_JOIN_LIMIT in the
+    current window (a fixed window in the shared cache, so every worker counts together)."""
+    window = max(1, settings.GUEST_JOIN_WINDOW_SECONDS)
+    address = get_client_ip_address(request) or "unknown"
+    key = f"guest-join:{address}"
+    cache.add(key, 0, timeout=window)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr: this is the window's first
+        cache.add(key, 1, timeout=window)
+        count = 1
+    return count <= settings.GUEST_JOIN_LIMIT
+
+
+def guest_join(request: HttpRequest, token: str) -> HttpResponse:
+    """The guest link: a name, and you are at the table. A member of the team goes straight
+    there; someone signed in with another account (or a guest of another team) is told why
+    they cannot join as a guest."""
+    team = services.guest_team_for_token(token=token)
+    if team is None:
+        return render(request, "accounts/guest_invalid.html", status=404)
+    user = request.user
+    if user.is_authenticated:
+        if selectors.is_member(team=team, user=user):
+            return redirect("table", slug=team.slug)
+        return render(request, "accounts/guest_signed_in.html", {"team": team}, status=409)
+    form = GuestJoinForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        if not _guest_joins_left(request):
+            form.add_error(None, "Too many guests joined from your address: try again later.")
+            status = 429
+        else:
+            try:
+                membership = services.guest_join(token=token, name=form.cleaned_data["name"])
+            except services.GuestsNotAllowed:
+                return render(request, "accounts/guest_invalid.html", status=404)
+            except DomainError as exc:
+                form.add_error("name", exc.message)
+            else:
+                login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
+                return redirect("table", slug=team.slug)
+    if form.errors and status == 200:
+        status = 400
+    return render(request, "accounts/guest_join.html", {"team": team, "form": form}, status=status)
+
+
+@login_required
+def guest_claim(request: HttpRequest) -> HttpResponse:
+    """A guest signs up: the same user, now with a username and password of their own."""
+    guest: User = request.user  # type: ignore[assignment]
+    if not guest.is_guest:
+        return redirect("dashboard")
+    # An unsaved user with the guest's name, so the password validators compare with it; the
+    # service writes the guest's own row.
+    form = GuestClaimForm(request.POST or None, instance=User(first_name=guest.first_name))
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.guest_claim(
+                user=guest,
+                username=form.cleaned_data["username"],
+                email=form.cleaned_data.get("email") or "",
+                password=form.cleaned_data["password1"],
+            )
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            # The new password would end this session like any other: keep it signed in.
+            update_session_auth_hash(request, user)
+            messages.success(request, f"Welcome, {user.username}: the seat is yours.")
+            return redirect("dashboard")
+    return render(request, "accounts/guest_claim.html", {"form": form})

@@ -332,6 +332,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Guests joining through a team's guest link: at most this many new guests per client address
+# (as django-axes sees it) in each window, counted in the shared cache.
+GUEST_JOIN_LIMIT = env.int("GUEST_JOIN_LIMIT", default=10)
+GUEST_JOIN_WINDOW_SECONDS = env.int("GUEST_JOIN_WINDOW_SECONDS", default=600)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -96,6 +96,8 @@ def participants_payload(
             "role": m.role,
             "online": m.user_id in online,
             "voted": m.user_id in voted,
+            # Joined through the guest link without an account (accounts.services.guest_join).
+            "guest": m.user.is_guest,
         }
         for m in members
     ]

@@ -44,6 +44,7 @@ def team_detail(request: HttpRequest, membership: Membership) -> HttpResponse:
         "story_form": StoryForm(),
         "invite_form": InviteForm(),
         "roles": [r.value for r in roles.Role],
+        "guest_roles": [r.value for r in roles.GUEST_ROLES],
     }
     return render(request, "stories/team_detail.html", context)
 

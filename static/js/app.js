@@ -3,6 +3,7 @@
 //   <form data-confirm="Delete this story?">  asks before submitting
 //   <select data-autosubmit>                  submits its form when changed
 //   <input data-select-on-focus>              selects its text when clicked or focused
+//   <button data-copy="input-id">             copies that field's value to the clipboard
 "use strict";
 
 document.addEventListener("submit", (event) => {
@@ -26,3 +27,18 @@ for (const type of ["click", "focusin"]) {
     }
   });
 }
+
+document.addEventListener("click", async (event) => {
+  const button = event.target instanceof Element ? event.target.closest("button[data-copy]") : null;
+  if (!button) return;
+  const field = document.getElementById(button.dataset.copy);
+  if (!(field instanceof HTMLInputElement)) return;
+  field.select();
+  try {
+    await navigator.clipboard.writeText(field.value);
+    button.textContent = "Copied";
+  } catch {
+    // No clipboard (an insecure origin, or refused): the text is selected for a manual copy.
+    button.textContent = "Selected: copy it";
+  }
+});

@@ -523,6 +523,8 @@ function renderParticipants(status) {
       "span",
       { className: "seat-meta" },
       el("span", { className: `badge role-${p.role}`, text: p.role }),
+      // Joined through the guest link, without an account: the name is theirs to choose.
+      p.guest ? el("span", { className: "badge guest", text: "guest" }) : null,
       mine ? el("span", { className: "you", text: "you" }) : null,
       el("span", { className: "sr-only", text: [p.online ? "online" : "offline", said].filter(Boolean).join(", ") }),
     );
@@ -535,6 +537,7 @@ function renderParticipants(status) {
           online: String(p.online),
           voted: String(voted),
           role: p.role,
+          guest: String(Boolean(p.guest)),
         },
       },
       card,

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import http.cookiejar
+import re
+import urllib.parse
+import urllib.request
+
 import pytest
 
 from bench import load
@@ -58,6 +64,85 @@ async def test_a_full_round_across_two_workers(live_cluster):
             votes = {v["user_id"]: v["value"] for v in revealed["data"]["round"]["votes"]}
             assert votes == {voter["user_id"]: "3", facilitator["user_id"]: "5"}
             assert revealed["data"]["round"]["stats"]["mean"] == 4
+
+
+class Browser:
+    """Pages over HTTP with a cookie jar of its own, as one browser: what a form needs (the CSRF
+    token) is read from the page it is on."""
+
+    def __init__(self, base_url: str, session: str | None = None) -> None:
+        self.base_url = base_url
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        if session is not None:
+            host = urllib.parse.urlsplit(base_url).hostname or ""
+            self.jar.set_cookie(_cookie(host, "sessionid", session))
+
+    def get(self, path: str) -> str:
+        with self.opener.open(self.base_url + path, timeout=10) as response:
+            return response.read().decode()
+
+    def post(self, page: str, action: str, data: dict[str, str]) -> str:
+        """Submit ``data`` to ``action`` from the form on ``page``; the page it lands on."""
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', self.get(page))
+        assert token, page
+        body = urllib.parse.urlencode({"csrfmiddlewaretoken": token.group(1), **data}).encode()
+        request = urllib.request.Request(self.base_url + action, data=body)  # noqa: S310
+        request.add_header("Referer", self.base_url + page)
+        with self.opener.open(request, timeout=10) as response:
+            return response.read().decode()
+
+    def cookie(self, name: str) -> str:
+        return next(c.value for c in self.jar if c.name == name and c.value is not None)
+
+
+def _cookie(host: str, name: str, value: str) -> http.cookiejar.Cookie:
+    return http.cookiejar.Cookie(
+        0, name, value, None, False, host, False, False, "/", True, False, None, False, None,
+        None, {},
+    )  # fmt: skip
+
+
+async def test_a_guest_link_works_across_workers(live_cluster):
+    """The facilitator turns guests on through worker 1; a guest joins by the link through
+    worker 2 (their session, in the database, is good on every worker) and plays with the
+    facilitator, each on the other worker's socket."""
+    team = live_cluster.team(0)  # the load generator plays the others
+    facilitator = team["members"][0]
+    assert facilitator["role"] == "facilitator"
+    w1, w2 = live_cluster.workers
+    page = f"/teams/{team['slug']}/"
+
+    def set_up() -> str:
+        lead = Browser(w1, facilitator["session"])
+        settings = {"allow_guests": "on", "guest_role": "voter"}
+        landed = lead.post(page, f"{page}guests/", settings)
+        link = re.search(r'id="guest-link" value="[^"]*(/guest/[\w-]+/)"', landed)
+        assert link, landed[-2000:]
+        guest = Browser(w2)
+        table = guest.post(link.group(1), link.group(1), {"name": "Gina"})
+        assert "Live table" in table
+        return guest.cookie("sessionid")
+
+    session = await asyncio.to_thread(set_up)
+    async with (
+        TableClient(w1, team["slug"], session) as gina,
+        TableClient(w2, team["slug"], facilitator["session"]) as alice,
+    ):
+        me = gina.snapshot["data"]["me"]
+        participants = gina.snapshot["data"]["participants"]
+        seat = next(p for p in participants if p["user_id"] == me["user_id"])
+        assert (seat["name"], seat["guest"], me["role"]) == ("Gina", True, "voter")
+        await alice.command("start_round", title="Guests across workers")
+        await gina.wait_for("round_started")
+        ack = await gina.command("cast_vote", value="8")
+        assert ack["data"] == {"value": "8"}
+        assert (await vote_seen(alice, me["user_id"]))["data"] == {"user_id": me["user_id"]}
+        await alice.command("reveal_cards")
+        revealed = await gina.wait_for("cards_revealed")
+        assert {v["user_id"]: v["value"] for v in revealed["data"]["round"]["votes"]} == {
+            me["user_id"]: "8"
+        }
 
 
 async def test_the_load_generator_plays_through_the_balancer(live_cluster):
