@@ -63,8 +63,10 @@ def slack_webhook(request: HttpRequest, membership: Membership) -> HttpResponse:
 def preferences(request: HttpRequest) -> HttpResponse:
     user = request.user
     current = selectors.preference_get(user=user)  # type: ignore[arg-type]  # login_required
+    # An unticked box posts nothing at all: bind on the method, not on the data.
     form = PreferenceForm(
-        request.POST or None, initial={"session_summaries": current.session_summaries}
+        request.POST if request.method == "POST" else None,
+        initial={"session_summaries": current.session_summaries},
     )
     if request.method == "POST" and form.is_valid():
         services.preference_set(
