@@ -14,5 +14,7 @@ class NotificationsConfig(AppConfig):
 
         # In the table's transaction: the session and its messages commit (or roll back) with
         # the end of the session, and its outbox rows are durable before anything is sent.
-        events.subscribe("table_session.ended", services.on_table_session_ended, in_transaction=True)
+        events.subscribe(
+            "table_session.ended", services.on_table_session_ended, in_transaction=True
+        )
         events.subscribe("team.deleted", services.on_team_deleted, in_transaction=True)

@@ -75,7 +75,7 @@ class BadUnsubscribeLink(DomainError):
     code = "bad_unsubscribe_link"
 
 
-class _Cancel(Exception):  # noqa: N818 - a control-flow signal, not an error shown to anyone
+class _Cancel(Exception):
     """The message is no longer wanted (the invite was revoked, the member opted out)."""
 
 
@@ -362,7 +362,7 @@ def _send_email(message: Message, context: dict[str, Any]) -> None:
     email.send(fail_silently=False)
 
 
-class _Permanent(Exception):  # noqa: N818 - retrying cannot help
+class _Permanent(Exception):
     pass
 
 

@@ -19,8 +19,8 @@ before the sweep takes it. The users
 - ``backoff(attempts)`` for the delay of a row's next attempt.
 
 An outbox of a global model (notifications' directory messages) lives on ``default``: its
-``shard`` is then ``"default"``. ``pending()`` counts the undelivered rows per shard; ``OutboxCollector`` reports them to
-Prometheus as ``poker_outbox_pending{outbox, shard}``.
+``shard`` is then ``"default"``. ``pending()`` counts the undelivered rows per shard;
+``OutboxCollector`` reports them to Prometheus as ``poker_outbox_pending{outbox, shard}``.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ class SmtpServer:
         """EMAIL_URL for django-environ."""
         return f"smtp://127.0.0.1:{self.port}"
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's name
+    async def handle_DATA(self, server, session, envelope) -> str:
         with self.lock:
             if self.fail_next > 0:
                 self.fail_next -= 1
@@ -67,7 +67,7 @@ class _ChatHandler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         receiver: ChatReceiver = self.server.owner  # type: ignore[attr-defined]
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         with receiver.lock:
