@@ -21,3 +21,9 @@ def notifications_panel(context, membership):
         "invite_form": InviteEmailForm(),
         "slack_form": SlackWebhookForm(),
     }
+
+
+@register.filter
+def slack(text: object) -> str:
+    """Escape text for Slack's mrkdwn, where &, < and > are control characters (links)."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -222,11 +222,14 @@ def test_the_slack_summary_is_posted_to_the_team_webhook(crew, receiver, setting
     assert webhook.host == "127.0.0.1"
     assert receiver.url not in webhook.url_encrypted  # stored encrypted
     story = play_round(crew, "CRW-1", "Login page", votes={"fan": "5"}, estimate="5")
+    play_round(crew, "CRW-2", "<b>Tags</b> & more", votes={"fan": "3"}, estimate=None)
     table.table_session_end(membership=crew.lead)
     assert len(receiver.posts) == 1
     text = receiver.posts[0]["text"]
-    assert text.startswith("*Crew*: session 1 ended by crew-lead: 1 round, 1 estimate")
+    assert text.startswith("*Crew*: session 1 ended by crew-lead: 2 rounds, 1 estimate")
     assert f"/teams/{crew.team.slug}/stories/{story.pk}/|CRW-1 Login page>: *5*" in text
+    # Slack's control characters in a title are escaped, so it cannot forge a link.
+    assert "|CRW-2 &lt;b&gt;Tags&lt;/b&gt; &amp; more>: *–*" in text
     slack = TeamMessage.objects.using(crew.shard).get(channel="slack")
     assert slack.status == Status.SENT
 
