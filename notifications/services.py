@@ -79,30 +79,26 @@ class _Cancel(Exception):
     """The message is no longer wanted (the invite was revoked, the member opted out)."""
 
 
-def _due(now, grace):
-    return Q(next_attempt_at__lte=now - grace) & (
-        Q(locked_until__isnull=True) | Q(locked_until__lt=now)
+def _message_outbox(name: str, task: str, model: type[Message]) -> outbox.Outbox:
+    """Messages are due once their attempt time has come and no worker holds them."""
+    return outbox.register(
+        outbox.Outbox(
+            name=name,
+            task=task,
+            model=model,
+            pending=Q(status=Status.PENDING),
+            due=lambda now, grace: (
+                Q(next_attempt_at__lte=now - grace)
+                & (Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+            ),
+        )
     )
 
 
-DIRECTORY_OUTBOX = outbox.register(
-    outbox.Outbox(
-        name="notifications-directory",
-        task="notifications.send_directory_message",
-        model=DirectoryMessage,
-        pending=Q(status=Status.PENDING),
-        due=_due,
-    )
+DIRECTORY_OUTBOX = _message_outbox(
+    "notifications-directory", "notifications.send_directory_message", DirectoryMessage
 )
-TEAM_OUTBOX = outbox.register(
-    outbox.Outbox(
-        name="notifications-team",
-        task="notifications.send_team_message",
-        model=TeamMessage,
-        pending=Q(status=Status.PENDING),
-        due=_due,
-    )
-)
+TEAM_OUTBOX = _message_outbox("notifications-team", "notifications.send_team_message", TeamMessage)
 
 
 def _outbox_for(alias: str) -> outbox.Outbox:

@@ -229,7 +229,7 @@ def test_the_slack_summary_is_posted_to_the_team_webhook(crew, receiver, setting
     assert text.startswith("*Crew*: session 1 ended by crew-lead: 2 rounds, 1 estimate")
     assert f"/teams/{crew.team.slug}/stories/{story.pk}/|CRW-1 Login page>: *5*" in text
     # Slack's control characters in a title are escaped, so it cannot forge a link.
-    assert "|CRW-2 &lt;b&gt;Tags&lt;/b&gt; &amp; more>: *–*" in text
+    assert "|CRW-2 &lt;b&gt;Tags&lt;/b&gt; &amp; more>: *\u2013*" in text  # no estimate
     slack = TeamMessage.objects.using(crew.shard).get(channel="slack")
     assert slack.status == Status.SENT
 

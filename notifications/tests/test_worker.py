@@ -14,7 +14,6 @@ from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
-from django.db import connections
 from django.test import Client
 from django.urls import reverse
 
@@ -28,9 +27,9 @@ from tests.processes import (
     REDIS_SERVER,
     CeleryWorker,
     RedisBroker,
-    database_url,
     tasks_via_broker,
     wait_until,
+    worker_databases_env,
 )
 
 pytestmark = [
@@ -73,14 +72,10 @@ def worker(broker, smtp, tmp_path, settings) -> Iterator[CeleryWorker]:
     settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True  # the chat receiver is on 127.0.0.1
     name = f"notify-e2e-{uuid.uuid4().hex[:8]}"
 
-    def url(alias: str) -> str:
-        return database_url(connections[alias].settings_dict, application_name=name)
-
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "pokerproject.settings",
-        "DATABASE_URL": url("default"),
-        "SHARD_URLS": ",".join(f"{s.alias}@{s.region}={url(s.alias)}" for s in settings.SHARDS),
+        **worker_databases_env(name),
         "CELERY_BROKER_URL": broker.url,
         "CELERY_VISIBILITY_TIMEOUT": "5",
         "NOTIFICATIONS_SWEEP_SECONDS": "1",
