@@ -10,6 +10,7 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
+from accounts import services as account_services
 from accounts.models import Invite, User
 from accounts.roles import Forbidden
 from integrations import netguard
@@ -286,3 +287,34 @@ def test_an_invite_revoked_before_its_e_mail_leaves_is_not_sent(crew, settings):
     row = DirectoryMessage.objects.get()
     assert services.message_send(alias="default", message_id=row.pk) == Status.CANCELLED
     assert mail.outbox == []
+
+
+def test_deleting_a_team_deletes_its_sessions_and_messages(crew):
+    play_round(crew, "CRW-1", "Login page", votes={"fan": "5"}, estimate="5")
+    table.table_session_end(membership=crew.lead)
+    assert TeamMessage.objects.using(crew.shard).filter(team_id=crew.team.pk).count() == 2
+    account_services.team_delete(team=crew.team)
+    assert not TeamMessage.objects.using(crew.shard).filter(team_id=crew.team.pk).exists()
+    assert not TableSession.objects.using(crew.shard).filter(team_id=crew.team.pk).exists()
+
+
+def test_the_admin_lists_what_was_sent_and_changes_nothing(crew, admin_client):
+    play_round(crew, "CRW-1", "Login page", votes={"fan": "5"}, estimate="5")
+    table.table_session_end(membership=crew.lead)
+    services.invite_email_send(
+        actor=crew.lead, email="pal@example.com", role="voter", base_url="http://t.test"
+    )
+    pages = {
+        "directorymessage": "pal@example.com",
+        "teammessage": "fan@example.com",
+        "tablesession": str(crew.team.pk),
+    }
+    for model, expected in pages.items():
+        url = reverse(f"admin:notifications_{model}_changelist")
+        if model != "directorymessage":  # the team's rows: on its shard
+            url += f"?shard={crew.shard}"
+        response = admin_client.get(url)
+        assert response.status_code == 200, model
+        assert expected in response.content.decode(), model
+    add = admin_client.get(reverse("admin:notifications_directorymessage_add"))
+    assert add.status_code == 403
