@@ -3,7 +3,7 @@
 from django.contrib import admin
 
 from notifications.models import DirectoryMessage, TableSession, TeamMessage
-from pokerproject.admin import ServiceAdmin
+from pokerproject.admin import ReadOnlyAdmin
 from pokerproject.regions.admin import ReadOnlyShardAdmin
 
 MESSAGE_COLUMNS = [
@@ -20,19 +20,10 @@ MESSAGE_COLUMNS = [
 
 
 @admin.register(DirectoryMessage)
-class DirectoryMessageAdmin(ServiceAdmin):
+class DirectoryMessageAdmin(ReadOnlyAdmin):
     list_display = MESSAGE_COLUMNS
     list_filter = ["status", "kind"]
     search_fields = ["recipient"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(TeamMessage)
