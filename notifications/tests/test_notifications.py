@@ -318,3 +318,23 @@ def test_the_admin_lists_what_was_sent_and_changes_nothing(crew, admin_client):
         assert expected in response.content.decode(), model
     add = admin_client.get(reverse("admin:notifications_directorymessage_add"))
     assert add.status_code == 403
+
+
+def test_a_facilitator_sets_and_removes_the_slack_webhook_on_the_team_page(
+    crew, client, receiver, settings
+):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    url = reverse("slack_webhook", kwargs={"slug": crew.team.slug})
+    client.force_login(crew.fan.user)
+    client.post(url, {"url": receiver.url})
+    assert selectors.slack_webhook_get(team=crew.team) is None  # a voter may not
+    assert b"Slack summaries" not in client.get(crew.team.get_absolute_url()).content
+
+    client.force_login(crew.lead.user)
+    assert client.post(url, {"url": receiver.url}).status_code == 302
+    assert selectors.slack_webhook_get(team=crew.team).host == "127.0.0.1"
+    page = client.get(crew.team.get_absolute_url()).content.decode()
+    assert "<code>127.0.0.1</code>" in page
+    assert receiver.url not in page  # the URL is the secret: never shown again
+    client.post(url, {"remove": "1"})
+    assert selectors.slack_webhook_get(team=crew.team) is None
