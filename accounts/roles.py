@@ -30,6 +30,7 @@ class Action(StrEnum):
     SET_DECK = "set_deck"
     MANAGE_BACKLOG = "manage_backlog"
     MANAGE_MEMBERS = "manage_members"
+    END_SESSION = "end_session"
 
 
 # The roles a guest may hold: a facilitator manages members, links and integrations, which
@@ -49,6 +50,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     # Any player may shape the backlog; observers only watch.
     Action.MANAGE_BACKLOG: _EVERYONE_WHO_PLAYS,
     Action.MANAGE_MEMBERS: _FACILITATOR,
+    Action.END_SESSION: _FACILITATOR,
 }
 
 

@@ -61,3 +61,16 @@ class ServiceAdmin(admin.ModelAdmin):
                 return super().changelist_view(request, extra_context)
         except DomainError as error:
             return self.refused(request, error)
+
+
+class ReadOnlyAdmin(ServiceAdmin):
+    """Records the admin shows and never writes: no add, change or delete."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -18,8 +18,9 @@ before the sweep takes it. The users
   at commit, a worker that died mid-task);
 - ``backoff(attempts)`` for the delay of a row's next attempt.
 
-``pending()`` counts the undelivered rows per shard; ``OutboxCollector`` reports them to
-Prometheus as ``poker_outbox_pending{outbox, shard}``.
+An outbox of a global model (notifications' directory messages) lives on ``default``: its
+``shard`` is then ``"default"``. ``pending()`` counts the undelivered rows per shard;
+``OutboxCollector`` reports them to Prometheus as ``poker_outbox_pending{outbox, shard}``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from prometheus_client.core import REGISTRY, GaugeMetricFamily
 
 from pokerproject.celery import app as celery_app
 from pokerproject.regions import registry
+from pokerproject.regions.placement import Placement, placement_of
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +102,7 @@ class Outbox:
         """Queue every due row of every shard again; returns how many tasks were queued."""
         now = now or timezone.now()
         queued = 0
-        for alias in registry.shard_aliases():
+        for alias in self.aliases():
             rows = self.model._default_manager.using(alias)
             due = rows.filter(self.pending & self.due(now, self.grace))
             values = due.values_list(self.key, flat=True)
@@ -115,6 +117,13 @@ class Outbox:
                 self.enqueue(alias, key)
             queued += len(keys)
         return queued
+
+    def aliases(self) -> list[str]:
+        """Where the rows live: every shard, or the directory for a global model (a message
+        about the directory alone, such as a password reset, has no team and no shard)."""
+        if placement_of(self.model) == Placement.GLOBAL:
+            return ["default"]
+        return registry.shard_aliases()
 
     def pending_count(self, alias: str) -> int:
         return self.model._default_manager.using(alias).filter(self.pending).count()
@@ -195,7 +204,7 @@ class OutboxCollector:
             self.NAME, "Outbox rows not yet done, per outbox and shard", labels=["outbox", "shard"]
         )
         for outbox in outboxes():
-            for alias in registry.shard_aliases():
+            for alias in outbox.aliases():
                 try:
                     pending.add_metric([outbox.name, alias], outbox.pending_count(alias))
                 except Exception:  # noqa: S112 - a shard that is down must not break the scrape

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "rooms",
     "replication",
     "integrations",
+    "notifications",
     "operations",
     "api",
 ]
@@ -278,6 +279,8 @@ CELERY_TASK_ROUTES = {
     "integrations.*": {"queue": "webhooks"},
     # Housekeeping of the REST API rides on the webhooks queue (same workers, same cadence).
     "api.*": {"queue": "webhooks"},
+    # E-mail and Slack: a slow mail server must not hold up webhooks or copies.
+    "notifications.*": {"queue": "notifications"},
 }
 CELERY_BEAT_SCHEDULE = {
     "replication-sweep": {
@@ -291,6 +294,10 @@ CELERY_BEAT_SCHEDULE = {
     "accounts-trim-login-log": {
         "task": "accounts.trim_login_log",
         "schedule": 24 * 3600.0,
+    },
+    "notifications-sweep": {
+        "task": "notifications.sweep",
+        "schedule": env.float("NOTIFICATIONS_SWEEP_SECONDS", default=15.0),
     },
     "api-idempotency-purge": {
         "task": "api.purge_idempotency_records",
@@ -378,6 +385,17 @@ CONTENT_SECURITY_POLICY = {
 
 # EMAIL_URL fills EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, ... (django-environ's documented idiom).
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Planning Poker <poker@localhost>")
+SERVER_EMAIL = env("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
+# An SMTP server that hangs must not hold a worker for long (the message is retried).
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=15.0)
+# Where links in messages sent without a request point (session summaries, unsubscribe).
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+# Seconds before each retry of a failed e-mail or Slack post; then the message fails.
+NOTIFICATIONS_RETRY_SCHEDULE = env.list(
+    "NOTIFICATIONS_RETRY_SCHEDULE", cast=float, default=[30, 120, 600, 1800, 7200]
+)
+NOTIFICATIONS_INVITES_PER_HOUR = env.int("NOTIFICATIONS_INVITES_PER_HOUR", default=50)
 
 # --- Static files -----------------------------------------------------------------------------
 STATIC_URL = env("STATIC_URL", default="/static/")

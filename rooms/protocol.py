@@ -50,6 +50,7 @@ COMMANDS: dict[str, CommandSpec] = {
         "restart_round": _command(Action.RESTART),
         "accept_estimate": _command(Action.ACCEPT, value=(str, True), next=(bool, False)),
         "set_deck": _command(Action.SET_DECK, deck=(str, True)),
+        "end_session": _command(Action.END_SESSION),
     }.items()
 }
 
@@ -70,6 +71,8 @@ EVENTS: dict[str, frozenset[str]] = {
     "members_changed": frozenset({"user_id", "role"}),
     "table_paused": frozenset({"reason"}),
     "table_resumed": frozenset(),
+    # The facilitator ended the estimation session (rooms.services.table_session_end).
+    "table_session_ended": frozenset({"ended_at", "ended_by"}),
     # To the sockets of ``user_id`` only (of the one session ``session`` names, or all of them
     # when it is null), which then close with CLOSE_UNAUTHENTICATED.
     "session_ended": frozenset({"user_id", "reason", "session"}),

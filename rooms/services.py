@@ -36,7 +36,7 @@ from stories import services as story_services
 from stories.models import Story
 from stories.services import UnknownStory
 
-events.declare("round.revealed", "round.accepted")
+events.declare("round.revealed", "round.accepted", "table_session.ended")
 
 
 @dataclass(frozen=True)
@@ -426,6 +426,27 @@ def room_set_deck(*, membership: Membership, deck: str) -> TableUpdate:
         game.require_can_start(_current_status(room))
         room.deck = chosen.key
         _emit(team, room, "deck_changed", {"deck": chosen.as_dict()})
+    return TableUpdate(version=room.version)
+
+
+def table_session_end(*, membership: Membership) -> TableUpdate:
+    """End the team's estimation session: the rounds revealed since the previous end (or since
+    the table opened) make up the session. The table records nothing of its own; it announces
+    the end and emits ``table_session.ended`` in its transaction (notifications records the
+    session and its summary there). A round being played goes on; it belongs to the next."""
+    roles.require(membership.role, roles.Action.END_SESSION)
+    team = membership.team
+    with team_atomic(team):
+        room = _lock_table(team, membership)
+        now = timezone.now()
+        data = {"ended_at": now, "ended_by_id": membership.user_id}
+        events.emit(events.Event("table_session.ended", team, data), using=team.shard)
+        _emit(
+            team,
+            room,
+            "table_session_ended",
+            {"ended_at": now.isoformat(), "ended_by": membership.user_id},
+        )
     return TableUpdate(version=room.version)
 
 

@@ -79,6 +79,19 @@ def database_url(settings_dict: dict[str, Any], **options: str) -> str:
     return f"postgres://{credentials}{host}{port}/{settings_dict['NAME']}{suffix}"
 
 
+def worker_databases_env(application_name: str) -> dict[str, str]:
+    """DATABASE_URL and SHARD_URLS of this test run's databases, for a process it starts (a
+    worker), its sessions named ``application_name``."""
+    from django.conf import settings
+    from django.db import connections
+
+    def url(alias: str) -> str:
+        return database_url(connections[alias].settings_dict, application_name=application_name)
+
+    shards = ",".join(f"{s.alias}@{s.region}={url(s.alias)}" for s in settings.SHARDS)
+    return {"DATABASE_URL": url("default"), "SHARD_URLS": shards}
+
+
 def libpq_conninfo(settings_dict: dict[str, Any]) -> dict[str, Any]:
     """psycopg.connect() keyword arguments for a Django PostgreSQL settings dict."""
     params = {

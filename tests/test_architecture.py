@@ -59,6 +59,7 @@ LAYOUT = {
     "rooms/tests/test_realtime.py": "import api\nfrom rooms.realtime import consumers\n",
     "integrations/__init__.py": "from pokerproject import outbox\nfrom rooms import services\n",
     "replication/__init__.py": "from pokerproject import outbox\nfrom rooms import services\n",
+    "notifications/__init__.py": "import integrations\nfrom pokerproject import outbox\n",
     "operations/__init__.py": "import accounts.models\nimport replication\n",
     "api/__init__.py": "import integrations\nimport replication\n",
     "pokerproject/settings.py": "from pokerproject.regions import config\n",
@@ -123,6 +124,9 @@ def test_the_contracts_hold_on_the_layout(target_tree):
         pytest.param("rooms/services.py", "import pokerproject.urls", "layers", id="into-config"),
         pytest.param("integrations/__init__.py", "import replication", "layers", id="siblings"),
         pytest.param("replication/__init__.py", "import operations", "layers", id="up-to-ops"),
+        pytest.param(
+            "integrations/__init__.py", "import notifications", "layers", id="up-to-notify"
+        ),
         pytest.param(
             "stories/services.py", "from rooms import services as table", "layers", id="backlog-up"
         ),

@@ -304,7 +304,7 @@ cmd_start() {
   done
   for i in $(seq 1 "$WORKERS"); do wait_http "http://127.0.0.1:$((WORKER_BASE_PORT + i))/healthz" "worker-$i"; done
   if [[ $CELERY == 1 ]]; then
-    spawn celery-worker "$VENV/bin/celery" -A pokerproject worker -Q celery,replication,webhooks \
+    spawn celery-worker "$VENV/bin/celery" -A pokerproject worker -Q celery,replication,webhooks,notifications \
       --concurrency 2 --loglevel INFO -n "poker@%h"
     spawn celery-beat "$VENV/bin/celery" -A pokerproject beat --loglevel INFO \
       --schedule "$DIR/celerybeat-schedule" --pidfile=

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
-from django.db import connections
 
 from integrations import services
 from integrations.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
@@ -23,9 +22,9 @@ from tests.processes import (
     REDIS_SERVER,
     CeleryWorker,
     RedisBroker,
-    database_url,
     tasks_via_broker,
     wait_until,
+    worker_databases_env,
 )
 
 pytestmark = [
@@ -60,14 +59,10 @@ def via_broker(broker) -> Iterator[None]:
 def worker(broker, via_broker, tmp_path) -> Iterator[CeleryWorker]:
     name = f"webhooks-e2e-{uuid.uuid4().hex[:8]}"
 
-    def url(alias: str) -> str:
-        return database_url(connections[alias].settings_dict, application_name=name)
-
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "pokerproject.settings",
-        "DATABASE_URL": url("default"),
-        "SHARD_URLS": ",".join(f"{s.alias}@{s.region}={url(s.alias)}" for s in settings.SHARDS),
+        **worker_databases_env(name),
         "CELERY_BROKER_URL": broker.url,
         "CELERY_VISIBILITY_TIMEOUT": "5",
         "WEBHOOK_SWEEP_SECONDS": "1",

@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from django.utils.http import urlencode
 from django.utils.text import capfirst
 
-from pokerproject.admin import ServiceAdmin
+from pokerproject.admin import ReadOnlyAdmin, ServiceAdmin
 from pokerproject.regions import registry
 
 
@@ -94,14 +94,5 @@ class ShardAdmin(ServiceAdmin):
         return urlencode({"_changelist_filters": urlencode({"shard": request.GET["shard"]})})
 
 
-class ReadOnlyShardAdmin(ShardAdmin):
-    """Records the admin shows and never writes: no add, change or delete."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class ReadOnlyShardAdmin(ReadOnlyAdmin, ShardAdmin):
+    """Records of a shard the admin shows and never writes: no add, change or delete."""

@@ -28,7 +28,7 @@ GLOBAL_APP_LABELS = frozenset(
     }
 )
 PROJECT_APP_LABELS = frozenset(
-    {"regions", "accounts", "stories", "rooms", "replication", "integrations"}
+    {"regions", "accounts", "stories", "rooms", "replication", "integrations", "notifications"}
 )
 
 

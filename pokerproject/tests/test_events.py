@@ -93,6 +93,12 @@ def test_every_outbox_is_registered_with_a_task_of_the_project():
     from pokerproject.celery import app
 
     names = {box.name for box in outbox.outboxes()}
-    assert names == {"replication", "webhooks", "jira"}
+    assert names == {
+        "replication",
+        "webhooks",
+        "jira",
+        "notifications-directory",
+        "notifications-team",
+    }
     for box in outbox.outboxes():
         assert box.task in app.tasks, box.task

@@ -61,6 +61,13 @@ def test_the_tests_switch_keeps_every_task_inline(settings, ran_in):
 
 
 def test_only_replication_runs_inline_when_eager():
-    """Copies for other regions stay in the deployment; webhooks and Jira wait on others."""
+    """Copies for other regions stay in the deployment; webhooks, Jira, mail servers and Slack
+    are others to wait on."""
     flags = {box.name: box.inline_when_eager for box in outbox.outboxes()}
-    assert flags == {"replication": True, "webhooks": False, "jira": False}
+    assert flags == {
+        "replication": True,
+        "webhooks": False,
+        "jira": False,
+        "notifications-directory": False,
+        "notifications-team": False,
+    }

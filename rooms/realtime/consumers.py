@@ -312,6 +312,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
             command, await self._call(services.room_set_deck, deck=command.data["deck"])
         )
 
+    async def do_end_session(self, command: protocol.Command) -> None:
+        await self._ack(command, await self._call(services.table_session_end))
+
     # --- outbound --------------------------------------------------------------------------
 
     async def team_event(self, message: dict) -> None:

@@ -70,6 +70,7 @@ ALLOWED = {
     Action.SET_DECK: {FAC},
     Action.MANAGE_BACKLOG: {FAC, VOTER},
     Action.MANAGE_MEMBERS: {FAC},
+    Action.END_SESSION: {FAC},
 }
 
 

@@ -63,6 +63,7 @@ const ui = {
   quickTitle: $("quick-title"),
   quickBtn: $("quick-btn"),
   deckSelect: $("deck-select"),
+  endSessionBtn: $("end-session-btn"),
   backlog: $("backlog"),
   backlogCount: $("backlog-count"),
 };
@@ -432,6 +433,10 @@ function applyEvent(event) {
     case "backlog_changed":
       state.backlog = data.backlog;
       break;
+    case "table_session_ended":
+      // Notifications e-mail the session's summary to the members who opted in.
+      toast("The session has ended: its summary is on its way.", "info");
+      break;
     default:
       return false; // an event this page does not know: the version is kept, nothing to draw
   }
@@ -796,6 +801,11 @@ ui.quickForm.addEventListener("submit", (event) => {
   if (send("start_round", title ? { title } : {}) !== null) ui.quickTitle.value = "";
 });
 ui.deckSelect.addEventListener("change", () => send("set_deck", { deck: ui.deckSelect.value }));
+ui.endSessionBtn.addEventListener("click", () => {
+  if (window.confirm("End the session? Its summary is sent to the members who asked for it.")) {
+    send("end_session");
+  }
+});
 function accept(next) {
   const value = ui.acceptValue.value.trim();
   if (!value) {

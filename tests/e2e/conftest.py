@@ -108,15 +108,27 @@ def _wait_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
 
 
 @pytest.fixture(scope="session")
+def mail_server():
+    """A real SMTP server (aiosmtpd) that receives every e-mail the live server sends."""
+    from notifications.tests.servers import SmtpServer
+
+    server = SmtpServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
 def live_server_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, mail_server
 ) -> Iterator[str]:
     """Start a migrated, seeded Daphne on a free port; yield its base URL."""
     tmp = tmp_path_factory.mktemp("e2e-server")
     env = _server_env(tmp)
+    env["EMAIL_URL"] = mail_server.url
     _manage(env, "migrate_all")
     _manage(env, "seed_demo", "--password", DEMO_PASSWORD)
     port = _free_port()
+    env["SITE_URL"] = f"http://127.0.0.1:{port}"
     log = tmp / "server.log"
     request.config.stash[_server_log] = log
     url = f"http://127.0.0.1:{port}"

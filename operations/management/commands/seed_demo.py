@@ -36,8 +36,14 @@ class Command(BaseCommand):
         users = {}
         with transaction.atomic(using="default"):
             for username, _ in people:
+                # An address on the reserved example.com: invites, resets and session
+                # summaries of the demo show on the console (the embedded EMAIL_URL).
                 user, created = User.objects.get_or_create(
-                    username=username, defaults={"first_name": username.capitalize()}
+                    username=username,
+                    defaults={
+                        "first_name": username.capitalize(),
+                        "email": f"{username}@example.com",
+                    },
                 )
                 if created:
                     user.set_password(password)

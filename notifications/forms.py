@@ -1,0 +1,38 @@
+from django import forms
+from django.contrib.auth.forms import PasswordResetForm
+
+from accounts.models import ROLE_CHOICES
+from notifications import services
+
+
+class InviteEmailForm(forms.Form):
+    email = forms.EmailField(label="E-mail address")
+    role = forms.ChoiceField(choices=ROLE_CHOICES, initial="voter")
+
+
+class PreferenceForm(forms.Form):
+    session_summaries = forms.BooleanField(
+        required=False, label="E-mail me a summary when a session of my teams ends"
+    )
+
+
+class SlackWebhookForm(forms.Form):
+    url = forms.URLField(
+        max_length=500,
+        label="Slack incoming webhook URL",
+        assume_scheme="https",
+        help_text="Slack (or a compatible chat) gets each session's summary.",
+    )
+
+
+class QueuedPasswordResetForm(PasswordResetForm):
+    """Django's form, whose e-mail is sent by a Celery task instead of in the request (the
+    answer is the same whether or not the address is known, as with Django's own)."""
+
+    def save(  # type: ignore[override]
+        self, *, request=None, use_https: bool = False, domain_override=None, **kwargs
+    ) -> None:
+        host = domain_override or (request.get_host() if request else "")
+        base_url = f"{'https' if use_https else 'http'}://{host}" if host else ""
+        for user in self.get_users(self.cleaned_data["email"]):
+            services.password_reset_request(user=user, base_url=base_url)
