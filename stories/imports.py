@@ -224,9 +224,7 @@ def row_errors(values: dict[str, str]) -> list[str]:
             )
     estimate = values.get("estimate", "")
     if estimate and (len(estimate) > MAX_ESTIMATE or not _NO_SPACE.match(estimate)):
-        errors.append(
-            f"The estimate is not a card: at most {MAX_ESTIMATE} characters, no spaces."
-        )
+        errors.append(f"The estimate is not a card: at most {MAX_ESTIMATE} characters, no spaces.")
     if len(values.get("description", "")) > MAX_DESCRIPTION:
         errors.append(f"The description is longer than {MAX_DESCRIPTION} characters.")
     if any(char < " " and char not in "\t\n\r" for value in values.values() for char in value):

@@ -3,8 +3,8 @@
 import uuid
 
 from django.contrib import messages
-from django.db import IntegrityError
 from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST

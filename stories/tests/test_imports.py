@@ -18,7 +18,12 @@ def test_csv_reads_columns_by_header_name_in_any_order_and_case():
         ",,Logout,,\n"
     )
     assert [row.values for row in rows] == [
-        {"estimate": "5", "url": "https://example.com/1", "title": "Login page", "external_key": "PROJ-1"},
+        {
+            "estimate": "5",
+            "url": "https://example.com/1",
+            "title": "Login page",
+            "external_key": "PROJ-1",
+        },
         {"estimate": "", "url": "", "title": "Logout", "external_key": ""},
     ]
     assert errors(rows) == {}
