@@ -32,7 +32,8 @@ ERROR_DESCRIPTIONS = {
     "409": "The table or backlog is not in a state that allows it, a team's limit is reached "
     "(`too_many_webhooks`), or the Idempotency-Key is in use (`idempotency_in_progress`).",
     "422": "The Idempotency-Key was used with a different request (`idempotency_key_reused`), "
-    "or an upsert names an external key twice (`repeated_external_key`).",
+    "an upsert names an external key twice (`repeated_external_key`), or rows of an import "
+    "have errors (`invalid_rows`, each row's errors in `rows`).",
     "429": "Too many requests; see Retry-After.",
 }
 

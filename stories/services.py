@@ -215,6 +215,8 @@ class UpsertResult:
     created: list[Story] = field(default_factory=list)
     updated: list[Story] = field(default_factory=list)
     unchanged: list[Story] = field(default_factory=list)
+    # Each item's story and what became of it ("created", "updated", "unchanged"), in order.
+    actions: list[tuple[str, Story]] = field(default_factory=list)
 
     @property
     def stories(self) -> list[Story]:
@@ -286,6 +288,7 @@ def _upsert_one(
             except IntegrityError:
                 continue  # created concurrently under the same key: update it instead
             result.created.append(story)
+            result.actions.append(("created", story))
             return
         changes = {k: v for k, v in wanted.items() if getattr(story, k) != v}
         if estimate and story.estimate != estimate:
@@ -293,11 +296,13 @@ def _upsert_one(
             story.estimated_at = timezone.now()
         if not changes:
             result.unchanged.append(story)
+            result.actions.append(("unchanged", story))
             return
         for name, value in changes.items():
             setattr(story, name, value)
         story.save(using=team.shard)
         result.updated.append(story)
+        result.actions.append(("updated", story))
         return
     raise UpsertRefused(  # pragma: no cover - three races in a row on one key
         f"Could not upsert {key}; try again.", code="conflict"
