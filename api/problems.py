@@ -35,7 +35,15 @@ GAME_STATUS = {
     "moved": status.HTTP_409_CONFLICT,
     # Well-formed, as far as a JSON schema can say, but not processable (RFC 9110, 15.5.21).
     "repeated_external_key": status.HTTP_422_UNPROCESSABLE_ENTITY,
+    # An import the schema allows (a CSV body is any text) but that cannot be read as stories.
     "invalid_rows": status.HTTP_422_UNPROCESSABLE_ENTITY,
+    "no_title_column": status.HTTP_422_UNPROCESSABLE_ENTITY,
+    "bad_csv": status.HTTP_422_UNPROCESSABLE_ENTITY,
+    "bad_encoding": status.HTTP_422_UNPROCESSABLE_ENTITY,
+    "not_text": status.HTTP_422_UNPROCESSABLE_ENTITY,
+    "empty": status.HTTP_422_UNPROCESSABLE_ENTITY,
+    "too_large": status.HTTP_422_UNPROCESSABLE_ENTITY,
+    "too_many_rows": status.HTTP_422_UNPROCESSABLE_ENTITY,
     "paused": status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 

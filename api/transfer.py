@@ -123,6 +123,7 @@ class StoryImportApi(TeamApi):
     """Import stories: JSON rows, or a CSV file as the body (the pages' format)."""
 
     parser_classes = [JSONParser, CsvParser]
+    request_body_required = True  # api.schema: JSON rows or CSV text, never nothing
 
     @extend_schema(
         parameters=[DRY_RUN, IDEMPOTENCY_KEY],
@@ -141,8 +142,9 @@ class StoryImportApi(TeamApi):
     def post(self, request: Request, slug: str) -> Response:
         membership = self.member(request, slug, Scope.WRITE)
         dry_run = _flag(request, "dry_run")
-        if isinstance(request.data, str):
-            rows = imports.parse_csv(request.data)
+        if request.content_type.startswith(CsvParser.media_type):
+            # An empty body is no text to DRF (it parses nothing): the same refusal as "".
+            rows = imports.parse_csv(request.data if isinstance(request.data, str) else "")
         else:
             serializer = ImportInputSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)

@@ -266,7 +266,7 @@ def history_source(*, team: Team) -> str:
 
 def history_query(
     *, team: Team, story_id: uuid.UUID | None = None, search: str = ""
-) -> QuerySet[Round] | QuerySet[RoundReplica]:
+) -> QuerySet[Any]:
     """The team's finished rounds, newest first, from history_source: those of one story, or
     those whose title or story key contains ``search`` (case-insensitive)."""
     source = history_source(team=team)

@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 
 from accounts.decorators import member_required
@@ -66,7 +67,7 @@ def team_history(request: HttpRequest, membership: Membership) -> HttpResponse:
 
 
 @member_required
-def history_export(request: HttpRequest, membership: Membership, kind: str) -> HttpResponse:
+def history_export(request: HttpRequest, membership: Membership, kind: str) -> HttpResponseBase:
     """The history as CSV or JSON, streamed; with ``q``, the rounds the search finds."""
     search = request.GET.get("q", "").strip()[:200]
     return exports.history_response(request, membership.team, kind, search)

@@ -152,7 +152,7 @@ def parse_csv(text: str) -> list[ImportRow]:
                 "(also key, link, description, estimate).",
                 code="no_title_column",
             )
-        rows = []
+        rows: list[ImportRow] = []
         for cells in reader:
             if not any(cell.strip() for cell in cells):
                 continue
@@ -171,7 +171,7 @@ def parse_csv(text: str) -> list[ImportRow]:
 
 def parse_list(text: str) -> list[ImportRow]:
     text = _check_text(text)
-    rows = []
+    rows: list[ImportRow] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line:

@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -187,6 +188,6 @@ def story_import(request: HttpRequest, membership: Membership) -> HttpResponse:
 
 
 @member_required
-def backlog_export(request: HttpRequest, membership: Membership, kind: str) -> HttpResponse:
+def backlog_export(request: HttpRequest, membership: Membership, kind: str) -> HttpResponseBase:
     """The backlog as CSV or JSON, streamed; any member may export."""
     return exports.backlog_response(request, membership.team, kind)

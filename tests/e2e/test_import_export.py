@@ -30,7 +30,7 @@ CSV_FILE = (
     "IMP-1,Sign in with a passkey,https://tracker.example/IMP-1,5,Passkeys first\n"
     "IMP-2,=SUM(A1:A9) looks like a formula,,,\n"
     ",,https://tracker.example/none,,A row without a title\n"
-    ",Keyless story,,,\"Two lines,\nwith a comma\"\n"
+    ',Keyless story,,,"Two lines,\nwith a comma"\n'
 )
 
 
