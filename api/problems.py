@@ -97,7 +97,8 @@ def _first_code(codes) -> str:
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         status_code = GAME_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST)
-        return problem(status_code, exc.code, exc.message)
+        # An edge's refusal may carry more (an import's rows and their errors).
+        return problem(status_code, exc.code, exc.message, **getattr(exc, "problem_extra", {}))
     if isinstance(exc, IntegrityError):
         # The only constraint a client can break is one external key per team.
         return problem(409, "duplicate_external_key", "Another story already has that key.")

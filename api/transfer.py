@@ -18,11 +18,21 @@ from rest_framework.response import Response
 
 from api.drf import IDEMPOTENCY_KEY, InputSerializer, TeamApi
 from api.idempotency import idempotent
-from api.problems import problem
 from integrations.models import Scope
 from rooms import exports as history_exports
 from stories import exports, imports, selectors, services
 from stories.imports import MAX_IMPORT_ROWS
+
+
+class RowsRefused(imports.ImportRefused):
+    """Rows with errors: a problem (422 ``invalid_rows``) that lists them. Raised, not returned,
+    so an Idempotency-Key keeps nothing of it (api.idempotency) and a fixed retry runs."""
+
+    def __init__(self, rows: list[dict]) -> None:
+        super().__init__(
+            f"{len(rows)} rows have errors; nothing was imported.", code="invalid_rows"
+        )
+        self.problem_extra = {"rows": rows}
 
 
 class CsvParser(BaseParser):
@@ -153,12 +163,7 @@ class StoryImportApi(TeamApi):
             preview = selectors.import_preview(team=membership.team, rows=rows)
             if not dry_run:
                 bad = [_row(row, action) for row, action in preview if action == "skip"]
-                return problem(
-                    422,
-                    "invalid_rows",
-                    f"{len(bad)} rows have errors; nothing was imported.",
-                    rows=bad,
-                )
+                raise RowsRefused(bad)
             body = [_row(row, action) for row, action in preview]
             return Response({"dry_run": True, **_counts([r["action"] for r in body]), "rows": body})
         result = services.stories_import(membership=membership, rows=rows)

@@ -107,16 +107,11 @@ def history_json(team: Team, search: str = "") -> Iterator[str]:
 def history_response(
     request: HttpRequest, team: Team, kind: str, search: str = ""
 ) -> StreamingHttpResponse:
-    if kind == "csv":
-        return exports.streamed(
-            request,
-            lambda: history_csv(team, search),
-            content_type=exports.CSV_TYPE,
-            filename=exports.filename(team, "history", "csv"),
-        )
-    return exports.streamed(
+    return exports.respond(
         request,
-        lambda: history_json(team, search),
-        content_type=exports.JSON_TYPE,
-        filename=exports.filename(team, "history", "json"),
+        team,
+        "history",
+        kind,
+        as_csv=lambda: history_csv(team, search),
+        as_json=lambda: history_json(team, search),
     )

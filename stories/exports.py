@@ -133,17 +133,29 @@ def backlog_json(team: Team) -> Iterator[str]:
     return json_document(head, "stories", pages)
 
 
-def backlog_response(request: HttpRequest, team: Team, kind: str) -> StreamingHttpResponse:
+def respond(
+    request: HttpRequest,
+    team: Team,
+    what: str,
+    kind: str,
+    *,
+    as_csv: Callable[[], Iterator[str]],
+    as_json: Callable[[], Iterator[str]],
+) -> StreamingHttpResponse:
+    """The export ``what`` of ``team`` as ``kind`` (csv or json), streamed as a download."""
     if kind == "csv":
-        return streamed(
-            request,
-            lambda: backlog_csv(team),
-            content_type=CSV_TYPE,
-            filename=filename(team, "backlog", "csv"),
-        )
-    return streamed(
+        chunks, content_type = as_csv, CSV_TYPE
+    else:
+        chunks, content_type = as_json, JSON_TYPE
+    return streamed(request, chunks, content_type=content_type, filename=filename(team, what, kind))
+
+
+def backlog_response(request: HttpRequest, team: Team, kind: str) -> StreamingHttpResponse:
+    return respond(
         request,
-        lambda: backlog_json(team),
-        content_type=JSON_TYPE,
-        filename=filename(team, "backlog", "json"),
+        team,
+        "backlog",
+        kind,
+        as_csv=lambda: backlog_csv(team),
+        as_json=lambda: backlog_json(team),
     )
