@@ -11,8 +11,10 @@ from django.urls import reverse
 
 from accounts.roles import Role
 from conftest import facilitator_of
+from pokerproject.regions import registry
 from rooms import selectors, views
 from rooms import services as table_services
+from rooms.models import RoundReplica
 from stories import services as story_services
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -139,3 +141,36 @@ def test_history_and_its_exports_are_for_members_only(played, team_factory, make
         assert stranger.get(url).status_code == 404
         assert Client().get(url).status_code == 302
         assert "Beta secret" not in export(played.as_olga, played.slug, kind)
+
+
+def test_a_team_homed_elsewhere_is_searched_and_exported_from_this_regions_copies(
+    team_factory, add_member, settings, committed
+):
+    """The copies keep the story key; the link comes from the home backlog."""
+    settings.REGION = "eu"
+    team = team_factory("Yanks", region="us")
+    lead, sam = facilitator_of(team), add_member(team, "sam")
+    for key in ("US-1", "US-2"):
+        story = story_services.story_create(
+            membership=lead, title=f"Story {key}", external_key=key, url=f"https://t.example/{key}"
+        )
+        with committed(team.shard):  # the copies are made once the reveal commits
+            play(lead, [lead, sam], story, ["2", "3"])
+    local = registry.shard_for_team(team.pk, "eu")
+    assert selectors.history_source(team=team) == local
+    # Mark the copies so the page shows which ones it read.
+    RoundReplica.objects.using(local).update(title="from the eu copy")
+    client = client_for(sam.user)
+    page = history(client, team.slug, q="us-2")
+    assert page.count('class="card round"') == 1
+    assert "from the eu copy" in page
+    assert 'href="https://t.example/US-2"' in page
+    document = json.loads(export(client, team.slug, "json", q="US-2"))
+    [only] = document["rounds"]
+    assert (only["story_key"], only["url"], only["title"]) == (
+        "US-2",
+        "https://t.example/US-2",
+        "from the eu copy",
+    )
+    assert sorted(v["value"] for v in only["votes"]) == ["2", "3"]
+    assert {v["cast_at"] for v in only["votes"]} == {None}
