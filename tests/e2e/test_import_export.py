@@ -102,6 +102,7 @@ def test_a_csv_import_with_preview_then_an_export_that_imports_back(
     expect(rows).to_have_count(4)
     expect(page.locator("#import-summary")).to_contain_text("3 of 4 rows will be imported")
     expect(page.locator("tr.import-skip")).to_contain_text("The title is missing.")
+    page.screenshot(path=tmp_path / "import-preview.png", full_page=True)
     # Nothing is written before the confirm.
     page.goto(f"/teams/{alpha}/")
     expect(page.locator("ol.story-list li")).to_have_count(0)
@@ -126,7 +127,7 @@ def test_a_csv_import_with_preview_then_an_export_that_imports_back(
     page.context.close()
 
 
-def test_the_history_pages_and_searches(browser: Browser, live_server_url: str):
+def test_the_history_pages_and_searches(browser: Browser, live_server_url: str, tmp_path: Path):
     errors: list[str] = []
     page = log_in(browser, live_server_url, errors)
     slug = new_team(page, "History Team")
@@ -153,6 +154,7 @@ def test_the_history_pages_and_searches(browser: Browser, live_server_url: str):
     # Round 1 and Round 10 to 19.
     expect(page.locator(".card.round")).to_have_count(11)
     expect(page.locator(".history-tools")).to_contain_text("11 rounds found")
+    page.screenshot(path=tmp_path / "history-search.png", full_page=True)
     with page.expect_download() as download:
         page.locator(".history-tools").get_by_role("link", name="CSV").click()
     text = Path(download.value.path()).read_text(encoding="utf-8-sig")
