@@ -49,8 +49,9 @@ REPLAYED_HEADERS = ("Location",)
 
 
 def _fingerprint(request: Request) -> str:
+    # The query string too: ``?dry_run=true`` and its absence are different requests.
     canonical = json.dumps(
-        {"method": request.method, "path": request.path, "body": request.data},
+        {"method": request.method, "path": request.get_full_path(), "body": request.data},
         sort_keys=True,
         cls=DjangoJSONEncoder,
     )

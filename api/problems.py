@@ -35,6 +35,15 @@ GAME_STATUS = {
     "moved": status.HTTP_409_CONFLICT,
     # Well-formed, as far as a JSON schema can say, but not processable (RFC 9110, 15.5.21).
     "repeated_external_key": status.HTTP_422_UNPROCESSABLE_ENTITY,
+    # An import the schema allows (a CSV body is any text) but that cannot be read as stories.
+    "invalid_rows": status.HTTP_422_UNPROCESSABLE_ENTITY,
+    "no_title_column": status.HTTP_422_UNPROCESSABLE_ENTITY,
+    "bad_csv": status.HTTP_422_UNPROCESSABLE_ENTITY,
+    "bad_encoding": status.HTTP_422_UNPROCESSABLE_ENTITY,
+    "not_text": status.HTTP_422_UNPROCESSABLE_ENTITY,
+    "empty": status.HTTP_422_UNPROCESSABLE_ENTITY,
+    "too_large": status.HTTP_422_UNPROCESSABLE_ENTITY,
+    "too_many_rows": status.HTTP_422_UNPROCESSABLE_ENTITY,
     "paused": status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 
@@ -88,7 +97,8 @@ def _first_code(codes) -> str:
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         status_code = GAME_STATUS.get(exc.code, status.HTTP_400_BAD_REQUEST)
-        return problem(status_code, exc.code, exc.message)
+        # An edge's refusal may carry more (an import's rows and their errors).
+        return problem(status_code, exc.code, exc.message, **getattr(exc, "problem_extra", {}))
     if isinstance(exc, IntegrityError):
         # The only constraint a client can break is one external key per team.
         return problem(409, "duplicate_external_key", "Another story already has that key.")

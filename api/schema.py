@@ -32,7 +32,9 @@ ERROR_DESCRIPTIONS = {
     "409": "The table or backlog is not in a state that allows it, a team's limit is reached "
     "(`too_many_webhooks`), or the Idempotency-Key is in use (`idempotency_in_progress`).",
     "422": "The Idempotency-Key was used with a different request (`idempotency_key_reused`), "
-    "or an upsert names an external key twice (`repeated_external_key`).",
+    "an upsert names an external key twice (`repeated_external_key`), or an import's rows "
+    "have errors (`invalid_rows`, each row's errors in `rows`) or its CSV cannot be read "
+    "(`no_title_column`, `bad_csv`, `bad_encoding`, `empty`, `too_large`, ...).",
     "429": "Too many requests; see Retry-After.",
 }
 
@@ -48,7 +50,13 @@ class ProblemAutoSchema(AutoSchema):
 
     def _get_request_for_media_type(self, serializer, direction="request"):
         schema, required = super()._get_request_for_media_type(serializer, direction)
-        return schema, required or bool(getattr(serializer, "exactly_one_of", ()))
+        # A view that takes a body in several media types, one of them plain text (a CSV
+        # import), says so itself: drf-spectacular takes a text body for an optional one.
+        return schema, (
+            required
+            or bool(getattr(serializer, "exactly_one_of", ()))
+            or getattr(self.view, "request_body_required", False)
+        )
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         schema = super()._map_serializer_field(field, direction, bypass_extensions)

@@ -14,6 +14,7 @@ from api.rounds import (
 )
 from api.stories import EstimateListApi, StoryViewSet
 from api.teams import TeamDetailApi, TeamListApi
+from api.transfer import BacklogExportApi, HistoryExportApi, StoryImportApi
 from api.webhooks import WebhookEndpointViewSet
 
 TEAM = "teams/<slug:slug>/"
@@ -34,6 +35,8 @@ urlpatterns = [
         StoryViewSet.as_view({"post": "upsert"}),
         name="story-upsert",
     ),
+    path(f"{TEAM}stories/import/", StoryImportApi.as_view(), name="story-import"),
+    path(f"{TEAM}stories/export/", BacklogExportApi.as_view(), name="story-export"),
     path(f"{TEAM}stories/<uuid:pk>/", story_detail, name="story-detail"),
     path(
         f"{TEAM}stories/<uuid:pk>/move/",
@@ -42,6 +45,7 @@ urlpatterns = [
     ),
     path(f"{TEAM}estimates/", EstimateListApi.as_view(), name="estimate-list"),
     path(f"{TEAM}rounds/", RoundListApi.as_view(), name="round-list"),
+    path(f"{TEAM}rounds/export/", HistoryExportApi.as_view(), name="round-export"),
     path(f"{TEAM}rounds/<uuid:pk>/", RoundDetailApi.as_view(), name="round-detail"),
     path(f"{TEAM}rounds/<uuid:pk>/votes/", RoundVotesApi.as_view(), name="round-votes"),
     path(f"{TEAM}table/", TableDetailApi.as_view(), name="table-detail"),

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from accounts.models import Membership, Team, User
 from pokerproject.regions import registry
@@ -19,7 +19,7 @@ from rooms.models import Presence, Room, Round, RoundReplica, Vote
 from stories.models import Story
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
 
 class Ballot(Protocol):
@@ -192,6 +192,7 @@ class VoteRecord:
     user_id: int
     value: str
     voter_name: str = ""
+    cast_at: datetime | None = None  # None in a regional copy, which keeps no vote times
 
 
 @dataclass
@@ -206,53 +207,51 @@ class RoundRecord:
     stats: dict | None
     revealed_at: datetime | None
     votes: list[VoteRecord] = field(default_factory=list)
+    deck: str = ""
+    started_at: datetime | None = None
+    accepted_at: datetime | None = None
+    story_key: str = ""
+    story_url: str = ""
 
     @property
     def pk(self) -> uuid.UUID:
         return self.id
 
 
-def _from_home(team: Team, story_id: uuid.UUID | None, limit: int) -> list[RoundRecord]:
-    rounds = (
-        Round.objects.using(team.shard)
-        .filter(team_id=team.pk, status__in=FINISHED_STATUSES)
-        .prefetch_related("votes")
-        .order_by("-revealed_at", "-id")
+def _home_record(r: Round) -> RoundRecord:
+    story = r.story if r.story_id else None
+    return RoundRecord(
+        id=r.pk,
+        story_id=r.story_id,
+        title=r.title,
+        status=r.status,
+        estimate=r.estimate,
+        stats=r.stats,
+        revealed_at=r.revealed_at,
+        votes=[VoteRecord(v.user_id, v.value, cast_at=v.cast_at) for v in r.votes.all()],
+        deck=r.deck,
+        started_at=r.started_at,
+        accepted_at=r.accepted_at,
+        story_key=story.external_key if story else "",
+        story_url=story.url if story else "",
     )
-    if story_id is not None:
-        rounds = rounds.filter(story_id=story_id)
-    return [
-        RoundRecord(
-            id=r.pk,
-            story_id=r.story_id,
-            title=r.title,
-            status=r.status,
-            estimate=r.estimate,
-            stats=r.stats,
-            revealed_at=r.revealed_at,
-            votes=[VoteRecord(v.user_id, v.value) for v in r.votes.all()],
-        )
-        for r in rounds[:limit]
-    ]
 
 
-def _from_copies(alias: str, team: Team, story_id: uuid.UUID | None, limit: int):
-    copies = RoundReplica.objects.using(alias).filter(team_id=team.pk).order_by("-revealed_at")
-    if story_id is not None:
-        copies = copies.filter(story_id=story_id)
-    return [
-        RoundRecord(
-            id=c.id,
-            story_id=c.story_id,
-            title=c.title,
-            status=c.status,
-            estimate=c.estimate,
-            stats=c.stats,
-            revealed_at=c.revealed_at,
-            votes=[VoteRecord(v["user_id"], v["value"]) for v in c.votes],
-        )
-        for c in copies[:limit]
-    ]
+def _copy_record(c: RoundReplica) -> RoundRecord:
+    return RoundRecord(
+        id=c.id,
+        story_id=c.story_id,
+        title=c.title,
+        status=c.status,
+        estimate=c.estimate,
+        stats=c.stats,
+        revealed_at=c.revealed_at,
+        votes=[VoteRecord(v["user_id"], v["value"]) for v in c.votes],
+        deck=c.deck,
+        started_at=c.started_at,
+        accepted_at=c.accepted_at,
+        story_key=c.story_external_key,
+    )
 
 
 def history_source(*, team: Team) -> str:
@@ -267,14 +266,49 @@ def history_source(*, team: Team) -> str:
     return team.shard
 
 
-def round_history(*, team: Team, story: Story | None = None, limit: int = 50) -> list[RoundRecord]:
-    """Finished rounds, newest first, each vote with ``voter_name`` set."""
-    story_id = story.pk if story is not None else None
+def history_query(
+    *, team: Team, story_id: uuid.UUID | None = None, search: str = ""
+) -> QuerySet[Any]:
+    """The team's finished rounds, newest first, from history_source: those of one story, or
+    those whose title or story key contains ``search`` (case-insensitive)."""
     source = history_source(team=team)
+    search = search.strip()
     if source == team.shard:
-        result = _from_home(team, story_id, limit)
-    else:
-        result = _from_copies(source, team, story_id, limit)
+        rounds = (
+            Round.objects.using(source)
+            .filter(team_id=team.pk, status__in=FINISHED_STATUSES)
+            .select_related("story")
+            .prefetch_related("votes")
+            .order_by("-revealed_at", "-id")
+        )
+        if search:
+            rounds = rounds.filter(
+                Q(title__icontains=search) | Q(story__external_key__icontains=search)
+            )
+        return rounds if story_id is None else rounds.filter(story_id=story_id)
+    copies = RoundReplica.objects.using(source).filter(team_id=team.pk)
+    if search:
+        copies = copies.filter(Q(title__icontains=search) | Q(story_external_key__icontains=search))
+    if story_id is not None:
+        copies = copies.filter(story_id=story_id)
+    return copies.order_by("-revealed_at", "-id")
+
+
+def history_records(*, team: Team, rows: Iterable[Round | RoundReplica]) -> list[RoundRecord]:
+    """Rows of history_query as records: votes sorted, each with ``voter_name``; a copy's
+    story link read from the home shard's backlog (copies keep the key, not the link)."""
+    rows = list(rows)
+    result = [_home_record(r) if isinstance(r, Round) else _copy_record(r) for r in rows]
+    missing = {r.story_id for r in result if r.story_id and not r.story_url}
+    if missing and any(isinstance(r, RoundReplica) for r in rows):
+        links = dict(
+            Story.objects.using(team.shard)
+            .filter(team_id=team.pk, pk__in=missing)
+            .exclude(url="")
+            .values_list("pk", "url")
+        )
+        for record in result:
+            record.story_url = links.get(record.story_id, "")
     user_ids = {vote.user_id for r in result for vote in r.votes}
     names = {u.pk: u.display_name for u in User.objects.filter(pk__in=user_ids)}
     for r in result:
@@ -282,3 +316,23 @@ def round_history(*, team: Team, story: Story | None = None, limit: int = 50) ->
         for vote in r.votes:
             vote.voter_name = names.get(vote.user_id, f"former member #{vote.user_id}")
     return result
+
+
+def round_history(*, team: Team, story: Story | None = None, limit: int = 50) -> list[RoundRecord]:
+    """Finished rounds, newest first, each vote with ``voter_name`` set."""
+    story_id = story.pk if story is not None else None
+    rows = list(history_query(team=team, story_id=story_id)[:limit])
+    return history_records(team=team, rows=rows)
+
+
+def history_pages(*, team: Team, search: str = "", chunk: int = 200) -> Iterator[list[RoundRecord]]:
+    """The whole (searched) history, ``chunk`` rounds per read, for exports: a large team's
+    history is never held whole."""
+    rounds = history_query(team=team, search=search)
+    start = 0
+    while True:
+        rows = list(rounds[start : start + chunk])
+        if not rows:
+            return
+        yield history_records(team=team, rows=rows)
+        start += chunk

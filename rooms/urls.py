@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from rooms import views
 
@@ -6,4 +6,9 @@ urlpatterns = [
     path("teams/<slug:slug>/table/", views.table, name="table"),
     path("teams/<slug:slug>/stories/<uuid:pk>/", views.story_detail, name="story_detail"),
     path("teams/<slug:slug>/history/", views.team_history, name="team_history"),
+    re_path(
+        r"^teams/(?P<slug>[-a-zA-Z0-9_]+)/export/history\.(?P<kind>csv|json)$",
+        views.history_export,
+        name="history_export",
+    ),
 ]

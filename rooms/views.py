@@ -1,13 +1,17 @@
 """Pages of the live table and of the rounds played: the table, a story's estimation history and
 the team's history."""
 
+from urllib.parse import urlencode
+
 from django.conf import settings
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 
 from accounts.decorators import member_required
 from accounts.models import Membership
-from rooms import selectors
+from rooms import exports, selectors
 from stories import selectors as story_selectors
 
 
@@ -37,12 +41,33 @@ def story_detail(request: HttpRequest, membership: Membership, pk: int) -> HttpR
     )
 
 
+HISTORY_PAGE_SIZE = 20
+
+
 @member_required
 def team_history(request: HttpRequest, membership: Membership) -> HttpResponse:
-    rounds = selectors.round_history(team=membership.team, limit=100)
-    stories = {s.pk: s for s in story_selectors.story_list(team=membership.team)}
+    """Finished rounds, newest first, a page at a time; ``q`` searches titles and story keys."""
+    team = membership.team
+    search = request.GET.get("q", "").strip()[:200]
+    paginator = Paginator(selectors.history_query(team=team, search=search), HISTORY_PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    rounds = selectors.history_records(team=team, rows=page.object_list)
     return render(
         request,
         "stories/history.html",
-        {"membership": membership, "team": membership.team, "rounds": rounds, "stories": stories},
+        {
+            "membership": membership,
+            "team": team,
+            "rounds": rounds,
+            "page": page,
+            "search": search,
+            "query": urlencode({"q": search}) if search else "",
+        },
     )
+
+
+@member_required
+def history_export(request: HttpRequest, membership: Membership, kind: str) -> HttpResponseBase:
+    """The history as CSV or JSON, streamed; with ``q``, the rounds the search finds."""
+    search = request.GET.get("q", "").strip()[:200]
+    return exports.history_response(request, membership.team, kind, search)

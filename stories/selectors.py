@@ -6,12 +6,15 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from stories.models import Story
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from accounts.models import Team
+    from stories.imports import ImportRow
 
 
 def story_list(*, team: Team) -> QuerySet[Story]:
@@ -58,3 +61,49 @@ def estimate_list(*, team: Team, after: datetime | None = None) -> QuerySet[Stor
     if after is not None:
         stories = stories.filter(estimated_at__gt=after)
     return stories
+
+
+CREATE, UPDATE, UNCHANGED, SKIP = "create", "update", "unchanged", "skip"
+
+
+def import_preview(*, team: Team, rows: list[ImportRow]) -> list[tuple[ImportRow, str]]:
+    """What importing each row would do: ``create`` a story, ``update`` the story with its key,
+    leave it ``unchanged``, or ``skip`` it (it has errors). One query for the keys."""
+    keys = [row.values["external_key"] for row in rows if row.values.get("external_key")]
+    existing = {
+        story.external_key: story
+        for story in Story.objects.using(team.shard).filter(team_id=team.pk, external_key__in=keys)
+    }
+    preview = []
+    for row in rows:
+        story = existing.get(row.values.get("external_key", ""))
+        if not row.valid:
+            action = SKIP
+        elif story is None:
+            action = CREATE
+        else:
+            same = all(
+                getattr(story, name) == value
+                for name, value in row.values.items()
+                if name != "estimate" or value
+            )
+            action = UNCHANGED if same else UPDATE
+        preview.append((row, action))
+    return preview
+
+
+def story_export_rows(*, team: Team, chunk: int = 500) -> Iterator[list[Story]]:
+    """The backlog in its order, ``chunk`` stories at a time (keyset pages: one query each), so
+    an export of a large backlog never holds it all."""
+    stories = Story.objects.using(team.shard).filter(team_id=team.pk).order_by("position", "id")
+    after: tuple[int, uuid.UUID] | None = None
+    while True:
+        page = stories
+        if after is not None:
+            position, pk = after
+            page = page.filter(Q(position__gt=position) | Q(position=position, id__gt=pk))
+        batch = list(page[:chunk])
+        if not batch:
+            return
+        yield batch
+        after = (batch[-1].position, batch[-1].pk)

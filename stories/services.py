@@ -12,13 +12,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from accounts import roles
 from pokerproject import events
 from pokerproject.errors import DomainError
 from pokerproject.regions.guard import team_atomic
+from stories import imports
+from stories.imports import ImportRefused, ImportRow
 from stories.models import Story
 
 if TYPE_CHECKING:
@@ -49,6 +52,34 @@ def _get(team: Team, story_id: uuid.UUID, *, lock: bool = False) -> Story:
     return story
 
 
+def _insert(
+    team: Team,
+    *,
+    title: str,
+    description: str = "",
+    external_key: str = "",
+    url: str = "",
+    estimate: str = "",
+    created_by_id: int | None = None,
+) -> Story:
+    """Save a new story at the end of the backlog, inside the caller's transaction; the caller
+    emits story.created."""
+    last = Story.objects.using(team.shard).filter(team_id=team.pk).aggregate(Max("position"))
+    story = Story(
+        team_id=team.pk,
+        title=title.strip(),
+        description=description.strip(),
+        external_key=external_key.strip(),
+        url=url.strip(),
+        estimate=estimate.strip(),
+        estimated_at=timezone.now() if estimate.strip() else None,
+        position=(last["position__max"] or 0) + 1,
+        created_by_id=created_by_id,
+    )
+    story.save(using=team.shard)
+    return story
+
+
 def story_create_for_team(
     *,
     team: Team,
@@ -61,17 +92,14 @@ def story_create_for_team(
     """Add a story at the end of the team's backlog. No acting member: the callers check who
     may (story_create, or the admin's permissions)."""
     with team_atomic(team):
-        last = Story.objects.using(team.shard).filter(team_id=team.pk).aggregate(Max("position"))
-        story = Story(
-            team_id=team.pk,
-            title=title.strip(),
-            description=description.strip(),
-            external_key=external_key.strip(),
-            url=url.strip(),
-            position=(last["position__max"] or 0) + 1,
+        story = _insert(
+            team,
+            title=title,
+            description=description,
+            external_key=external_key,
+            url=url,
             created_by_id=created_by_id,
         )
-        story.save(using=team.shard)
         _emit("story.created", team, story=story)
     return story
 
@@ -187,59 +215,118 @@ class UpsertResult:
     created: list[Story] = field(default_factory=list)
     updated: list[Story] = field(default_factory=list)
     unchanged: list[Story] = field(default_factory=list)
+    # Each item's story and what became of it ("created", "updated", "unchanged"), in order.
+    actions: list[tuple[str, Story]] = field(default_factory=list)
 
     @property
     def stories(self) -> list[Story]:
         return [*self.created, *self.updated, *self.unchanged]
 
 
-def stories_upsert(*, membership: Membership, items: list[dict[str, Any]]) -> UpsertResult:
+def stories_upsert(
+    *, membership: Membership, items: list[dict[str, Any]], limit: int = MAX_UPSERT_BATCH
+) -> UpsertResult:
     """Create or update stories by ``external_key`` (e.g. PROJ-123): a bot that sends the same
-    batch twice, or two copies of it at once, ends with one story per key.
+    batch twice, or two copies of it at once, ends with one story per key. An item without a
+    key is always a new story. An ``estimate`` sets the story's estimate; a blank one leaves it.
 
-    Each story goes through story_create / story_update, so open tables and webhooks see every
-    change. A story whose fields already match is left alone (no event).
+    One transaction for the batch: it is written whole or not at all. Its story.created and
+    story.updated events are emitted together, so an open table hears of the batch once. A
+    story whose fields already match is left alone (no event).
     """
     roles.require(membership.role, roles.Action.MANAGE_BACKLOG)
-    if len(items) > MAX_UPSERT_BATCH:
-        raise UpsertRefused(f"At most {MAX_UPSERT_BATCH} stories per request.", code="invalid")
-    keys = [item["external_key"].strip() for item in items]
-    if len(set(keys)) != len(keys):
+    if len(items) > limit:
+        raise UpsertRefused(f"At most {limit} stories per request.", code="invalid")
+    keys = [str(item.get("external_key", "")).strip() for item in items]
+    named = [key for key in keys if key]
+    if len(set(named)) != len(named):
         raise UpsertRefused(
             "Each external_key may appear once per request.", code="repeated_external_key"
         )
     team = membership.team
     result = UpsertResult()
-    for key, item in zip(keys, items, strict=True):
-        wanted = {name: str(item[name]).strip() for name in UPSERT_FIELDS if name in item}
-        for _ in range(3):
-            story = (
-                Story.objects.using(team.shard).filter(team_id=team.pk, external_key=key).first()
-                if key
-                else None
-            )
-            if story is None:
-                try:
-                    result.created.append(
-                        story_create(membership=membership, external_key=key, **wanted)
-                    )
-                    break
-                except IntegrityError:
-                    continue  # created concurrently under the same key: update it instead
-            changes = {k: v for k, v in wanted.items() if getattr(story, k) != v}
-            if not changes:
-                result.unchanged.append(story)
-            else:
-                try:
-                    result.updated.append(
-                        story_update(membership=membership, story_id=story.pk, **changes)
-                    )
-                except UnknownStory:  # pragma: no cover - deleted meanwhile
-                    continue
-            break
-        else:  # pragma: no cover - three races in a row on one key
-            raise UpsertRefused(f"Could not upsert {key}; try again.", code="conflict")
+    with team_atomic(team):
+        for key, item in zip(keys, items, strict=True):
+            _upsert_one(membership, key, item, result)
+        events.emit(
+            [
+                *(events.Event("story.created", team, {"story": s}) for s in result.created),
+                *(events.Event("story.updated", team, {"story": s}) for s in result.updated),
+            ],
+            using=team.shard,
+        )
     return result
+
+
+def _upsert_one(
+    membership: Membership, key: str, item: dict[str, Any], result: UpsertResult
+) -> None:
+    team = membership.team
+    wanted = {name: str(item[name]).strip() for name in UPSERT_FIELDS if name in item}
+    estimate = str(item.get("estimate") or "").strip()
+    for _ in range(3):
+        story = (
+            Story.objects.using(team.shard)
+            .select_for_update()
+            .filter(team_id=team.pk, external_key=key)
+            .first()
+            if key
+            else None
+        )
+        if story is None:
+            try:
+                # A savepoint: a key created meanwhile by another request fails this insert
+                # only, not the batch.
+                with transaction.atomic(using=team.shard):
+                    story = _insert(
+                        team,
+                        external_key=key,
+                        estimate=estimate,
+                        created_by_id=membership.user_id,
+                        **wanted,
+                    )
+            except IntegrityError:
+                continue  # created concurrently under the same key: update it instead
+            result.created.append(story)
+            result.actions.append(("created", story))
+            return
+        changes = {k: v for k, v in wanted.items() if getattr(story, k) != v}
+        if estimate and story.estimate != estimate:
+            changes["estimate"] = estimate
+            story.estimated_at = timezone.now()
+        if not changes:
+            result.unchanged.append(story)
+            result.actions.append(("unchanged", story))
+            return
+        for name, value in changes.items():
+            setattr(story, name, value)
+        story.save(using=team.shard)
+        result.updated.append(story)
+        result.actions.append(("updated", story))
+        return
+    raise UpsertRefused(  # pragma: no cover - three races in a row on one key
+        f"Could not upsert {key}; try again.", code="conflict"
+    )
+
+
+def stories_import(*, membership: Membership, rows: list[ImportRow]) -> UpsertResult:
+    """Import rows read by stories.imports (a CSV file, a pasted list, the API's rows): all of
+    them in one transaction, or none. The rows are checked again here; one with an error
+    refuses the import (the pages pass only the valid rows of a preview)."""
+    roles.require(membership.role, roles.Action.MANAGE_BACKLOG)
+    if not rows:
+        raise ImportRefused("There is no story to import.", code="empty")
+    imports.validate(rows)
+    bad = [row.line for row in rows if not row.valid]
+    if bad:
+        raise ImportRefused(
+            f"{len(bad)} rows have errors (line {', '.join(map(str, bad[:10]))}); "
+            "fix or leave them out.",
+            code="invalid_rows",
+        )
+    return stories_upsert(
+        membership=membership, items=[row.item() for row in rows], limit=imports.MAX_IMPORT_ROWS
+    )
 
 
 # --- a team's rows, for moves and deletion (the team's directory entry is accounts') --------

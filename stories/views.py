@@ -3,8 +3,10 @@
 import uuid
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -14,8 +16,8 @@ from accounts.decorators import member_required
 from accounts.forms import InviteForm
 from accounts.models import Membership
 from pokerproject.errors import DomainError
-from stories import selectors, services
-from stories.forms import StoryForm
+from stories import exports, imports, selectors, services
+from stories.forms import ImportForm, StoryForm
 
 
 def _story_or_404(membership: Membership, pk: uuid.UUID):
@@ -118,3 +120,75 @@ def story_move(request: HttpRequest, membership: Membership, pk: uuid.UUID) -> H
         except DomainError as exc:
             messages.error(request, exc.message)
     return redirect(_backlog_url(membership) + f"#story-{pk}")
+
+
+# --- Import and export ------------------------------------------------------------------------
+
+
+def _import_source(form: ImportForm) -> tuple[str, str]:
+    """The text to import and its kind: an uploaded file is CSV, pasted text as chosen."""
+    upload = form.cleaned_data.get("file")
+    if upload is not None:
+        if upload.size > imports.MAX_IMPORT_BYTES:
+            raise imports.too_large()
+        return imports.decode(upload.read()), imports.CSV
+    text = form.cleaned_data.get("text") or ""
+    if not text.strip():
+        raise imports.ImportRefused("Choose a CSV file or paste stories.", code="empty")
+    return text, form.cleaned_data["kind"]
+
+
+@member_required
+def story_import(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """Import stories in two steps: a preview of every row with its errors (nothing written),
+    then a confirm that writes the valid rows in one transaction. The confirm parses the text
+    the preview showed again (a hidden field): nothing is kept on the server in between."""
+    if not roles.can(membership.role, roles.Action.MANAGE_BACKLOG):
+        raise PermissionDenied("Only members who may edit the backlog import stories.")
+    team = membership.team
+    context: dict = {"membership": membership, "team": team, "limits": imports}
+    form = ImportForm(request.POST or None, request.FILES or None)
+    if request.method != "POST" or not form.is_valid():
+        return render(request, "stories/import.html", {**context, "form": form})
+    try:
+        if request.POST.get("confirm"):
+            text, kind = request.POST.get("source", ""), form.cleaned_data["kind"]
+        else:
+            text, kind = _import_source(form)
+        rows = imports.parse(text, kind)
+        if request.POST.get("confirm"):
+            result = services.stories_import(
+                membership=membership, rows=[row for row in rows if row.valid]
+            )
+            messages.success(
+                request,
+                f"Imported {len(result.created)} new, {len(result.updated)} updated, "
+                f"{len(result.unchanged)} unchanged stories.",
+            )
+            return redirect(_backlog_url(membership))
+    except IntegrityError:
+        messages.error(request, "Another story took one of these keys meanwhile; nothing imported.")
+        return render(request, "stories/import.html", {**context, "form": form}, status=409)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return render(request, "stories/import.html", {**context, "form": form}, status=400)
+    preview = selectors.import_preview(team=team, rows=rows)
+    return render(
+        request,
+        "stories/import.html",
+        {
+            **context,
+            "form": ImportForm(initial={"kind": kind}),
+            "preview": preview,
+            "source": text,
+            "kind": kind,
+            "valid_count": sum(1 for row in rows if row.valid),
+            "error_count": sum(1 for row in rows if not row.valid),
+        },
+    )
+
+
+@member_required
+def backlog_export(request: HttpRequest, membership: Membership, kind: str) -> HttpResponseBase:
+    """The backlog as CSV or JSON, streamed; any member may export."""
+    return exports.backlog_response(request, membership.team, kind)
