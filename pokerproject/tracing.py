@@ -118,13 +118,30 @@ def setup(*, provider: Any = None) -> bool:
     # Django's adds its middleware to settings.MIDDLEWARE: call this before the handler loads
     # it (pokerproject/asgi.py does). /metrics and the probes are scraped every few seconds.
     for instrumentor, options in (
-        (DjangoInstrumentor(), {"excluded_urls": "metrics,healthz,readyz"}),
+        (
+            DjangoInstrumentor(),
+            {"excluded_urls": "metrics,healthz,readyz", "response_hook": _route_not_path},
+        ),
         (CeleryInstrumentor(), {}),
     ):
         instrumentor.instrument(tracer_provider=provider, **options)
         _instrumentors.append(instrumentor)
     _tracer = provider.get_tracer("pokerproject")
     return True
+
+
+# The request's URL, as Django's instrumentation records it, may carry a secret (an invite link's
+# token, a query string): the span keeps the route pattern instead, as the access log does.
+_URL_ATTRIBUTES = ("http.url", "http.target", "url.full", "url.path", "url.query")
+
+
+def _route_not_path(span: Any, request: Any, response: Any) -> None:
+    if not span.is_recording():
+        return
+    match = getattr(request, "resolver_match", None)
+    route = "/" + match.route if match is not None else "(unresolved)"
+    for name in _URL_ATTRIBUTES:
+        span.set_attribute(name, "" if name == "url.query" else route)
 
 
 def teardown() -> None:
