@@ -161,6 +161,28 @@ class RedactFilter(logging.Filter):
         return True
 
 
+class RequestPathFilter(logging.Filter):
+    """Django's own request records (``django.request``: "Not Found: /invite/<token>/") name the
+    path and carry the request object: the path becomes the route pattern where the URL
+    resolved (the access line's rule), and the request object is dropped (JSON would print it,
+    path and all). Django writes them after the middleware is done: the request id comes from
+    the request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request = record.__dict__.pop("request", None)
+        if request is None:
+            return True
+        match = getattr(request, "resolver_match", None)
+        path = getattr(request, "path", "")
+        if match is not None and path and isinstance(record.args, tuple):
+            route = "/" + match.route
+            record.args = tuple(route if arg == path else arg for arg in record.args)
+        request_id = getattr(request, "request_id", None)
+        if request_id is not None and not hasattr(record, "request_id"):
+            record.request_id = request_id
+        return True
+
+
 class JsonFormatter(_JsonFormatter):
     """One JSON object a line: ``time``, ``level``, ``logger``, ``message``, the bound fields,
     any ``extra=``, and ``exc_info`` for a traceback."""
@@ -177,6 +199,10 @@ class JsonFormatter(_JsonFormatter):
         # ISO 8601 in UTC with milliseconds: what log stores parse without a pattern.
         seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
         return f"{seconds}.{int(record.msecs):03d}Z"
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802
+        # This formatter renders exc_info itself rather than the filter's redacted exc_text.
+        return redact(super().formatException(ei))
 
 
 class TextFormatter(logging.Formatter):
@@ -218,24 +244,30 @@ def config(*, fmt: str = "text", level: str = "INFO") -> dict:
         "filters": {
             "context": {"()": "pokerproject.logs.ContextFilter"},
             "redact": {"()": "pokerproject.logs.RedactFilter"},
+            "request_path": {"()": "pokerproject.logs.RequestPathFilter"},
         },
         "formatters": {"main": {"()": formatter}},
         "handlers": {
             "console": {
                 "class": "logging.StreamHandler",
                 "formatter": "main",
-                # Redact first: the context's fields are ids, never secrets.
-                "filters": ["redact", "context"],
+                # Paths and secrets out first: the context's fields are ids, never secrets.
+                "filters": ["request_path", "redact", "context"],
             }
         },
         "root": {"handlers": handler, "level": level},
         "loggers": {
+            # Django's default logging holds "django" at INFO; LOG_LEVEL decides here (the
+            # loggers below that print values stay at INFO all the same).
+            "django": {"level": level},
             "django.channels.server": {"level": "WARNING"},
             **{name: {"level": "INFO"} for name in QUIET},
             # uvicorn configures its own handlers before it imports the application; these
             # replace them, so its lines come out in the same format.
             "uvicorn": {"handlers": handler, "level": level, "propagate": False},
-            "uvicorn.access": {"handlers": handler, "level": level, "propagate": False},
+            # Its access lines print the path and query string; pokerproject.http's line (the
+            # route, the request id) replaces them.
+            "uvicorn.access": {"handlers": handler, "level": "WARNING", "propagate": False},
         },
     }
 
@@ -263,7 +295,7 @@ class RequestContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request_id = request_id_from(request.headers)
+        request_id = request.request_id = request_id_from(request.headers)  # type: ignore[attr-defined]
         # Reset at the end: this also drops what the inner layers bound (user, key, team).
         token = bind(request_id=request_id)
         started = time.perf_counter()
@@ -274,7 +306,7 @@ class RequestContextMiddleware:
             access_logger.info(
                 "%s %s %s",
                 request.method,
-                match.route if match is not None else "(unresolved)",
+                "/" + match.route if match is not None else "(unresolved)",
                 response.status_code,
                 extra={
                     "status": response.status_code,
