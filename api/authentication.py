@@ -6,8 +6,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from integrations.models import ApiKey
-from pokerproject import logs
 from integrations.services import KEY_PREFIX, api_key_use
+from pokerproject import logs
 
 
 class KeyPrincipal:

@@ -19,6 +19,7 @@ whatever reaches a handler (docs/operations.md, "Logs and traces").
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import os
@@ -195,14 +196,16 @@ class JsonFormatter(_JsonFormatter):
         kwargs.setdefault("json_ensure_ascii", False)
         super().__init__(*args, **kwargs)
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         # ISO 8601 in UTC with milliseconds: what log stores parse without a pattern.
         seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
         return f"{seconds}.{int(record.msecs):03d}Z"
 
-    def formatException(self, ei: Any) -> str:  # noqa: N802
+    # python-json-logger widens the return type: a list when exc_info_as_array is on.
+    def formatException(self, ei: Any) -> str | list[str]:  # type: ignore[override]
         # This formatter renders exc_info itself rather than the filter's redacted exc_text.
-        return redact(super().formatException(ei))
+        text = super().formatException(ei)
+        return redact(text) if isinstance(text, str) else [redact(line) for line in text]
 
 
 class TextFormatter(logging.Formatter):
@@ -236,7 +239,9 @@ def config(*, fmt: str = "text", level: str = "INFO") -> dict:
     """The LOGGING setting: one console handler in ``fmt`` ("json" or "text") at ``level``."""
     if fmt not in ("json", "text"):
         raise ValueError(f"LOG_FORMAT must be json or text, not {fmt!r}")
-    formatter = "pokerproject.logs.JsonFormatter" if fmt == "json" else "pokerproject.logs.TextFormatter"
+    formatter = (
+        "pokerproject.logs.JsonFormatter" if fmt == "json" else "pokerproject.logs.TextFormatter"
+    )
     handler = ["console"]
     return {
         "version": 1,
@@ -350,7 +355,6 @@ def task_started(task_id: str | None, name: str, args: Any) -> None:
 def task_finished(task_id: str | None) -> None:
     token = _tasks.pop(task_id or "", None)
     if token is not None:
-        try:
+        # A task that ended in another context than it began in has nothing bound here.
+        with contextlib.suppress(ValueError):
             unbind(token)
-        except ValueError:  # pragma: no cover - ended in another context than it began
-            pass

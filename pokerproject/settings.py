@@ -471,6 +471,4 @@ USE_TZ = True
 # LOG_FORMAT: "text" (readable, the default for `make run`) or "json" (one object a line with
 # the request, socket, user, team, shard and region fields: the cluster and deploy/ set it).
 # Secrets and vote values are kept out of both (pokerproject/logs.py, docs/operations.md).
-LOGGING = logs.config(
-    fmt=env("LOG_FORMAT", default="text"), level=env("LOG_LEVEL", default="INFO")
-)
+LOGGING = logs.config(fmt=env("LOG_FORMAT", default="text"), level=env("LOG_LEVEL", default="INFO"))

@@ -15,7 +15,6 @@ from integrations import services as integration_services
 from integrations.tests.receivers import WebhookReceiver
 from pokerproject import outbox, tracing
 from rooms.tests.test_consumers import connect
-from stories import services as story_services
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
 
@@ -87,7 +86,9 @@ async def test_one_vote_is_one_connected_trace(spans, table):
     assert [link.context.span_id for link in batch.links] == [command.context.span_id]
     assert batch.attributes["poker.shard"] == table["team"].shard
     broadcast = [
-        s for s in _named(spans, "broadcast") if s.parent and s.parent.span_id == batch.context.span_id
+        s
+        for s in _named(spans, "broadcast")
+        if s.parent and s.parent.span_id == batch.context.span_id
     ]
     assert len(broadcast) == 1
     assert broadcast[0].attributes["poker.events"] == 1
@@ -136,9 +137,7 @@ async def test_a_reveals_tasks_continue_its_trace(spans, table, receiver, settin
             assert _ancestors(spans, span)[-2:] == ["reveal batch", "ws reveal_cards"]
 
 
-def test_an_http_request_is_a_span_and_the_tasks_it_queues_are_its_children(
-    spans, table, receiver
-):
+def test_an_http_request_is_a_span_and_the_tasks_it_queues_are_its_children(spans, table, receiver):
     """Django's instrumentation traces the request; a webhook queued by the story it created
     runs in the same trace."""
     from asgiref.sync import async_to_sync
