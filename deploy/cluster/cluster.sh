@@ -136,6 +136,9 @@ export GC_THRESHOLDS=${GC_THRESHOLDS:-50000,50,100}
 export PY_SWITCH_INTERVAL_MS=${PY_SWITCH_INTERVAL_MS:-1}
 export ROOM_VOTE_BATCH_MS=${ROOM_VOTE_BATCH_MS:-6}
 export LOG_LEVEL=\${LOG_LEVEL:-WARNING}
+# One JSON object a line (docs/operations.md, "Logs and traces"); OTEL_* from the caller's
+# environment turn tracing on (off when none is set).
+export LOG_FORMAT=\${LOG_FORMAT:-json}
 export CLUSTER_URL=http://127.0.0.1:$PORT
 export CLUSTER_WORKERS=$WORKERS
 export CLUSTER_SERVER=$SERVER
