@@ -6,7 +6,7 @@ request: the load balancer's ``X-Request-ID`` or a fresh one), ``connection_id``
 ``user_id``, ``team_id``, ``shard``, ``region``; on a socket ``command`` and ``command_id``
 (the frame's own request_id); with an API key its visible prefix ``api_key``; in a Celery task
 ``task`` and ``task_id``. They are context variables: bound by ``RequestContextMiddleware``
-for a request, by the socket at connect and per command (``bind``, ``frame``), by a Celery task
+for a request, by the socket at connect and per command (``own``), by a Celery task
 for its run; they follow the work onto the database thread and the outbox's background threads
 (both copy the context).
 
@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
 if TYPE_CHECKING:  # settings.py imports this module: no Django at import time
@@ -79,22 +80,21 @@ def scope(**fields: Any) -> Iterator[None]:
         _context.reset(token)
 
 
-class _Frame:
-    """One socket frame's scope: what is bound while it is handled is undone after it."""
-
-    __slots__ = ("token",)
-
-    def __enter__(self) -> None:
-        self.token = _context.set(_context.get())
-
-    def __exit__(self, *exc: object) -> None:
-        _context.reset(self.token)
+def own(**fields: Any) -> dict[str, Any]:
+    """Bind ``fields`` for the rest of this context (a socket's task) as a mapping its owner may
+    change in place: a plain dict assignment per command instead of a new context each time.
+    Work handed off from this context (a database call) sees the changes while it runs."""
+    mapping = {**_context.get(), **fields}
+    _context.set(mapping)
+    return mapping
 
 
-def frame() -> _Frame:
-    """``with logs.frame():`` around a socket frame; ``bind(command=...)`` inside it lasts until
-    the frame is done. A class, not a generator: it runs on every frame."""
-    return _Frame()
+def detached() -> contextvars.Context:
+    """A copy of this context without its log fields, for a task that serves more than the
+    one that starts it (a worker's fan-out reader, a batch of many sockets' commands)."""
+    context = contextvars.copy_context()
+    context.run(_context.set, _EMPTY)
+    return context
 
 
 def new_id() -> str:
@@ -194,6 +194,8 @@ class JsonFormatter(_JsonFormatter):
             "rename_fields", {"asctime": "time", "levelname": "level", "name": "logger"}
         )
         kwargs.setdefault("json_ensure_ascii", False)
+        # uvicorn adds an ANSI-coloured copy of its messages.
+        kwargs.setdefault("reserved_attrs", [*RESERVED_ATTRS, "color_message"])
         super().__init__(*args, **kwargs)
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:

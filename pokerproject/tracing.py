@@ -4,7 +4,7 @@ On (``setup()`` at process start: pokerproject/asgi.py, wsgi.py, each Celery wor
 a trace follows the work across the system:
 
 - an HTTP request (Django's instrumentation) and everything it does;
-- a socket command (``frame()`` / ``command()`` in the consumer) -> the group commit it joined
+- a socket command (``Frames`` in the consumer) -> the group commit it joined
   (``batch()``, rooms/realtime/batching.py; the batch's span is the child of its first command
   and links to every other one) -> the publish of the table events (``span("broadcast")``);
 - a Celery task queued by any of them (replication, webhooks, Jira): Celery's instrumentation
@@ -27,7 +27,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pokerproject import logs
 
 SERVICE_NAME = "planning-poker"
 
@@ -140,8 +139,10 @@ def _route_not_path(span: Any, request: Any, response: Any) -> None:
         return
     match = getattr(request, "resolver_match", None)
     route = "/" + match.route if match is not None else "(unresolved)"
+    recorded = span.attributes or {}
     for name in _URL_ATTRIBUTES:
-        span.set_attribute(name, "" if name == "url.query" else route)
+        if name in recorded:
+            span.set_attribute(name, "" if name == "url.query" else route)
 
 
 def teardown() -> None:
@@ -189,47 +190,42 @@ def batch(kind: str, alias: str, causes: list[Any]) -> Any:
     )
 
 
-class _Frame:
-    """A socket frame: its log fields' scope and, when tracing is on, its span."""
+class Frames:
+    """One socket's inbound frames, one at a time: ``with frames:`` around each, and
+    ``frames.command(name, id)`` once it is parsed. It names the command in the socket's log
+    fields (``fields``, from ``logs.own``) until the frame is done and, when tracing is on,
+    gives the frame a span. Made once per socket: a frame costs no allocation when off."""
 
-    __slots__ = ("logs", "span")
+    __slots__ = ("fields", "span")
 
-    def __init__(self, connection_id: str) -> None:
-        self.logs = logs.frame()
-        self.span = (
-            None
-            if _tracer is None
-            else _tracer.start_as_current_span(
-                "ws frame", attributes={"poker.connection_id": connection_id}
-            )
-        )
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self.fields = fields
+        self.span: Any = None
 
     def __enter__(self) -> None:
-        self.logs.__enter__()
-        if self.span is not None:
+        if _tracer is not None:
+            self.span = _tracer.start_as_current_span(
+                "ws frame", attributes={"poker.connection_id": self.fields.get("connection_id", "")}
+            )
             self.span.__enter__()
 
     def __exit__(self, *exc: Any) -> None:
+        self.fields.pop("command", None)
+        self.fields.pop("command_id", None)
         if self.span is not None:
-            self.span.__exit__(*exc)
-        self.logs.__exit__(*exc)
+            span, self.span = self.span, None
+            span.__exit__(*exc)
 
+    def command(self, name: str, command_id: str | int | None) -> None:
+        """Name the frame being handled: its command and the client's request_id."""
+        self.fields["command"] = name
+        self.fields["command_id"] = command_id
+        if _tracer is not None:
+            from opentelemetry import trace
 
-def frame(connection_id: str) -> _Frame:
-    """``with tracing.frame(conn):`` around one inbound socket frame (RoomConsumer.receive)."""
-    return _Frame(connection_id)
-
-
-def command(name: str, command_id: str | int | None) -> None:
-    """Name the frame being handled: its command and the client's request_id, on its log
-    records and its span."""
-    logs.bind(command=name, command_id=command_id)
-    if _tracer is not None:
-        from opentelemetry import trace
-
-        current_span = trace.get_current_span()
-        current_span.update_name(f"ws {name}")
-        current_span.set_attribute("poker.command", name)
+            current_span = trace.get_current_span()
+            current_span.update_name(f"ws {name}")
+            current_span.set_attribute("poker.command", name)
 
 
 def refused(code: str) -> None:

@@ -161,7 +161,7 @@ def test_an_http_request_is_a_span_and_the_tasks_it_queues_are_its_children(span
     # The route, never the path (a path or query string may carry a token).
     assert attributes["http.route"] == "api/v1/teams/<slug:slug>/stories/"
     assert attributes["http.url"] == "/api/v1/teams/<slug:slug>/stories/"
-    assert table["team"].slug not in attributes["http.target"]
+    assert not [v for v in attributes.values() if table["team"].slug in str(v)]
     delivery = _one(spans, "run/integrations.deliver_webhook")
     assert delivery.context.trace_id == server[0].context.trace_id
 
@@ -181,7 +181,10 @@ def test_off_by_default_the_helpers_make_no_span():
     assert not tracing.enabled()
     assert tracing.span("broadcast") is tracing.NULL
     assert tracing.batch("vote", "eu-1", [None]) is tracing.NULL
-    assert tracing.frame("ws.x").span is None
+    frames = tracing.Frames({"connection_id": "ws.x"})
+    with frames:
+        frames.command("cast_vote", "r1")
+        assert frames.span is None
     assert tracing.current() is None
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from django.conf import settings
 
 from accounts.models import Membership
-from pokerproject import tracing
+from pokerproject import logs, tracing
 from rooms import selectors, services
 from rooms.realtime import dbpool
 from rooms.realtime.perloop import PerLoop
@@ -67,7 +67,8 @@ class Batcher:
         future = asyncio.get_running_loop().create_future()
         self.pending.append(_Pending(membership, item, future, tracing.current()))
         if self.task is None:
-            self.task = asyncio.create_task(self._drain())
+            # Not in this socket's context (log fields): the batch is every socket's.
+            self.task = asyncio.create_task(self._drain(), context=logs.detached())
         return await future
 
     async def _drain(self) -> None:

@@ -100,18 +100,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
         user = self.scope.get("user")
         slug = self.scope["url_route"]["kwargs"]["slug"]
         # Every record of this socket's task from here on names it (pokerproject.logs).
-        logs.bind(connection_id=self.channel_name)
+        self.log = logs.own(connection_id=self.channel_name)
+        self.frames = tracing.Frames(self.log)
         if user is None or not user.is_authenticated:
             await self._refuse(protocol.CLOSE_UNAUTHENTICATED, "not signed in")
             return
-        logs.bind(user_id=user.pk)
+        self.log["user_id"] = user.pk
         try:
             self.membership = await dbpool.run(membership_get, team_slug=slug, user=user)
         except NotAMember:
             await self._refuse(protocol.CLOSE_FORBIDDEN, f"not a member of {slug}")
             return
         team = self.membership.team
-        logs.bind(team_id=team.pk, shard=team.shard, region=team.region)
+        self.log.update(team_id=team.pk, shard=team.shard, region=team.region)
         # Which session this socket belongs to, for ``session_ended``.
         session = self.scope.get("session")
         self.session = services.session_tag(getattr(session, "session_key", None))
@@ -165,7 +166,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except NotAMember:
             await self.close(code=protocol.CLOSE_FORBIDDEN)
             raise
-        logs.bind(shard=self.membership.team.shard)
+        self.log["shard"] = self.membership.team.shard
         if self.membership.team.shard != old_team.shard:
             await dbpool.call(
                 services.presence_join,
@@ -221,7 +222,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.membership is None or self.gone:
             return
-        with tracing.frame(self.channel_name):
+        with self.frames:
             await self._receive(text_data, bytes_data)
 
     async def _receive(self, text_data: str | None, bytes_data: bytes | None) -> None:
@@ -241,7 +242,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                     raise protocol.ProtocolError("rate_limited", request_id=request_id) from None
                 raise
             request_id = command.request_id
-            tracing.command(command.name, request_id)
+            self.frames.command(command.name, request_id)
             if not allowed:
                 raise protocol.ProtocolError("rate_limited")
             spec = protocol.COMMANDS[command.name]
