@@ -27,7 +27,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-
 SERVICE_NAME = "planning-poker"
 
 _tracer: Any = None  # an opentelemetry Tracer once set up; None means off
