@@ -4,7 +4,12 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun, worker_process_init
+from celery.signals import (
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+    worker_process_shutdown,
+)
 
 from pokerproject import logs, tracing
 
@@ -19,6 +24,11 @@ app.autodiscover_tasks()
 def _start_tracing(**kwargs: Any) -> None:
     # In each pool process, after the fork: the span exporter's thread does not survive one.
     tracing.setup()
+
+
+@worker_process_shutdown.connect
+def _flush_traces(**kwargs: Any) -> None:
+    tracing.flush()
 
 
 @task_prerun.connect

@@ -144,6 +144,17 @@ def _route_not_path(span: Any, request: Any, response: Any) -> None:
             span.set_attribute(name, "" if name == "url.query" else route)
 
 
+def flush() -> None:
+    """Send the spans still waiting in the exporter's batch (a worker process about to exit)."""
+    if _tracer is not None:
+        from opentelemetry import trace
+
+        provider = trace.get_tracer_provider()
+        force_flush = getattr(provider, "force_flush", None)
+        if force_flush is not None:
+            force_flush()
+
+
 def teardown() -> None:
     """Turn tracing off again (the tests)."""
     global _tracer

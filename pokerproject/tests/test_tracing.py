@@ -14,6 +14,7 @@ from conftest import facilitator_of
 from integrations import services as integration_services
 from integrations.tests.receivers import WebhookReceiver
 from pokerproject import outbox, tracing
+from pokerproject.celery import app as celery_app
 from rooms.tests.test_consumers import connect
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
@@ -214,3 +215,32 @@ def test_an_exporter_this_server_cannot_send_with_is_a_clear_error(monkeypatch):
     with pytest.raises(RuntimeError, match="http/protobuf"):
         tracing.setup()
     assert not tracing.enabled()
+
+
+@pytest.fixture
+def memory_broker():
+    """Celery with a broker (kombu's in-memory transport) instead of eager tasks."""
+    conf = celery_app.conf
+    saved = conf.task_always_eager, conf.broker_url
+    conf.task_always_eager, conf.broker_url = False, "memory://"
+    yield celery_app
+    conf.task_always_eager, conf.broker_url = saved
+
+
+def test_a_queued_task_carries_the_trace_in_its_headers(spans, memory_broker):
+    """Through a broker, the outbox's task message carries the W3C traceparent of the span that
+    queued it, and the worker's span for it continues that trace."""
+    with tracing.span("reveal batch") as cause:
+        replication_outbox = next(o for o in outbox.outboxes() if o.name == "replication")
+        replication_outbox.enqueue("eu-1", "5d7e1c8e-0000-4000-8000-000000000001")
+    with memory_broker.connection_for_write() as connection:
+        queue = connection.SimpleQueue("replication")
+        message = queue.get(timeout=5)
+        message.ack()
+        queue.close()
+    trace_id = format(cause.get_span_context().trace_id, "032x")
+    _, header_trace, parent, _ = message.headers["traceparent"].split("-")
+    assert header_trace == trace_id
+    publish = _one(spans, "apply_async/replication.replicate_round")
+    assert format(publish.context.span_id, "016x") == parent
+    assert publish.parent.span_id == cause.get_span_context().span_id
