@@ -223,8 +223,18 @@ def memory_broker():
     conf = celery_app.conf
     saved = conf.task_always_eager, conf.broker_url
     conf.task_always_eager, conf.broker_url = False, "memory://"
+    _forget_connections()
     yield celery_app
     conf.task_always_eager, conf.broker_url = saved
+    _forget_connections()
+
+
+def _forget_connections():
+    """Drop the app's connection and producer pools: they keep the broker they were made for."""
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+        celery_app._pool = None
+    celery_app.amqp._producer_pool = None
 
 
 def test_a_queued_task_carries_the_trace_in_its_headers(spans, memory_broker):
