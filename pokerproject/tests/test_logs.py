@@ -10,6 +10,7 @@ import logging.config
 import re
 
 import pytest
+from celery.signals import task_success
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
@@ -20,6 +21,7 @@ from conftest import facilitator_of
 from integrations import services as integration_services
 from pokerproject import logs, outbox
 from pokerproject.asgi import application
+from pokerproject.celery import app as celery_app
 from rooms import protocol
 from rooms.tests.test_consumers import ORIGIN, TIMEOUT, Player, connect
 
@@ -160,6 +162,26 @@ def test_a_request_gets_an_id_and_one_access_line(captured, make_user):
     assert not_found["request_id"] == lines[2]["request_id"]
     assert "not-a-real-token-xyz" not in log.text
     assert "duration_ms" in lines[0]
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_a_task_run_names_the_task_and_its_shard():
+    """Celery's task_prerun binds the task, its id and its shard (the first argument of every
+    outbox task) for the run; task_postrun drops them."""
+    seen = []
+
+    def record(**kwargs):
+        seen.append(dict(logs.bound()))
+
+    task_success.connect(record)
+    try:
+        celery_app.tasks["replication.replicate_round"].apply(
+            args=["eu-2", "5d7e1c8e-0000-4000-8000-000000000001"], task_id="t-1"
+        )
+    finally:
+        task_success.disconnect(record)
+    assert seen == [{"task": "replication.replicate_round", "task_id": "t-1", "shard": "eu-2"}]
+    assert "task" not in logs.bound()
 
 
 # --- the socket's lifecycle -------------------------------------------------------------------
@@ -316,7 +338,6 @@ async def test_a_full_round_logs_no_vote_before_reveal_and_no_secret(captured, t
     assert len(records) > 20
     assert log.where(message="socket connected", user_id=table["bob"].user_id)
     assert log.where(logger="pokerproject.http", api_key=key[:16], status=201)
-    assert any(r.get("task") == "replication.replicate_round" for r in records)
     for value in SECRET_VOTES.values():
         assert value not in before_reveal
     for secret in secrets:
