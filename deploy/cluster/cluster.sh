@@ -277,7 +277,7 @@ worker_cmd() {
         --ws-ping-interval "$WS_PING_INTERVAL" --ws-ping-timeout "$WS_PING_TIMEOUT"
         --ws-max-size "$WS_MAX_SIZE"
         --lifespan off --no-access-log --log-level warning --timeout-graceful-shutdown 5) ;;
-    daphne) WORKER_CMD=("$VENV/bin/daphne" -b 127.0.0.1 -p "$port"
+    daphne) WORKER_CMD=("$VENV/bin/daphne" -b 127.0.0.1 -p "$port" --access-log /dev/null
         --websocket-max-message-size "$WS_MAX_SIZE" --websocket-max-frame-size "$WS_MAX_SIZE"
         pokerproject.asgi:application) ;;
     *) die "SERVER must be uvicorn or daphne" ;;
