@@ -35,7 +35,9 @@ run: demo ## Set up, migrate, seed the demo team and serve on http://$(HOST):$(P
 	@echo ""
 	@echo "  Planning Poker: open http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
 	@echo ""
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) \
+	@# No access log of daphne's: it prints paths (invite links carry tokens); the app logs
+	@# each request with its route instead (pokerproject.http, docs/operations.md).
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) --access-log /dev/null \
 		--websocket-max-message-size $(WS_MAX_SIZE) --websocket-max-frame-size $(WS_MAX_SIZE) \
 		pokerproject.asgi:application
 

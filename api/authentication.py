@@ -7,6 +7,7 @@ from rest_framework import authentication, exceptions
 
 from integrations.models import ApiKey
 from integrations.services import KEY_PREFIX, api_key_use
+from pokerproject import logs
 
 
 class KeyPrincipal:
@@ -47,6 +48,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         key = api_key_use(raw=raw)
         if key is None:
             raise exceptions.AuthenticationFailed("Unknown or revoked API key.", code="invalid_key")
+        # The request's log records name the key (its visible prefix, never the secret) and
+        # its team; RequestContextMiddleware drops them with the request.
+        logs.bind(api_key=key.prefix, team_id=key.team_id)
         return KeyPrincipal(key), key
 
     def authenticate_header(self, request) -> str:

@@ -6,7 +6,11 @@ import sys
 
 from django.core.asgi import get_asgi_application
 
+from pokerproject import tracing
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pokerproject.settings")
+# Before the handler loads the middleware: Django's instrumentation adds its own (OTEL_*).
+tracing.setup()
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

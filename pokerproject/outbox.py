@@ -25,6 +25,7 @@ An outbox of a global model (notifications' directory messages) lives on ``defau
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -160,7 +161,9 @@ def in_background(work: Callable[[], None]) -> None:
             _background = ThreadPoolExecutor(
                 max_workers=settings.OUTBOX_EAGER_THREADS, thread_name_prefix="outbox"
             )
-        future = _background.submit(_run_in_background, work)
+        # In the caller's context: its log fields and its trace follow the work
+        # (pokerproject.logs, pokerproject.tracing), as they would a task's headers.
+        future = _background.submit(contextvars.copy_context().run, _run_in_background, work)
         _running.add(future)
     future.add_done_callback(_running.discard)
 

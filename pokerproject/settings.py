@@ -12,6 +12,7 @@ from pathlib import Path
 import environ
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from pokerproject import logs
 from pokerproject.regions.config import parse_shard_urls
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -58,6 +59,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # The request id on every log record and the response; one access line (pokerproject/logs.py).
+    "pokerproject.logs.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -65,6 +68,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "pokerproject.logs.UserContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # Permissions-Policy; no-store for signed-in users (after auth: it asks who is signed in).
     "pokerproject.security.SecurityHeadersMiddleware",
@@ -305,6 +309,8 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 CELERY_TASK_SERIALIZER = "json"
+# The worker logs through LOGGING below (JSON in the cluster), not a format of its own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_ACCEPT_CONTENT = ["json"]
 
 # --- Auth, sessions, security -----------------------------------------------------------------
@@ -490,11 +496,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
-}
+# LOG_FORMAT: "text" (readable, the default for `make run`) or "json" (one object a line with
+# the request, socket, user, team, shard and region fields: the cluster and deploy/ set it).
+# Secrets and vote values are kept out of both (pokerproject/logs.py, docs/operations.md).
+LOGGING = logs.config(fmt=env("LOG_FORMAT", default="text"), level=env("LOG_LEVEL", default="INFO"))

@@ -21,6 +21,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from pokerproject import tracing
 from rooms import protocol
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,11 @@ async def publish(frames: Frames) -> None:
     the layer can (pokerproject.channel_layers), else one at a time."""
     if not frames:
         return
+    with tracing.span("broadcast", {"poker.events": len(frames)}):
+        await _publish(frames)
+
+
+async def _publish(frames: Frames) -> None:
     layer = get_channel_layer()
     messages = [(group_name(team_id), team_message(team_id, event)) for team_id, event in frames]
     many = getattr(layer, "group_send_many", None)

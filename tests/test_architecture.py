@@ -31,6 +31,8 @@ LAYOUT = {
     "pokerproject/admin.py": "from pokerproject import errors\n",
     "pokerproject/events.py": "from pokerproject import errors\n",
     "pokerproject/outbox.py": "from pokerproject import celery, events\n",
+    "pokerproject/logs.py": "",
+    "pokerproject/tracing.py": "",
     "pokerproject/regions/__init__.py": "",
     "pokerproject/regions/config.py": "",
     "accounts/__init__.py": "",

@@ -136,6 +136,9 @@ export GC_THRESHOLDS=${GC_THRESHOLDS:-50000,50,100}
 export PY_SWITCH_INTERVAL_MS=${PY_SWITCH_INTERVAL_MS:-1}
 export ROOM_VOTE_BATCH_MS=${ROOM_VOTE_BATCH_MS:-6}
 export LOG_LEVEL=\${LOG_LEVEL:-WARNING}
+# One JSON object a line (docs/operations.md, "Logs and traces"); OTEL_* from the caller's
+# environment turn tracing on (off when none is set).
+export LOG_FORMAT=\${LOG_FORMAT:-json}
 export CLUSTER_URL=http://127.0.0.1:$PORT
 export CLUSTER_WORKERS=$WORKERS
 export CLUSTER_CELERY=$CELERY
@@ -275,7 +278,7 @@ worker_cmd() {
         --ws-ping-interval "$WS_PING_INTERVAL" --ws-ping-timeout "$WS_PING_TIMEOUT"
         --ws-max-size "$WS_MAX_SIZE"
         --lifespan off --no-access-log --log-level warning --timeout-graceful-shutdown 5) ;;
-    daphne) WORKER_CMD=("$VENV/bin/daphne" -b 127.0.0.1 -p "$port"
+    daphne) WORKER_CMD=("$VENV/bin/daphne" -b 127.0.0.1 -p "$port" --access-log /dev/null
         --websocket-max-message-size "$WS_MAX_SIZE" --websocket-max-frame-size "$WS_MAX_SIZE"
         pokerproject.asgi:application) ;;
     *) die "SERVER must be uvicorn or daphne" ;;

@@ -24,6 +24,7 @@ from typing import Any
 from django.conf import settings
 
 from accounts.models import Membership
+from pokerproject import logs, tracing
 from rooms import selectors, services
 from rooms.realtime import dbpool
 from rooms.realtime.perloop import PerLoop
@@ -37,6 +38,7 @@ class _Pending:
     membership: Membership
     item: object  # what the batch service takes for this command
     future: asyncio.Future
+    trace: object = None  # the command's span context, when tracing is on (pokerproject.tracing)
 
 
 class Batcher:
@@ -63,9 +65,10 @@ class Batcher:
 
     async def submit(self, *, membership: Membership, item: object) -> Any:
         future = asyncio.get_running_loop().create_future()
-        self.pending.append(_Pending(membership, item, future))
+        self.pending.append(_Pending(membership, item, future, tracing.current()))
         if self.task is None:
-            self.task = asyncio.create_task(self._drain())
+            # Not in this socket's context (log fields): the batch is every socket's.
+            self.task = asyncio.create_task(self._drain(), context=logs.detached())
         return await future
 
     async def _drain(self) -> None:
@@ -85,7 +88,10 @@ class Batcher:
     async def _commit(self, alias: str, items: list[_Pending]) -> None:
         try:
             # Committed and published (each event serialised once) when this returns.
-            results = await dbpool.call(self.service, alias=alias, pending=[i.item for i in items])
+            with tracing.batch(self.name, alias, [i.trace for i in items]):
+                results = await dbpool.call(
+                    self.service, alias=alias, pending=[i.item for i in items]
+                )
         except Exception as exc:  # nothing was committed: every command of the batch fails
             logger.exception("%s batch of %d on %s failed", self.name, len(items), alias)
             for item in items:

@@ -21,6 +21,7 @@ from django.conf import settings
 
 from accounts import roles
 from accounts.selectors import NotAMember, membership_get
+from pokerproject import logs, tracing
 from pokerproject.errors import DomainError
 from rooms import presence, protocol, selectors, services
 from rooms.broadcast import group_name
@@ -98,15 +99,20 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         slug = self.scope["url_route"]["kwargs"]["slug"]
+        # Every record of this socket's task from here on names it (pokerproject.logs).
+        self.log = logs.own(connection_id=self.channel_name)
+        self.frames = tracing.Frames(self.log)
         if user is None or not user.is_authenticated:
-            await self._refuse(protocol.CLOSE_UNAUTHENTICATED)
+            await self._refuse(protocol.CLOSE_UNAUTHENTICATED, "not signed in")
             return
+        self.log["user_id"] = user.pk
         try:
             self.membership = await dbpool.run(membership_get, team_slug=slug, user=user)
         except NotAMember:
-            logger.info("socket refused: user %s is not a member of %s", user.pk, slug)
-            await self._refuse(protocol.CLOSE_FORBIDDEN)
+            await self._refuse(protocol.CLOSE_FORBIDDEN, f"not a member of {slug}")
             return
+        team = self.membership.team
+        self.log.update(team_id=team.pk, shard=team.shard, region=team.region)
         # Which session this socket belongs to, for ``session_ended``.
         session = self.scope.get("session")
         self.session = services.session_tag(getattr(session, "session_key", None))
@@ -129,12 +135,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
             while self.backlog:
                 await self._relay(self.backlog.pop(0))
             self.ready = True
+            logger.info("socket connected")
         except BaseException:
             # ``__call__`` leaves the table (and deletes a presence row already written).
             self.gone = True
             raise
 
-    async def _refuse(self, code: int) -> None:
+    async def _refuse(self, code: int, reason: str) -> None:
+        logger.info("socket refused: %s", reason, extra={"close_code": code})
         # Accept first so the browser receives our application close code rather than a bare 403.
         await self.accept()
         await self.close(code=code)
@@ -158,6 +166,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         except NotAMember:
             await self.close(code=protocol.CLOSE_FORBIDDEN)
             raise
+        self.log["shard"] = self.membership.team.shard
         if self.membership.team.shard != old_team.shard:
             await dbpool.call(
                 services.presence_join,
@@ -167,6 +176,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             )
 
     async def disconnect(self, code: int) -> None:
+        logger.info("socket closed", extra={"close_code": code})
         await self._leave_table()
 
     async def _leave_table(self) -> None:
@@ -212,6 +222,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.membership is None or self.gone:
             return
+        with self.frames:
+            await self._receive(text_data, bytes_data)
+
+    async def _receive(self, text_data: str | None, bytes_data: bytes | None) -> None:
         request_id = None
         try:
             # Every frame counts against the limit, bad and oversized ones too; a frame over
@@ -228,6 +242,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                     raise protocol.ProtocolError("rate_limited", request_id=request_id) from None
                 raise
             request_id = command.request_id
+            self.frames.command(command.name, request_id)
             if not allowed:
                 raise protocol.ProtocolError("rate_limited")
             spec = protocol.COMMANDS[command.name]
@@ -244,9 +259,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await handler(command)
         except protocol.ProtocolError as exc:
             logger.info("rejected frame from user %s: %s", self.membership.user_id, exc.code)
+            tracing.refused(exc.code)
             await self._send(protocol.error(request_id, exc.code, str(exc)))
         except DomainError as exc:
             logger.info("command refused for user %s: %s", self.membership.user_id, exc.code)
+            tracing.refused(exc.code)
             await self._send(protocol.error(request_id, exc.code, exc.message))
         except SendFailed:
             raise  # the socket is over (see ``__call__``)

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from channels.layers import BaseChannelLayer, get_channel_layer
 
+from pokerproject import logs
 from rooms.realtime.perloop import PerLoop
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,10 @@ class Fanout:
                 # The layer's default kind of channel: the core Redis layer reads all of a
                 # process's channels through one shared list, and only for that prefix.
                 self.channel = await self.layer.new_channel()
-                self.reader = asyncio.create_task(self._read(), name="rooms.realtime.fanout")
+                # Not in the context of the socket that happens to start it: it serves them all.
+                self.reader = asyncio.create_task(
+                    self._read(), name="rooms.realtime.fanout", context=logs.detached()
+                )
             # Added on every join, not only the first: with the core Redis layer this also
             # renews the group's expiry while the table is in use.
             await self.layer.group_add(group, self.channel)
