@@ -19,7 +19,8 @@ from django.db import connections
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
-from django_prometheus import exports
+
+from pokerproject import metrics as project_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -94,4 +95,10 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ok": ok, "components": components}, status=200 if ok else 503)
 
 
-metrics = never_cache(token_required(exports.ExportToDjangoView))
+@never_cache
+@token_required
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus' text format: this process, or every process of the host
+    (pokerproject.metrics)."""
+    body, content_type = project_metrics.exposition()
+    return HttpResponse(body, content_type=content_type)
