@@ -205,11 +205,11 @@ def connected(refused_code: int | None = None) -> None:
 
 
 def close_code_label(code: int | None) -> str:
-    """A close code as a bounded label: the standard ones and the application's (4000-4999)
-    as themselves would be unbounded from a client, so only those the server or a browser sends
-    are kept; anything else is "other"."""
+    """A close code as a bounded label. A client may close with any code from 1000 to 4999:
+    only those the server, the browser or the protocol use (the table's own are 44xx, as in
+    HTTP) are kept as themselves, anything else is "other"."""
     if code in (1000, 1001, 1005, 1006, 1008, 1009, 1011, 1012) or (
-        code is not None and 4000 <= code <= 4099
+        code is not None and 4400 <= code <= 4499
     ):
         return str(code)
     return "other"
