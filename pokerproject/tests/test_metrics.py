@@ -98,7 +98,7 @@ def test_the_export_sums_the_processes_of_a_host(host):
         assert commands[(("command", "cast_vote"), ("outcome", "ack"))] == 6
         sockets = {dict(k)["pid"]: v for k, v in samples(text, "poker_ws_open_sockets").items()}
         assert sockets[str(alive.pid)] == 3.0
-        assert export.pid and sockets[str(export.pid)] == 0.0  # the exporting process
+        assert sockets[str(export.pid)] == 0.0  # the exporting process
         assert not set(gone) & set(sockets)
         starts = samples(text, "poker_process_starts_total")
         assert sum(starts.values()) == 4  # three children and the exporting process
