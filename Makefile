@@ -76,9 +76,10 @@ SERVER  ?= uvicorn
 TEAMS   ?= 200
 MEMBERS ?= 10
 BENCH_ARGS ?=
+OBSERVE ?= 0
 
-cluster: $(VENV)/.runtime ## Start HAProxy, ASGI workers (WORKERS, SERVER), Redis, PG shards, Celery on :8080
-	WORKERS=$(WORKERS) SERVER=$(SERVER) deploy/cluster/cluster.sh start
+cluster: $(VENV)/.runtime ## Start HAProxy, ASGI workers (WORKERS, SERVER), Redis, PG shards, Celery on :8080; OBSERVE=1 adds Prometheus
+	WORKERS=$(WORKERS) SERVER=$(SERVER) OBSERVE=$(OBSERVE) deploy/cluster/cluster.sh start
 
 cluster-stop: ## Stop every process `make cluster` started
 	deploy/cluster/cluster.sh stop

@@ -383,6 +383,7 @@ def _task_name(sender: Any) -> str:
 def _on_task_prerun(sender=None, task_id=None, **kwargs) -> None:
     with _task_lock:
         _task_started[task_id] = time.perf_counter()
+    TASK_RETRIES.labels(_task_name(sender))  # shown as 0 until the first retry
 
 
 def _on_task_postrun(sender=None, task_id=None, state=None, **kwargs) -> None:
@@ -603,6 +604,28 @@ def registry() -> CollectorRegistry:
     return combined
 
 
+class _Host:
+    """A registry that is ``registry()`` afresh at each scrape (for ``serve``)."""
+
+    def collect(self):
+        yield from registry().collect()
+
+
+def serve(port: int) -> None:
+    """Answer Prometheus on ``port`` from a thread of this process, for processes that serve no
+    HTTP of their own: a Celery worker's main process, for its pool (CELERY_METRICS_PORT)."""
+    from prometheus_client import start_http_server
+
+    start_http_server(port, registry=_Host())
+    logger.info("metrics on port %s", port)
+
+
+def _on_worker_init(**kwargs) -> None:
+    port = os.environ.get("CELERY_METRICS_PORT", "")
+    if port:
+        serve(int(port))
+
+
 def exposition() -> tuple[bytes, str]:
     """The text /metrics answers, and its content type."""
     pool_stats()
@@ -628,10 +651,30 @@ def install(kind: str | None = None) -> None:
     signals.task_prerun.connect(_on_task_prerun, weak=False)
     signals.task_postrun.connect(_on_task_postrun, weak=False)
     signals.task_retry.connect(_on_task_retry, weak=False)
+    signals.worker_init.connect(_on_worker_init, weak=False)
     gc.callbacks.append(_on_gc)
     for collector in (ShardProbeCollector(), QueueCollector()):
         register_scrape_collector(collector)
+    _initialise()
     STARTS.labels(kind or _process_kind(sys.argv)).inc()
+
+
+# Series that exist, at 0, before anything happens: a dashboard or an alert on a rate then
+# reads 0 rather than nothing.
+WEBHOOK_OUTCOMES = ("delivered", "pending", "failed", "cancelled", "skipped")
+JIRA_OUTCOMES = ("done", "failed", "skipped", "pending", "retry", "gone")
+
+
+def _initialise() -> None:
+    from django.conf import settings
+
+    for alias in settings.DATABASES:
+        DB_ERRORS.labels(alias)
+    for outcome in WEBHOOK_OUTCOMES:
+        WEBHOOK_DELIVERIES.labels(outcome)
+    for outcome in JIRA_OUTCOMES:
+        JIRA_WRITEBACKS.labels(outcome)
+    CONNECTS.labels("accepted", "")
 
 
 def _process_kind(argv: Iterable[str]) -> str:
