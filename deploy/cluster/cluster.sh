@@ -373,8 +373,8 @@ cmd_start() {
   for i in $(seq 1 "$LB_PROCS"); do spawn "haproxy-$i" haproxy -W -db -f "$DIR/haproxy.cfg"; done
   wait_http "http://127.0.0.1:$PORT/readyz" haproxy-1
   if [[ $OBSERVE == 1 ]]; then start_prometheus; fi
-  log "up: http://127.0.0.1:$PORT/ ($WORKERS $SERVER workers behind $LB_PROCS HAProxy processes; logs in var/cluster/logs/)"
-  log "environment for manage.py: source var/cluster/env"
+  log "up: http://127.0.0.1:$PORT/ ($WORKERS $SERVER workers behind $LB_PROCS HAProxy processes; logs in ${DIR#"$ROOT"/}/logs/)"
+  log "environment for manage.py: source ${DIR#"$ROOT"/}/env"
 }
 
 cmd_status() {
