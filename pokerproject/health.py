@@ -6,9 +6,11 @@ latency or error, and /metrics exposes traffic and internals: both need
 mode (DJANGO_DEBUG on) and do not exist (404) in a deployment.
 """
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import wraps
 
 from asgiref.sync import async_to_sync
@@ -30,21 +32,26 @@ def _bearer(request: HttpRequest) -> str:
     return credentials.strip() if scheme.lower() == "bearer" else ""
 
 
+def _refusal(request: HttpRequest) -> HttpResponse | None:
+    """None if the caller may see the probes (see the module's docstring), else the answer."""
+    token = settings.METRICS_TOKEN
+    if not token:
+        if settings.METRICS_OPEN_WITHOUT_TOKEN:
+            return None
+        raise Http404("No such page.")
+    if not constant_time_compare(_bearer(request), token):
+        response = JsonResponse({"detail": "A bearer token is required."}, status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return None
+
+
 def token_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Serve ``view`` only to a caller with the metrics token (see the module's docstring)."""
 
     @wraps(view)
     def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        token = settings.METRICS_TOKEN
-        if not token:
-            if settings.METRICS_OPEN_WITHOUT_TOKEN:
-                return view(request, *args, **kwargs)
-            raise Http404("No such page.")
-        if not constant_time_compare(_bearer(request), token):
-            response = JsonResponse({"detail": "A bearer token is required."}, status=401)
-            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
-            return response
-        return view(request, *args, **kwargs)
+        return _refusal(request) or view(request, *args, **kwargs)
 
     return guarded
 
@@ -95,10 +102,19 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ok": ok, "components": components}, status=200 if ok else 503)
 
 
+# Collecting reads every process's files and probes the shards: on a thread of its own, not on
+# the thread that Django's sync views share with the live table's database work
+# (rooms.realtime.dbpool), which would stall the worker's votes for the length of a scrape.
+_exporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics")
+
+
 @never_cache
-@token_required
-def metrics(request: HttpRequest) -> HttpResponse:
+async def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus' text format: this process, or every process of the host
     (pokerproject.metrics)."""
-    body, content_type = project_metrics.exposition()
+    refused = _refusal(request)
+    if refused is not None:
+        return refused
+    loop = asyncio.get_running_loop()
+    body, content_type = await loop.run_in_executor(_exporter, project_metrics.exposition)
     return HttpResponse(body, content_type=content_type)

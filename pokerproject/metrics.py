@@ -184,7 +184,9 @@ _command_seconds: dict = {}
 def command(name: str, outcome: str, started: float) -> None:
     """One socket command answered: ``outcome`` is "ack" or the error frame's code; the
     latency is observed for acks (``started``: ``time.perf_counter()`` at receipt)."""
-    if not _CODE.match(outcome):
+    if outcome == "ack":
+        pass
+    elif not _CODE.match(outcome):
         outcome = "other"
     elif outcome == "rate_limited":
         RATE_LIMITED.inc()
