@@ -20,6 +20,7 @@ shard answers) are read at scrape time by ``register_scrape_collector`` collecto
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gc
 import glob
@@ -298,22 +299,33 @@ async def _watch() -> None:
         started = time.perf_counter()
         await asyncio.sleep(LOOP_INTERVAL)
         LOOP_LAG.observe(max(time.perf_counter() - started - LOOP_INTERVAL, 0.0))
+        gc_pauses()
         ticks += 1
         if ticks % 10 == 0:
             pool_stats()
 
 
 _gc_started: list[float] = [0.0]
+# Pauses waiting to be observed. The collector may run inside a metric's update, which holds
+# prometheus_client's lock (in multiprocess mode one lock for every metric of the process) and
+# is not reentrant: the callback only notes the pause, ``gc_pauses()`` observes it later.
+_gc_pauses: collections.deque[tuple[int, float]] = collections.deque(maxlen=10_000)
 
 
 def _on_gc(phase: str, info: dict) -> None:
     if phase == "start":
         _gc_started[0] = time.perf_counter()
     elif _gc_started[0]:
-        GC_PAUSE.labels(str(info.get("generation", ""))).observe(
-            time.perf_counter() - _gc_started[0]
-        )
+        _gc_pauses.append((info.get("generation", -1), time.perf_counter() - _gc_started[0]))
         _gc_started[0] = 0.0
+
+
+def gc_pauses() -> None:
+    """Observe the GC pauses noted since the last call (from the event-loop watch, a Celery
+    task's end, or a scrape)."""
+    while _gc_pauses:
+        generation, seconds = _gc_pauses.popleft()
+        GC_PAUSE.labels(str(generation)).observe(seconds)
 
 
 # --- helpers: databases ----------------------------------------------------------------------
@@ -392,6 +404,7 @@ def _on_task_postrun(sender=None, task_id=None, state=None, **kwargs) -> None:
     with _task_lock:
         started = _task_started.pop(task_id, None)
     name = _task_name(sender)
+    gc_pauses()
     TASKS.labels(name, (state or "unknown").lower()).inc()
     if started is not None:
         TASK_SECONDS.labels(name).observe(time.perf_counter() - started)
@@ -631,6 +644,7 @@ def _on_worker_init(**kwargs) -> None:
 def exposition() -> tuple[bytes, str]:
     """The text /metrics answers, and its content type."""
     pool_stats()
+    gc_pauses()
     return generate_latest(registry()), CONTENT_TYPE_LATEST
 
 

@@ -168,7 +168,14 @@ def test_close_codes_from_clients_are_bounded():
     assert close_code_label(None) == "other"
 
 
-def test_gc_pauses_are_measured():
+def test_gc_pauses_are_measured_outside_the_collector():
+    """A collection is noted by the GC callback and observed at the next drain, not inside the
+    callback (which may run while a metric's lock is held)."""
+    from pokerproject import metrics
+
+    metrics.gc_pauses()
     before = value("poker_gc_pause_seconds_count", generation="2")
     gc.collect()
+    assert value("poker_gc_pause_seconds_count", generation="2") == before
+    metrics.gc_pauses()
     assert value("poker_gc_pause_seconds_count", generation="2") == before + 1
