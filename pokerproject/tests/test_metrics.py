@@ -27,6 +27,7 @@ CHILD = textwrap.dedent(
     metrics.SOCKETS.inc(int(sys.argv[1]))
     metrics.command("cast_vote", "ack", 0.0)
     metrics.command("cast_vote", "ack", 0.0)
+    metrics.flush()  # as the event loop's watch does
     if sys.argv[2] == "stay":
         print("ready", flush=True)
         sys.stdin.read()

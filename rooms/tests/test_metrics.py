@@ -10,6 +10,8 @@ from prometheus_client import REGISTRY
 
 from accounts.roles import Role
 from conftest import facilitator_of
+from pokerproject import metrics
+from rooms.realtime import dbpool
 from rooms.tests.test_consumers import connect, refusal
 from stories import services as story_services
 
@@ -17,6 +19,7 @@ pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True)]
 
 
 def value(name: str, **labels: str) -> float:
+    metrics.flush()  # what the event loop gathered (the loop's watch does it every 0.5 s)
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
@@ -97,6 +100,8 @@ async def test_a_round_moves_the_live_table_metrics(table):
     finally:
         for player in (alice, bob, carol):
             await player.close()
+    # Statement timings are added by the thread that ran them (the table's database thread).
+    await dbpool.run(metrics.flush_statements)
 
     assert delta("poker_ws_commands_total", command="cast_vote", outcome="ack") == 2
     assert delta("poker_ws_commands_total", command="start_round", outcome="ack") == 1
@@ -171,11 +176,33 @@ def test_close_codes_from_clients_are_bounded():
 def test_gc_pauses_are_measured_outside_the_collector():
     """A collection is noted by the GC callback and observed at the next drain, not inside the
     callback (which may run while a metric's lock is held)."""
-    from pokerproject import metrics
-
     metrics.gc_pauses()
     before = value("poker_gc_pause_seconds_count", generation="2")
     gc.collect()
     assert value("poker_gc_pause_seconds_count", generation="2") == before
     metrics.gc_pauses()
     assert value("poker_gc_pause_seconds_count", generation="2") == before + 1
+
+
+def test_a_tally_adds_up_to_what_observing_each_value_gives():
+    """The event loop's tallies land in the same buckets (a value on a bound in that bound's
+    bucket), sum and count as observing every value would."""
+    from prometheus_client import CollectorRegistry, Histogram
+
+    registry = CollectorRegistry()
+    direct = Histogram("direct_seconds", "", buckets=metrics.LATENCY, registry=registry)
+    tallied = Histogram("tallied_seconds", "", buckets=metrics.LATENCY, registry=registry)
+    tally = metrics._Tally(tallied)
+    values = [0.0, 0.001, 0.0011, 0.05, 0.07, 2.5, 99.0]
+    for v in values:
+        direct.observe(v)
+        tally.observe(v)
+    tally.flush()
+    tally.flush()  # nothing twice
+    got = {
+        s.name.replace("tallied", "x"): (s.labels, s.value) for s in tallied.collect()[0].samples
+    }
+    want = {s.name.replace("direct", "x"): (s.labels, s.value) for s in direct.collect()[0].samples}
+    assert [(k, v) for k, v in got.items() if not k.endswith("_created")] == [
+        (k, v) for k, v in want.items() if not k.endswith("_created")
+    ]
