@@ -108,6 +108,15 @@ def readyz(request: HttpRequest) -> JsonResponse:
 _exporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics")
 
 
+def _export() -> tuple[bytes, str]:
+    try:
+        return project_metrics.exposition()
+    finally:
+        # The scrape-time collectors read the shards: hand this thread's connections back to
+        # their pools, as the end of a request would.
+        connections.close_all()
+
+
 @never_cache
 async def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus' text format: this process, or every process of the host
@@ -116,5 +125,5 @@ async def metrics(request: HttpRequest) -> HttpResponse:
     if refused is not None:
         return refused
     loop = asyncio.get_running_loop()
-    body, content_type = await loop.run_in_executor(_exporter, project_metrics.exposition)
+    body, content_type = await loop.run_in_executor(_exporter, _export)
     return HttpResponse(body, content_type=content_type)

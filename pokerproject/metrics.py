@@ -703,7 +703,14 @@ class _Host:
     """A registry that is ``registry()`` afresh at each scrape (for ``serve``)."""
 
     def collect(self):
-        yield from registry().collect()
+        from django.db import connections
+
+        try:
+            yield from registry().collect()
+        finally:
+            # Each request is a thread of its own: hand its connections (the scrape-time
+            # collectors read the shards) back to the pools, or each scrape would keep some.
+            connections.close_all()
 
 
 def serve(port: int) -> None:
