@@ -286,10 +286,6 @@ def seats(sockets_delta: int, teams: int) -> None:
     TEAMS.set(teams)
 
 
-_frames: dict = {}
-_delivery: dict = {}
-
-
 def delivered(event: str, committed_at: float | None, frames: int) -> None:
     """A table event went out to ``frames`` sockets of this worker; ``committed_at`` (wall
     clock, from the message) is when the change committed on whichever worker made it."""
