@@ -177,3 +177,29 @@ def test_metrics_lists_the_domain_families(settings):
         "poker_webhook_deliveries_total",
     ):
         assert f"# TYPE {family}" in text, family
+
+
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_the_pool_gauge_reports_each_alias_pool():
+    """With PostgreSQL's connection pool (which the test process otherwise goes without, see
+    conftest.py): its size, idle connections and waiting requests, per alias."""
+    from django.db import connections
+
+    connection = connections["eu-1"]
+    if connection.vendor != "postgresql":
+        pytest.skip("the connection pool is PostgreSQL's (settings.DATABASE_POOL)")
+    connection.close()
+    options = connection.settings_dict["OPTIONS"]
+    options["pool"] = {"name": "eu-1-metrics-test", "min_size": 1, "max_size": 2, "timeout": 10}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            metrics.pool_stats()
+            size = _sample("poker_db_pool_connections", alias="eu-1", state="size")
+            assert size >= 1
+            assert _sample("poker_db_pool_connections", alias="eu-1", state="available") < size
+        assert _sample("poker_db_pool_connections", alias="eu-1", state="waiting") == 0
+    finally:
+        connection.close()
+        connection.close_pool()
+        del options["pool"]

@@ -6,12 +6,15 @@ import gc
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import InMemoryChannelLayer
 from prometheus_client import REGISTRY
 
 from accounts.roles import Role
 from conftest import facilitator_of
 from pokerproject import metrics
+from rooms import broadcast
 from rooms.realtime import dbpool
+from rooms.realtime.fanout import Fanout
 from rooms.tests.test_consumers import connect, refusal
 from stories import services as story_services
 
@@ -206,3 +209,55 @@ def test_a_tally_adds_up_to_what_observing_each_value_gives():
     assert [(k, v) for k, v in got.items() if not k.endswith("_created")] == [
         (k, v) for k, v in want.items() if not k.endswith("_created")
     ]
+
+
+class FlakyLayer(InMemoryChannelLayer):
+    """The in-memory layer whose first read and every publish fail, as Redis going away would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 1
+
+    async def receive(self, channel: str) -> dict:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("the channel layer went away")
+        return await super().receive(channel)
+
+    async def group_send(self, group: str, message: dict) -> None:
+        raise ConnectionError("the channel layer went away")
+
+
+async def test_channel_layer_failures_and_recovery_are_counted(monkeypatch):
+    """A fan-out read that fails and then works again counts one failure and one reconnect; a
+    publish that fails is counted (the change stays committed)."""
+    layer = FlakyLayer()
+    delta = Delta(
+        ("poker_channel_layer_receive_failures_total", {}),
+        ("poker_channel_layer_reconnects_total", {}),
+        ("poker_channel_layer_publish_failures_total", {}),
+    )
+    fanout = Fanout(layer)
+    arrived = asyncio.Event()
+
+    class Seat:
+        async def team_event(self, message: dict) -> None:
+            arrived.set()
+
+    seat = Seat()
+    await fanout.join("team.metrics", seat)
+    try:
+        await InMemoryChannelLayer.group_send(
+            layer, "team.metrics", {"type": "team.event", "group": "team.metrics", "kind": "x"}
+        )
+        async with asyncio.timeout(5):
+            await arrived.wait()
+    finally:
+        await fanout.leave("team.metrics", seat)
+        fanout.reader.cancel()
+    assert delta("poker_channel_layer_receive_failures_total") == 1
+    assert delta("poker_channel_layer_reconnects_total") == 1
+
+    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: layer)
+    await broadcast.publish(broadcast.Frames([(1, {"type": "vote_cast", "data": {}})]))
+    assert delta("poker_channel_layer_publish_failures_total") == 1
