@@ -79,9 +79,10 @@ CLUSTER_VARS = $(foreach v,WORKERS SERVER SHARDS,$(if $($(v)),$(v)=$($(v))))
 TEAMS   ?= 200
 MEMBERS ?= 10
 BENCH_ARGS ?=
+OBSERVE ?= 0
 
-cluster: $(VENV)/.runtime ## Start HAProxy, ASGI workers (WORKERS, SERVER), Redis, PG shards, Celery on :8080
-	$(CLUSTER_VARS) deploy/cluster/cluster.sh start
+cluster: $(VENV)/.runtime ## Start HAProxy, ASGI workers (WORKERS, SERVER), Redis, PG shards, Celery on :8080; OBSERVE=1 adds Prometheus
+	$(CLUSTER_VARS) OBSERVE=$(OBSERVE) deploy/cluster/cluster.sh start
 
 cluster-stop: ## Stop every process `make cluster` started
 	deploy/cluster/cluster.sh stop

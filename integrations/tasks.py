@@ -7,6 +7,7 @@ from celery import shared_task
 from django.db import DatabaseError
 
 from integrations import jira, webhooks
+from pokerproject import metrics
 
 
 @shared_task(
@@ -20,7 +21,8 @@ from integrations import jira, webhooks
     max_retries=8,  # then the sweep takes over; HTTP failures are scheduled by the row itself
 )
 def deliver_webhook(shard: str, delivery_id: str) -> str:
-    return webhooks.delivery_send(shard=shard, delivery_id=uuid.UUID(delivery_id))
+    outcome = webhooks.delivery_send(shard=shard, delivery_id=uuid.UUID(delivery_id))
+    return metrics.webhook_delivery(outcome)
 
 
 @shared_task(
@@ -32,8 +34,9 @@ def deliver_webhook(shard: str, delivery_id: str) -> str:
 )
 def jira_push(self, shard: str, sync_id: str) -> str:
     try:
-        return jira.sync_push(shard=shard, sync_id=uuid.UUID(sync_id))
+        return metrics.jira_writeback(jira.sync_push(shard=shard, sync_id=uuid.UUID(sync_id)))
     except jira.RetryLater as exc:
+        metrics.jira_writeback("retry")
         if self.app.conf.task_always_eager:
             return "pending"  # embedded mode: the sweep (or a worker) tries again later
         raise self.retry(countdown=exc.delay) from exc

@@ -39,7 +39,7 @@ from accounts.roles import Role
 from integrations import crypto, netguard
 from integrations.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from integrations.selectors import teams_with_active_endpoints
-from pokerproject import events, outbox
+from pokerproject import events, metrics, outbox
 from rooms.selectors import round_payload
 
 if TYPE_CHECKING:
@@ -346,6 +346,7 @@ def _notify_disabled(endpoint: WebhookEndpoint) -> None:
         .values_list("user__email", flat=True)
     )
     logger.warning("webhook endpoint %s disabled: %s", endpoint.pk, endpoint.disabled_reason)
+    metrics.webhook_endpoint_disabled()
     if not recipients:
         return
     try:

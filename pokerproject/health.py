@@ -6,9 +6,11 @@ latency or error, and /metrics exposes traffic and internals: both need
 mode (DJANGO_DEBUG on) and do not exist (404) in a deployment.
 """
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import wraps
 
 from asgiref.sync import async_to_sync
@@ -19,7 +21,8 @@ from django.db import connections
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
-from django_prometheus import exports
+
+from pokerproject import metrics as project_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -29,21 +32,26 @@ def _bearer(request: HttpRequest) -> str:
     return credentials.strip() if scheme.lower() == "bearer" else ""
 
 
+def _refusal(request: HttpRequest) -> HttpResponse | None:
+    """None if the caller may see the probes (see the module's docstring), else the answer."""
+    token = settings.METRICS_TOKEN
+    if not token:
+        if settings.METRICS_OPEN_WITHOUT_TOKEN:
+            return None
+        raise Http404("No such page.")
+    if not constant_time_compare(_bearer(request), token):
+        response = JsonResponse({"detail": "A bearer token is required."}, status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return None
+
+
 def token_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Serve ``view`` only to a caller with the metrics token (see the module's docstring)."""
 
     @wraps(view)
     def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        token = settings.METRICS_TOKEN
-        if not token:
-            if settings.METRICS_OPEN_WITHOUT_TOKEN:
-                return view(request, *args, **kwargs)
-            raise Http404("No such page.")
-        if not constant_time_compare(_bearer(request), token):
-            response = JsonResponse({"detail": "A bearer token is required."}, status=401)
-            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
-            return response
-        return view(request, *args, **kwargs)
+        return _refusal(request) or view(request, *args, **kwargs)
 
     return guarded
 
@@ -94,4 +102,28 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ok": ok, "components": components}, status=200 if ok else 503)
 
 
-metrics = never_cache(token_required(exports.ExportToDjangoView))
+# Collecting reads every process's files and probes the shards: on a thread of its own, not on
+# the thread that Django's sync views share with the live table's database work
+# (rooms.realtime.dbpool), which would stall the worker's votes for the length of a scrape.
+_exporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics")
+
+
+def _export() -> tuple[bytes, str]:
+    try:
+        return project_metrics.exposition()
+    finally:
+        # The scrape-time collectors read the shards: hand this thread's connections back to
+        # their pools, as the end of a request would.
+        connections.close_all()
+
+
+@never_cache
+async def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus' text format: this process, or every process of the host
+    (pokerproject.metrics)."""
+    refused = _refusal(request)
+    if refused is not None:
+        return refused
+    loop = asyncio.get_running_loop()
+    body, content_type = await loop.run_in_executor(_exporter, _export)
+    return HttpResponse(body, content_type=content_type)

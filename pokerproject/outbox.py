@@ -38,8 +38,9 @@ from typing import Any
 from django.conf import settings
 from django.db import connections, models, transaction
 from django.utils import timezone
-from prometheus_client.core import REGISTRY, GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily
 
+from pokerproject import metrics
 from pokerproject.celery import app as celery_app
 from pokerproject.regions import registry
 from pokerproject.regions.placement import Placement, placement_of
@@ -215,11 +216,5 @@ class OutboxCollector:
         yield pending
 
 
-_collector_registered = False
-
-
 def register_metrics() -> None:
-    global _collector_registered
-    if not _collector_registered:
-        REGISTRY.register(OutboxCollector())
-        _collector_registered = True
+    metrics.register_scrape_collector(OutboxCollector())

@@ -8,8 +8,9 @@ from datetime import timedelta
 
 from django.db.models import Max, Min
 from django.utils import timezone
-from prometheus_client.core import REGISTRY, GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily
 
+from pokerproject import metrics
 from pokerproject.regions import registry
 from replication.models import OutboxEntry
 from rooms.models import RoundReplica
@@ -55,11 +56,5 @@ class ReplicationCollector:
         yield lag
 
 
-_registered = False
-
-
 def register() -> None:
-    global _registered
-    if not _registered:
-        REGISTRY.register(ReplicationCollector())
-        _registered = True
+    metrics.register_scrape_collector(ReplicationCollector())

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -21,7 +22,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from pokerproject import tracing
+from pokerproject import metrics, tracing
 from rooms import protocol
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,13 @@ TEAM_EVENT = "team.event"
 # carry the event itself.
 READ_EVENTS = frozenset({"members_changed", "table_resumed", "session_ended"})
 
-Frames = list[tuple[int, dict]]
+
+class Frames(list[tuple[int, dict]]):
+    """``(team_id, event)`` pairs committed inside ``collect()``, and when the first of them
+    committed (wall clock): the delivery latency metric starts there (pokerproject.metrics)."""
+
+    committed_at: float = 0.0
+
 
 # Set by ``collect()`` around a call on the socket's database thread.
 _collected: contextvars.ContextVar[Frames | None] = contextvars.ContextVar(
@@ -52,18 +59,20 @@ def encode(event: dict) -> str:
     return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
 
 
-def team_message(team_id: int, event: dict) -> dict:
+def team_message(team_id: int, event: dict, committed_at: float = 0.0) -> dict:
     """The channel-layer message for ``event``: its group (the fan-out hands it to that table's
     sockets), its kind, and its frame serialised once here so each of the team's sockets
     forwards the same text instead of encoding it again. Only READ_EVENTS carry the event as
     well: the layer packs and unpacks every key, and a ``cards_revealed`` event costs it 15 µs
-    against 2 for its frame alone (docs/performance.md, round 9)."""
+    against 2 for its frame alone (docs/performance.md, round 9). ``at``: when the change
+    committed (wall clock), for the delivery latency each worker measures."""
     kind = event["type"]
     message = {
         "type": TEAM_EVENT,
         "group": group_name(team_id),
         "kind": kind,
         "text": encode(event),
+        "at": committed_at or time.time(),
     }
     if kind in READ_EVENTS:
         message["event"] = event
@@ -80,6 +89,7 @@ def publish_on_commit(*, using: str, team_id: int, event: dict) -> None:
 def _committed(team_id: int, event: dict) -> None:
     collected = _collected.get()
     if collected is not None:
+        collected.committed_at = collected.committed_at or time.time()
         collected.append((team_id, event))
     else:
         _send_now(team_id, event)
@@ -88,7 +98,7 @@ def _committed(team_id: int, event: dict) -> None:
 @contextmanager
 def collect() -> Iterator[Frames]:
     """Hand the events committed inside the block to the caller instead of sending them."""
-    frames: Frames = []
+    frames = Frames()
     token = _collected.set(frames)
     try:
         yield frames
@@ -118,17 +128,22 @@ async def publish(frames: Frames) -> None:
 
 async def _publish(frames: Frames) -> None:
     layer = get_channel_layer()
-    messages = [(group_name(team_id), team_message(team_id, event)) for team_id, event in frames]
+    at = getattr(frames, "committed_at", 0.0)
+    messages = [
+        (group_name(team_id), team_message(team_id, event, at)) for team_id, event in frames
+    ]
     many = getattr(layer, "group_send_many", None)
     if many is not None:
         try:
-            await many(messages)
+            async with metrics.publishing():
+                await many(messages)
         except Exception:
             # Committed; clients that miss these events catch up from the version gap.
             logger.exception("broadcast of a batch of %d events failed", len(messages))
         return
     for (team_id, event), (group, message) in zip(frames, messages, strict=True):
         try:
-            await layer.group_send(group, message)
+            async with metrics.publishing():
+                await layer.group_send(group, message)
         except Exception:
             logger.exception("broadcast of %s to team %s failed", event.get("type"), team_id)

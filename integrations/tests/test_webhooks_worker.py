@@ -7,11 +7,13 @@ deduplicable by ``webhook-id``. No task runs in the test process (a guard fails 
 from __future__ import annotations
 
 import os
+import urllib.request
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
+from prometheus_client.parser import text_string_to_metric_families
 
 from integrations import services
 from integrations.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
@@ -22,6 +24,7 @@ from tests.processes import (
     REDIS_SERVER,
     CeleryWorker,
     RedisBroker,
+    free_port,
     tasks_via_broker,
     wait_until,
     worker_databases_env,
@@ -69,7 +72,11 @@ def worker(broker, via_broker, tmp_path) -> Iterator[CeleryWorker]:
         "WEBHOOK_RETRY_SCHEDULE": "0.5,0.5,0.5,0.5,0.5,0.5,0.5,0.5",
         "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
         "PYTHONUNBUFFERED": "1",
+        # The pool's metrics, summed and served by the worker's main process.
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "CELERY_METRICS_PORT": str(free_port()),
     }
+    (tmp_path / "metrics").mkdir()
     process = CeleryWorker(
         env=env,
         cwd=settings.BASE_DIR,
@@ -128,3 +135,18 @@ def test_a_receiver_that_fails_then_recovers_gets_every_event_once(alpha, receiv
     assert failed.count() == 3
     assert {a.status_code for a in failed} == {503}
     assert "integrations.deliver_webhook" in worker.log()
+
+    # The worker's pool counted them; its main process serves the sum.
+    port = worker.env["CELERY_METRICS_PORT"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert found[("poker_webhook_deliveries_total", (("outcome", "delivered"),))] == 4
+    assert found[("poker_webhook_deliveries_total", (("outcome", "pending"),))] >= 3
+    task = (("outcome", "success"), ("task", "integrations.deliver_webhook"))
+    assert found[("poker_celery_tasks_total", task)] >= 7
+    assert found[("poker_process_starts_total", (("kind", "celery"),))] >= 1

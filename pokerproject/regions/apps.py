@@ -13,6 +13,7 @@ class RegionsConfig(AppConfig):
 
         connection_created.connect(on_connection_created, dispatch_uid="regions.shard_guard")
 
-        from pokerproject import outbox
+        from pokerproject import metrics, outbox
 
+        metrics.install()
         outbox.register_metrics()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 from django.conf import settings
 
 from accounts.models import Membership
-from pokerproject import logs, tracing
+from pokerproject import logs, metrics, tracing
 from rooms import selectors, services
 from rooms.realtime import dbpool
 from rooms.realtime.perloop import PerLoop
@@ -86,12 +87,14 @@ class Batcher:
             self.task = None
 
     async def _commit(self, alias: str, items: list[_Pending]) -> None:
+        started = time.perf_counter()
         try:
             # Committed and published (each event serialised once) when this returns.
             with tracing.batch(self.name, alias, [i.trace for i in items]):
                 results = await dbpool.call(
                     self.service, alias=alias, pending=[i.item for i in items]
                 )
+            metrics.batch(self.name, len(items), started)
         except Exception as exc:  # nothing was committed: every command of the batch fails
             logger.exception("%s batch of %d on %s failed", self.name, len(items), alias)
             for item in items:
@@ -144,4 +147,7 @@ async def table_version(*, membership: Membership) -> int:
 
 async def round_reveal(*, membership: Membership) -> TableUpdate:
     """Turn the cards through this worker's reveal batch; returns once committed and broadcast."""
-    return await _batcher("reveal").submit(membership=membership, item=membership)
+    started = time.perf_counter()
+    update = await _batcher("reveal").submit(membership=membership, item=membership)
+    metrics.reveal(started)
+    return update

@@ -21,7 +21,7 @@ from django.conf import settings
 
 from accounts import roles
 from accounts.selectors import NotAMember, membership_get
-from pokerproject import logs, tracing
+from pokerproject import logs, metrics, tracing
 from pokerproject.errors import DomainError
 from rooms import presence, protocol, selectors, services
 from rooms.broadcast import group_name
@@ -129,6 +129,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         try:
             snapshot = await dbpool.call(self._join)
             await self.accept()
+            metrics.connected()
+            metrics.watch_event_loop()
             await self._send(snapshot)
             # In arrival order; nothing new jumps the queue, since ``ready`` is set only once
             # the backlog is empty, with no await in between.
@@ -145,6 +147,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         logger.info("socket refused: %s", reason, extra={"close_code": code})
         # Accept first so the browser receives our application close code rather than a bare 403.
         await self.accept()
+        metrics.connected(refused_code=code)
         await self.close(code=code)
 
     def _join(self) -> dict:
@@ -177,6 +180,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         logger.info("socket closed", extra={"close_code": code})
+        metrics.disconnected(code)
         await self._leave_table()
 
     async def _leave_table(self) -> None:
@@ -227,6 +231,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def _receive(self, text_data: str | None, bytes_data: bytes | None) -> None:
         request_id = None
+        started, name = time.perf_counter(), "invalid"
         try:
             # Every frame counts against the limit, bad and oversized ones too; a frame over
             # the limit is still parsed (frames are small) so the error can echo its request_id.
@@ -241,8 +246,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 if not allowed:
                     raise protocol.ProtocolError("rate_limited", request_id=request_id) from None
                 raise
-            request_id = command.request_id
-            self.frames.command(command.name, request_id)
+            request_id, name = command.request_id, command.name
+            self.frames.command(name, request_id)
             if not allowed:
                 raise protocol.ProtocolError("rate_limited")
             spec = protocol.COMMANDS[command.name]
@@ -257,18 +262,22 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 # The team moved to another shard while this socket was open: follow it.
                 await self._reload()
                 await handler(command)
+            metrics.command(name, "ack", started)
         except protocol.ProtocolError as exc:
             logger.info("rejected frame from user %s: %s", self.membership.user_id, exc.code)
             tracing.refused(exc.code)
+            metrics.command(name, exc.code, started)
             await self._send(protocol.error(request_id, exc.code, str(exc)))
         except DomainError as exc:
             logger.info("command refused for user %s: %s", self.membership.user_id, exc.code)
             tracing.refused(exc.code)
+            metrics.command(name, exc.code, started)
             await self._send(protocol.error(request_id, exc.code, exc.message))
         except SendFailed:
             raise  # the socket is over (see ``__call__``)
         except Exception:
             logger.exception("command failed for user %s", self.membership.user_id)
+            metrics.command(name, "internal", started)
             await self._send(protocol.error(request_id, "internal"))
 
     async def _call(self, service: Callable[..., services.TableUpdate], **kwargs: Any):
@@ -286,6 +295,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def do_get_snapshot(self, command: protocol.Command) -> None:
         snapshot = await dbpool.run(selectors.room_snapshot, membership=self.membership)
+        metrics.resync()
         await self._send(snapshot)
         await self._send(protocol.ack(command.request_id, version=snapshot["version"]))
 

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from channels.layers import BaseChannelLayer, get_channel_layer
 
-from pokerproject import logs
+from pokerproject import logs, metrics
 from rooms.realtime.perloop import PerLoop
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ class Fanout:
             # renews the group's expiry while the table is in use.
             await self.layer.group_add(group, self.channel)
             self.seats.setdefault(group, set()).add(seat)
+            metrics.seats(+1, len(self.seats))
 
     async def leave(self, group: str, seat: Seat) -> None:
         async with self.lock:
@@ -70,11 +71,13 @@ class Fanout:
             if seats is None or seat not in seats:
                 return
             seats.discard(seat)
+            metrics.seats(-1, len(self.seats) - (not seats))
             if not seats:
                 del self.seats[group]
                 await self.layer.group_discard(group, self.channel)
 
     async def _read(self) -> None:
+        failing = False
         while True:
             try:
                 message = await self.layer.receive(self.channel)
@@ -84,21 +87,29 @@ class Fanout:
                 # The layer's own reconnects did not help: keep trying, the sockets stay open
                 # and catch up from the version gap when events flow again.
                 logger.exception("team events: receiving from the channel layer failed")
+                metrics.receive_failed()
+                failing = True
                 await asyncio.sleep(1)
                 continue
+            if failing:
+                failing = False
+                metrics.reconnected()
             await self.deliver(message)
 
     async def deliver(self, message: dict) -> None:
         """Hand ``message`` to every seat of its group on this worker."""
         slow = message.get("kind") in SLOW_EVENTS
         group = message.get("group", "")
-        for seat in tuple(self.seats.get(group, ())):
+        seats = tuple(self.seats.get(group, ()))
+        for seat in seats:
             if slow:
                 task = asyncio.create_task(self._serve(group, seat, message))
                 self.slow.add(task)
                 task.add_done_callback(self.slow.discard)
             else:
                 await self._serve(group, seat, message)
+        # Once per event and worker, not per frame: the last teammate's frame is written.
+        metrics.delivered(message.get("kind", ""), message.get("at"), len(seats))
 
     async def _serve(self, group: str, seat: Seat, message: dict) -> None:
         try:
