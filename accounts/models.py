@@ -37,6 +37,16 @@ class Team(GlobalModel):
     )
     created_at = models.DateTimeField(default=timezone.now)
     members = models.ManyToManyField(User, through="Membership", related_name="teams")
+    # Team settings (the team's settings page; its default deck is the table's, in rooms).
+    voters_edit_backlog = models.BooleanField(
+        default=True, help_text="Voters may add, edit, reorder and delete stories."
+    )
+    guests_allowed = models.BooleanField(
+        default=False, help_text="People without an account may join through the guest link."
+    )
+    timer_default_seconds = models.PositiveIntegerField(
+        default=120, help_text="The round timer's length unless the facilitator chooses another."
+    )
 
     class Meta:
         ordering = ["name"]

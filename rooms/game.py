@@ -19,12 +19,12 @@ from pokerproject.errors import DomainError
 UNSURE = "?"
 BREAK = "☕"
 INFINITY = "∞"
-PASS = "pass"
+PASS_CARD = "pass"
 # Appended to every built-in deck.
 SPECIAL_CARDS = (UNSURE, BREAK)
 # Cards that say something other than a size ("I don't know", "a break", "too big to size",
 # "I pass"): they count as votes and in the distribution, never in the statistics.
-SPECIAL_LABELS = frozenset({UNSURE, BREAK, INFINITY, PASS})
+SPECIAL_LABELS = frozenset({UNSURE, BREAK, INFINITY, PASS_CARD})
 MAX_ESTIMATE_LENGTH = 16
 # A card is a vote's value (Vote.value holds 16 characters); a deck's name is shown in pickers.
 MAX_CARD_LENGTH = 16

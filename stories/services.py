@@ -39,6 +39,11 @@ def _emit(name: str, team: Team, **data: Any) -> None:
     events.emit(events.Event(name, team, data), using=team.shard)
 
 
+def _require_backlog_edit(membership: Membership) -> None:
+    """Players edit the backlog; voters only while the team's settings let them."""
+    roles.require_backlog_edit(membership.role, voters_may_edit=membership.team.voters_edit_backlog)
+
+
 def _get(team: Team, story_id: uuid.UUID, *, lock: bool = False) -> Story:
     stories = Story.objects.using(team.shard).filter(team_id=team.pk)
     if lock:
@@ -84,7 +89,7 @@ def story_create(
     external_key: str = "",
     url: str = "",
 ) -> Story:
-    roles.require(membership.role, roles.Action.MANAGE_BACKLOG)
+    _require_backlog_edit(membership)
     return story_create_for_team(
         team=membership.team,
         title=title,
@@ -111,7 +116,7 @@ def story_update_for_team(*, team: Team, story_id: uuid.UUID, **fields: str) -> 
 
 
 def story_update(*, membership: Membership, story_id: uuid.UUID, **fields: str) -> Story:
-    roles.require(membership.role, roles.Action.MANAGE_BACKLOG)
+    _require_backlog_edit(membership)
     return story_update_for_team(team=membership.team, story_id=story_id, **fields)
 
 
@@ -127,7 +132,7 @@ def story_delete_for_team(*, team: Team, story_id: uuid.UUID) -> None:
 
 def story_delete(*, membership: Membership, story_id: uuid.UUID) -> None:
     """Delete a story. Its finished rounds stay in the team's history, detached from it."""
-    roles.require(membership.role, roles.Action.MANAGE_BACKLOG)
+    _require_backlog_edit(membership)
     story_delete_for_team(team=membership.team, story_id=story_id)
 
 
@@ -136,7 +141,7 @@ def story_move(*, membership: Membership, story_id: uuid.UUID, offset: int) -> l
 
     Returns the new order of story ids.
     """
-    roles.require(membership.role, roles.Action.MANAGE_BACKLOG)
+    _require_backlog_edit(membership)
     team = membership.team
     with team_atomic(team):
         stories = list(
@@ -200,7 +205,7 @@ def stories_upsert(*, membership: Membership, items: list[dict[str, Any]]) -> Up
     Each story goes through story_create / story_update, so open tables and webhooks see every
     change. A story whose fields already match is left alone (no event).
     """
-    roles.require(membership.role, roles.Action.MANAGE_BACKLOG)
+    _require_backlog_edit(membership)
     if len(items) > MAX_UPSERT_BATCH:
         raise UpsertRefused(f"At most {MAX_UPSERT_BATCH} stories per request.", code="invalid")
     keys = [item["external_key"].strip() for item in items]

@@ -39,7 +39,9 @@ def team_detail(request: HttpRequest, membership: Membership) -> HttpResponse:
         "stories": selectors.story_list(team=team),
         "members": account_selectors.team_members(team=team),
         "invites": account_selectors.invite_list(team=team) if is_facilitator else [],
-        "can_edit": roles.can(membership.role, roles.Action.MANAGE_BACKLOG),
+        "can_edit": roles.can_edit_backlog(
+            membership.role, voters_may_edit=team.voters_edit_backlog
+        ),
         "is_facilitator": is_facilitator,
         "story_form": StoryForm(),
         "invite_form": InviteForm(),
