@@ -68,6 +68,9 @@ def _save_invites(team: Team, formset) -> None:
         services.invite_delete(invite=invite)
 
 
+SETTINGS = ["voters_edit_backlog", "guests_allowed", "timer_default_seconds"]
+
+
 @admin.register(Team)
 class TeamAdmin(ServiceAdmin):
     list_display = ["name", "slug", "region", "shard", "member_count", "created_at"]
@@ -86,9 +89,16 @@ class TeamAdmin(ServiceAdmin):
     def member_count(self, obj: Team) -> int:
         return obj.memberships.count()
 
+    def get_exclude(self, request, obj=None):
+        # A new team starts with the default settings; they are changed on the team's page.
+        return SETTINGS if obj is None else []
+
     def save_model(self, request, obj, form, change):
         if change:
             services.team_update(team=obj, name=obj.name, slug=obj.slug)
+            services.team_settings_update(
+                team=obj, **{field: getattr(obj, field) for field in ["name", *SETTINGS]}
+            )
             return
         team = services.team_create(name=obj.name, slug=obj.slug, region=obj.region, creator=None)
         # The admin goes on with the form's instance (the inlines hang off it): make it the
