@@ -200,8 +200,8 @@ def validate_deck(key: str, name: object, cards: Iterable[tuple[object, object]]
     if not isinstance(name, str) or not name.strip():
         raise InvalidDeck("A deck needs a name.")
     name = name.strip()
-    if len(name) > MAX_DECK_NAME_LENGTH:
-        raise InvalidDeck(f"A deck's name has at most {MAX_DECK_NAME_LENGTH} characters.")
+    if len(name) > MAX_DECK_NAME_LENGTH or not name.isprintable():
+        raise InvalidDeck(f"A deck's name has at most {MAX_DECK_NAME_LENGTH} printable characters.")
     labels: list[str] = []
     values: list[tuple[str, float]] = []
     for label, value in cards:
