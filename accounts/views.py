@@ -1,7 +1,9 @@
 """Pages for accounts, teams, members and invites. Thin: parse, call one service, render."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,6 +21,17 @@ def home(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("dashboard")
     return render(request, "home.html")
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login page; in the embedded mode it lists the demo users and their password."""
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        if settings.EMBEDDED_MODE:
+            context["demo_members"] = selectors.demo_memberships()
+            context["demo_password"] = settings.DEMO_PASSWORD
+        return context
 
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:

@@ -56,7 +56,10 @@ class DeckOutputSerializer(serializers.Serializer):
 class DeckInputSerializer(InputSerializer):
     name = serializers.CharField(max_length=game.MAX_DECK_NAME_LENGTH)
     cards = serializers.ListField(
-        child=CardSerializer(), min_length=1, max_length=game.MAX_CARDS, help_text="In order."
+        child=CardSerializer(),
+        min_length=game.MIN_SIZED_CARDS,
+        max_length=game.MAX_CARDS,
+        help_text="In order.",
     )
 
     class Meta:
@@ -120,6 +123,8 @@ class DeckListApi(TeamApi):
 class DeckDetailApi(TeamApi):
     """One deck by its key; the team's own decks can be replaced and deleted (open tables show
     the change at once; rounds already played keep their cards)."""
+
+    problem_statuses = ("422",)  # a replacement deck that breaks a rule of decks
 
     @extend_schema(operation_id="decks_retrieve", responses=DeckOutputSerializer)
     def get(self, request: Request, slug: str, key: str) -> Response:

@@ -35,6 +35,9 @@ GAME_STATUS = {
     "moved": status.HTTP_409_CONFLICT,
     # Well-formed, as far as a JSON schema can say, but not processable (RFC 9110, 15.5.21).
     "repeated_external_key": status.HTTP_422_UNPROCESSABLE_ENTITY,
+    # A well-formed deck that breaks a rule the schema cannot say (labels unique, two cards
+    # besides the special ones, a name the team has not used).
+    "invalid_deck": status.HTTP_422_UNPROCESSABLE_ENTITY,
     "paused": status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 

@@ -132,13 +132,14 @@ def test_built_in_decks_cannot_be_changed(alpha):
         ({"cards": [{"label": "a"}, {"label": "b"}]}, "name"),
     ],
 )
-def test_bad_decks_answer_400_and_write_nothing(alpha, body, field):
+def test_bad_decks_are_refused_and_nothing_is_written(alpha, body, field):
+    """Malformed input answers 400 with the field; a deck that breaks a rule of decks 422."""
     response = alpha.rw.post(api(alpha, "decks/"), body, format="json")
-    assert response.status_code == 400, response.content
     problem = response.json()
     if field is None:
-        assert problem["code"] == "invalid_deck"
+        assert (response.status_code, problem["code"]) == (422, "invalid_deck"), problem
     else:
+        assert response.status_code == 400, problem
         assert field in problem["errors"]
     assert not Deck.objects.exists()
 
