@@ -19,7 +19,7 @@ from pokerproject.errors import DomainError
 UNSURE = "?"
 BREAK = "☕"
 INFINITY = "∞"
-PASS_CARD = "pass"
+PASS_CARD = "pass"  # noqa: S105 - a card, not a password
 # Appended to every built-in deck.
 SPECIAL_CARDS = (UNSURE, BREAK)
 # Cards that say something other than a size ("I don't know", "a break", "too big to size",

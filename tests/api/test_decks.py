@@ -36,8 +36,8 @@ def test_every_member_reads_the_built_in_decks_and_the_default(alpha):
     decks = alpha.ro.get(api(alpha, "decks/")).json()
     assert [d["key"] for d in decks] == list(game.DECKS)
     fibonacci, _, tshirt, _ = decks
-    assert fibonacci["default"] is True and fibonacci["builtin"] is True
-    assert fibonacci["kind"] == "numeric" and tshirt["kind"] == "ordinal"
+    assert (fibonacci["default"], fibonacci["builtin"]) == (True, True)
+    assert (fibonacci["kind"], tshirt["kind"]) == ("numeric", "ordinal")
     assert fibonacci["cards"][:2] == [{"label": "0", "value": 0}, {"label": "1", "value": 1}]
     assert fibonacci["cards"][-1] == {"label": "☕", "value": None}
     assert alpha.as_observer.get(api(alpha, "decks/tshirt/")).json() == tshirt
@@ -66,7 +66,8 @@ def test_a_write_key_creates_changes_defaults_and_deletes_a_deck(alpha, listen, 
 
     with committed(alpha.shard):
         made = alpha.rw.post(api(alpha, f"decks/{deck['key']}/make-default/"))
-    assert made.status_code == 200 and made.json()["default"] is True
+    assert made.status_code == 200
+    assert made.json()["default"] is True
     assert Room.objects.using(alpha.shard).get(team_id=alpha.team.pk).deck == deck["key"]
     [event] = channel.events()
     assert event["data"]["deck"]["key"] == deck["key"]
@@ -82,7 +83,7 @@ def test_a_write_key_creates_changes_defaults_and_deletes_a_deck(alpha, listen, 
     with committed(alpha.shard):
         assert alpha.rw.delete(api(alpha, f"decks/{deck['key']}/")).status_code == 204
     assert not Deck.objects.exists()
-    assert [d["default"] for d in alpha.ro.get(api(alpha, "decks/")).json()][0] is True
+    assert alpha.ro.get(api(alpha, "decks/")).json()[0]["default"] is True
 
 
 def test_reading_keys_and_voters_cannot_manage_decks(alpha, make_user):
