@@ -77,6 +77,8 @@ ALLOWED = {
     Action.SET_DECK: {FAC},
     Action.MANAGE_BACKLOG: {FAC, VOTER},
     Action.MANAGE_MEMBERS: {FAC},
+    Action.MANAGE_DECKS: {FAC},
+    Action.MANAGE_TEAM: {FAC},
 }
 
 
@@ -98,6 +100,37 @@ def test_permissions_per_role(role, action):
         with pytest.raises(roles.Forbidden) as excinfo:
             roles.require(role, action)
         assert excinfo.value.code == "forbidden"
+
+
+@pytest.mark.parametrize(
+    ("role", "action", "message"),
+    [
+        (Role.OBSERVER, Action.CAST_VOTE, "An observer may not vote."),
+        (Role.VOTER, Action.REVEAL, "A voter may not reveal the cards."),
+        (Role.OBSERVER, Action.MANAGE_BACKLOG, "An observer may not edit the backlog."),
+        (Role.VOTER, Action.SET_DECK, "A voter may not change the deck."),
+        ("admin", Action.START_ROUND, "An admin may not start a round."),
+    ],
+)
+def test_refusals_are_sentences_with_the_right_article(role, action, message):
+    with pytest.raises(roles.Forbidden) as excinfo:
+        roles.require(role, action)
+    assert excinfo.value.message == message
+
+
+def test_every_action_has_a_description():
+    assert set(roles.DESCRIPTIONS) == set(Action)
+
+
+def test_voters_edit_the_backlog_only_when_the_team_lets_them():
+    assert roles.can_edit_backlog(VOTER, voters_may_edit=True)
+    assert not roles.can_edit_backlog(VOTER, voters_may_edit=False)
+    assert roles.can_edit_backlog(FAC, voters_may_edit=False)
+    assert not roles.can_edit_backlog(Role.OBSERVER, voters_may_edit=True)
+    with pytest.raises(roles.Forbidden, match="only facilitators edit the backlog"):
+        roles.require_backlog_edit(VOTER, voters_may_edit=False)
+    with pytest.raises(roles.Forbidden, match="An observer may not edit the backlog."):
+        roles.require_backlog_edit(Role.OBSERVER, voters_may_edit=True)
 
 
 @pytest.mark.parametrize("role", ["admin", "", "FACILITATOR"])
