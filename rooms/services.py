@@ -475,11 +475,14 @@ def deck_create_for_team(*, team: Team, name: object, cards: list) -> Deck:
     """Add a deck of the team's own (``cards``: ``(label, number or None)`` pairs, as
     ``game.validate_deck`` takes them); every open table learns of it."""
     valid = _deck_validated(team, name=name, cards=cards, deck_id=None)
-    with transaction.atomic(using="default"), team_atomic(team):
-        deck = Deck.objects.create(
-            team=team, name=valid.name, cards=list(valid.cards), values=dict(valid.values or ())
-        )
-        _decks_changed(team)
+    try:
+        with transaction.atomic(using="default"), team_atomic(team):
+            deck = Deck.objects.create(
+                team=team, name=valid.name, cards=list(valid.cards), values=dict(valid.values or ())
+            )
+            _decks_changed(team)
+    except IntegrityError:  # the same name, saved concurrently since the check
+        raise DuplicateDeck(f"The team already has a deck named {valid.name!r}.") from None
     return deck
 
 
@@ -488,10 +491,14 @@ def deck_update_for_team(*, team: Team, deck_id: object, name: object, cards: li
     dealt; a table using the deck shows the new cards at once."""
     deck = _require_team_deck(team, deck_id)
     valid = _deck_validated(team, name=name, cards=cards, deck_id=deck.pk)
-    with transaction.atomic(using="default"), team_atomic(team):
-        deck.name, deck.cards, deck.values = valid.name, list(valid.cards), dict(valid.values or ())
-        deck.save(update_fields=["name", "cards", "values", "updated_at"])
-        _decks_changed(team)
+    try:
+        with transaction.atomic(using="default"), team_atomic(team):
+            deck.name, deck.cards = valid.name, list(valid.cards)
+            deck.values = dict(valid.values or ())
+            deck.save(update_fields=["name", "cards", "values", "updated_at"])
+            _decks_changed(team)
+    except IntegrityError:  # the same name, saved concurrently since the check
+        raise DuplicateDeck(f"The team already has a deck named {valid.name!r}.") from None
     return deck
 
 
