@@ -271,3 +271,30 @@ def test_only_facilitators_change_the_settings(table, member):
         )
     t.team.refresh_from_db()
     assert t.team.name == "Alpha"
+
+
+def test_a_deleted_team_takes_its_decks_along(table):
+    from accounts import services as account_services
+
+    t = table
+    t.act(services.deck_create, membership=t.lead, name="Sizes", cards=SIZES)
+    account_services.team_delete(team=t.team)
+    assert not Deck.objects.exists()
+
+
+def test_the_history_shows_an_ordinal_rounds_median_card(table, client):
+    t = table
+    deck = t.act(
+        services.deck_create,
+        membership=t.lead,
+        name="Words",
+        cards=game.parse_cards("small medium large"),
+    )
+    t.act(services.deck_set_default, membership=t.lead, deck=deck.key)
+    t.act(services.round_start, membership=t.lead)
+    t.act(services.vote_cast, membership=t.bob, value="medium")
+    t.act(services.vote_cast, membership=t.lead, value="large")
+    t.act(services.round_reveal, membership=t.lead)
+    client.force_login(t.bob.user)
+    page = client.get(f"/teams/{t.team.slug}/history/").content.decode()
+    assert "<div><dt>Median</dt><dd>large</dd></div>" in page
