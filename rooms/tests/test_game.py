@@ -129,7 +129,7 @@ def test_voters_edit_the_backlog_only_when_the_team_lets_them():
     assert not roles.can_edit_backlog(Role.OBSERVER, voters_may_edit=True)
     with pytest.raises(roles.Forbidden, match="only facilitators edit the backlog"):
         roles.require_backlog_edit(VOTER, voters_may_edit=False)
-    with pytest.raises(roles.Forbidden, match="An observer may not edit the backlog."):
+    with pytest.raises(roles.Forbidden, match=r"An observer may not edit the backlog\."):
         roles.require_backlog_edit(Role.OBSERVER, voters_may_edit=True)
 
 
