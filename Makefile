@@ -10,7 +10,7 @@ ROOM_MAX_FRAME_BYTES ?= 4096
 WS_MAX_SIZE ?= $(shell echo $$(( $(ROOM_MAX_FRAME_BYTES) * 16 )))
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast lint typecheck format migrate demo check-deploy clean cluster cluster-stop bench schema
+.PHONY: help run test test-fast lint typecheck format migrate demo admin check-deploy clean cluster cluster-stop bench schema
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-14s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ migrate: $(VENV)/.runtime ## Apply migrations to the directory and every shard
 
 demo: migrate ## Create the demo team and users (alice, bob, carol)
 	$(PY) manage.py seed_demo
+
+admin: migrate ## Create an admin account for /admin/ (asks for a name, e-mail and password)
+	$(PY) manage.py createsuperuser
 
 run: demo ## Set up, migrate, seed the demo team and serve on http://$(HOST):$(PORT)/
 	@echo ""

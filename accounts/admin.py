@@ -69,6 +69,9 @@ def _save_invites(team: Team, formset) -> None:
         services.invite_delete(invite=invite)
 
 
+SETTINGS = ["voters_edit_backlog", "allow_guests", "timer_default_seconds"]
+
+
 @admin.register(Team)
 class TeamAdmin(ServiceAdmin):
     list_display = ["name", "slug", "region", "shard", "member_count", "created_at"]
@@ -92,6 +95,9 @@ class TeamAdmin(ServiceAdmin):
             services.team_update(team=obj, name=obj.name, slug=obj.slug)
             if {"allow_guests", "guest_role"}.intersection(form.changed_data):
                 self._configure_guests(obj)
+            services.team_settings_update(
+                team=obj, **{field: getattr(obj, field) for field in ["name", *SETTINGS]}
+            )
             return
         team = services.team_create(name=obj.name, slug=obj.slug, region=obj.region, creator=None)
         # The admin goes on with the form's instance (the inlines hang off it): make it the
@@ -109,8 +115,9 @@ class TeamAdmin(ServiceAdmin):
         obj.guest_role, obj.guest_token = team.guest_role, team.guest_token
 
     def get_exclude(self, request, obj=None):
-        # A new team admits no guests; they are let in on its change page.
-        return [] if obj else ["allow_guests", "guest_role", "guest_token"]
+        # A new team starts with the default settings and admits no guests; both are changed
+        # on its change page (or the team's own pages).
+        return [] if obj else [*SETTINGS, "guest_role", "guest_token"]
 
     def save_formset(self, request, form, formset, change):
         if formset.model is Membership:

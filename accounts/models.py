@@ -49,6 +49,13 @@ class Team(GlobalModel):
         max_length=16, choices=GUEST_ROLE_CHOICES, default=Role.VOTER.value
     )
     guest_token = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    # Team settings (the team's settings page; its default deck is the table's, in rooms).
+    voters_edit_backlog = models.BooleanField(
+        default=True, help_text="Voters may add, edit, reorder and delete stories."
+    )
+    timer_default_seconds = models.PositiveIntegerField(
+        default=120, help_text="The round timer's length unless the facilitator chooses another."
+    )
 
     class Meta:
         ordering = ["name"]

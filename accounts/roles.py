@@ -31,6 +31,8 @@ class Action(StrEnum):
     MANAGE_BACKLOG = "manage_backlog"
     MANAGE_MEMBERS = "manage_members"
     END_SESSION = "end_session"
+    MANAGE_DECKS = "manage_decks"
+    MANAGE_TEAM = "manage_team"
 
 
 # The roles a guest may hold: a facilitator manages members, links and integrations, which
@@ -51,7 +53,34 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.MANAGE_BACKLOG: _EVERYONE_WHO_PLAYS,
     Action.MANAGE_MEMBERS: _FACILITATOR,
     Action.END_SESSION: _FACILITATOR,
+    Action.MANAGE_DECKS: _FACILITATOR,
+    Action.MANAGE_TEAM: _FACILITATOR,
 }
+
+# What each action is, as the end of "An observer may not ...".
+DESCRIPTIONS: dict[Action, str] = {
+    Action.START_ROUND: "start a round",
+    Action.CAST_VOTE: "vote",
+    Action.REVEAL: "reveal the cards",
+    Action.RESTART: "restart the round",
+    Action.ACCEPT: "accept an estimate",
+    Action.SET_DECK: "change the deck",
+    Action.MANAGE_BACKLOG: "edit the backlog",
+    Action.MANAGE_MEMBERS: "manage the members",
+    Action.MANAGE_DECKS: "manage the decks",
+    Action.MANAGE_TEAM: "change the team's settings",
+}
+
+
+def with_article(word: str) -> str:
+    """``a voter``, ``an observer``: the indefinite article by the word's first letter."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
+def refusal(role: str, action: Action) -> str:
+    """The sentence a refusal shows: "An observer may not vote." """
+    sentence = f"{with_article(role)} may not {DESCRIPTIONS[action]}."
+    return sentence[0].upper() + sentence[1:]
 
 
 def can(role: str, action: Action) -> bool:
@@ -63,4 +92,17 @@ def can(role: str, action: Action) -> bool:
 
 def require(role: str, action: Action) -> None:
     if not can(role, action):
-        raise Forbidden(f"A {role} may not {action.value.replace('_', ' ')}.")
+        raise Forbidden(refusal(role, action))
+
+
+def can_edit_backlog(role: str, *, voters_may_edit: bool) -> bool:
+    """Facilitators always; voters when the team's settings let them (``voters_edit_backlog``)."""
+    if role == Role.VOTER and not voters_may_edit:
+        return False
+    return can(role, Action.MANAGE_BACKLOG)
+
+
+def require_backlog_edit(role: str, *, voters_may_edit: bool) -> None:
+    require(role, Action.MANAGE_BACKLOG)
+    if not can_edit_backlog(role, voters_may_edit=voters_may_edit):
+        raise Forbidden("In this team only facilitators edit the backlog.")

@@ -46,3 +46,18 @@ def invite_get_usable(*, token: str) -> Invite | None:
 
 def invite_list(*, team: Team) -> QuerySet[Invite]:
     return Invite.objects.filter(team=team, revoked=False).order_by("-created_at")
+
+
+DEMO_TEAM_SLUG = "demo"
+DEMO_USERNAMES = ("alice", "bob", "carol")
+
+
+def demo_memberships() -> list[Membership]:
+    """The demo users of the demo team (``manage.py seed_demo``) that can log in, by name."""
+    return list(
+        Membership.objects.filter(
+            team__slug=DEMO_TEAM_SLUG, user__username__in=DEMO_USERNAMES, user__is_active=True
+        )
+        .select_related("user")
+        .order_by("user__username")
+    )

@@ -141,6 +141,49 @@ def team_update(*, team: Team, name: str, slug: str | None = None) -> Team:
     return team
 
 
+class InvalidSettings(DomainError):
+    code = "invalid_settings"
+
+
+TEAM_NAME_MAX_LENGTH = Team._meta.get_field("name").max_length or 80
+TIMER_SECONDS_RANGE = (10, 3600)
+
+
+def team_settings_update(
+    *,
+    team: Team,
+    name: str,
+    voters_edit_backlog: bool,
+    allow_guests: bool,
+    timer_default_seconds: int,
+) -> Team:
+    """Rename the team and set what its members may do (the team's settings page and the
+    admin; the role check is the caller's, ``roles.Action.MANAGE_TEAM``)."""
+    name = name.strip() if isinstance(name, str) else ""
+    if not name:
+        raise InvalidSettings("A team needs a name.")
+    if len(name) > TEAM_NAME_MAX_LENGTH:
+        raise InvalidSettings(f"A team's name has at most {TEAM_NAME_MAX_LENGTH} characters.")
+    low, high = TIMER_SECONDS_RANGE
+    if (
+        isinstance(timer_default_seconds, bool)
+        or not isinstance(timer_default_seconds, int)
+        or not low <= timer_default_seconds <= high
+    ):
+        raise InvalidSettings(f"The timer's default is {low} to {high} seconds.")
+    with transaction.atomic(using="default"):
+        if bool(allow_guests) != team.allow_guests:
+            # Through the guests' own service: turning guests off also removes current guests.
+            team = guests_configure_for_team(
+                team=team, allowed=bool(allow_guests), role=team.guest_role
+            )
+        team.name = name
+        team.voters_edit_backlog = bool(voters_edit_backlog)
+        team.timer_default_seconds = timer_default_seconds
+        team.save(update_fields=["name", "voters_edit_backlog", "timer_default_seconds"])
+    return team
+
+
 def _members_changed(team: Team, user_id: int, role: str | None) -> None:
     event = events.Event("membership.changed", team, {"user_id": user_id, "role": role})
     events.emit(event, using="default")

@@ -4,6 +4,7 @@ from axes.helpers import get_client_ip_address
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, update_session_auth_hash
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
@@ -30,6 +31,17 @@ def home(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("dashboard")
     return render(request, "home.html")
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login page; in the embedded mode it lists the demo users and their password."""
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        if settings.EMBEDDED_MODE:
+            context["demo_members"] = selectors.demo_memberships()
+            context["demo_password"] = settings.DEMO_PASSWORD
+        return context
 
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:

@@ -59,7 +59,8 @@ def caller_membership(request: Request, slug: str, scope: str) -> Membership:
         if key.team.slug != slug:
             raise Http404("No such team.")
         if not key.has_scope(scope):
-            raise InsufficientScope(f"This API key lacks the {scope!r} scope.")
+            # The scope's plain name ("write"), as keys are created with, not its enum repr.
+            raise InsufficientScope(f"This API key lacks the {Scope(scope).value} scope.")
         return key_membership(key)
     try:
         return membership_get(team_slug=slug, user=request.user)

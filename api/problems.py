@@ -44,6 +44,9 @@ GAME_STATUS = {
     "empty": status.HTTP_422_UNPROCESSABLE_ENTITY,
     "too_large": status.HTTP_422_UNPROCESSABLE_ENTITY,
     "too_many_rows": status.HTTP_422_UNPROCESSABLE_ENTITY,
+    # A well-formed deck that breaks a rule the schema cannot say (labels unique, two cards
+    # besides the special ones, a name the team has not used).
+    "invalid_deck": status.HTTP_422_UNPROCESSABLE_ENTITY,
     "paused": status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 

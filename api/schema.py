@@ -32,9 +32,11 @@ ERROR_DESCRIPTIONS = {
     "409": "The table or backlog is not in a state that allows it, a team's limit is reached "
     "(`too_many_webhooks`), or the Idempotency-Key is in use (`idempotency_in_progress`).",
     "422": "The Idempotency-Key was used with a different request (`idempotency_key_reused`), "
-    "an upsert names an external key twice (`repeated_external_key`), or an import's rows "
+    "an upsert names an external key twice (`repeated_external_key`), an import's rows "
     "have errors (`invalid_rows`, each row's errors in `rows`) or its CSV cannot be read "
-    "(`no_title_column`, `bad_csv`, `bad_encoding`, `empty`, `too_large`, ...).",
+    "(`no_title_column`, `bad_csv`, `bad_encoding`, `empty`, `too_large`, ...), or a deck "
+    "breaks a rule of decks (`invalid_deck`: labels unique, two cards besides ?, ☕, ∞ and "
+    "pass, a new name).",
     "429": "Too many requests; see Retry-After.",
 }
 

@@ -2,6 +2,7 @@
 
 from django.urls import path, re_path
 
+from api.decks import DeckDefaultApi, DeckDetailApi, DeckListApi
 from api.problems import api_not_found
 from api.rounds import (
     EstimateAcceptApi,
@@ -52,6 +53,9 @@ urlpatterns = [
     path(f"{TEAM}table/rounds/", RoundStartApi.as_view(), name="round-start"),
     path(f"{TEAM}table/reveal/", RoundRevealApi.as_view(), name="round-reveal"),
     path(f"{TEAM}table/accept/", EstimateAcceptApi.as_view(), name="estimate-accept"),
+    path(f"{TEAM}decks/", DeckListApi.as_view(), name="deck-list"),
+    path(f"{TEAM}decks/<str:key>/", DeckDetailApi.as_view(), name="deck-detail"),
+    path(f"{TEAM}decks/<str:key>/make-default/", DeckDefaultApi.as_view(), name="deck-default"),
     path(f"{TEAM}webhooks/", webhook_list, name="webhook-list"),
     path(f"{TEAM}webhooks/<int:pk>/", webhook_detail, name="webhook-detail"),
     path(

@@ -190,6 +190,10 @@ DATABASES = {
 for _shard in SHARDS:
     DATABASES[_shard.alias] = _database(_shard.url, _shard.alias)
 DATABASE_ROUTERS = ["pokerproject.regions.router.PlacementRouter"]
+# The embedded mode (`make run` as it comes: debugging, the directory in SQLite): the login page
+# lists the demo users `make demo` creates, with their password (DEMO_PASSWORD, as seed_demo).
+EMBEDDED_MODE = DEBUG and DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+DEMO_PASSWORD = env("DEMO_PASSWORD", default="poker-demo")
 # Raise on a query that reaches a shard other than the one the current team scope allows
 # (pokerproject/regions/guard.py). On while debugging and in tests; costs a check per query.
 SHARD_GUARD = env.bool("SHARD_GUARD", default=DEBUG)

@@ -1,8 +1,78 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.db.models import Max
 
+from pokerproject.admin import ServiceAdmin
 from pokerproject.regions.admin import ReadOnlyShardAdmin
-from rooms.models import Presence, Room, Round, RoundReplica, Vote
+from rooms import game, services
+from rooms.forms import DeckForm
+from rooms.models import Deck, Presence, Room, Round, RoundReplica, Vote
+
+
+class DeckAdminForm(forms.ModelForm):
+    """The deck's cards as one line of text, as on the team's decks page."""
+
+    cards_text = forms.CharField(
+        label="Cards",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=DeckForm.base_fields["cards"].help_text,
+    )
+
+    class Meta:
+        model = Deck
+        fields = ["team", "name"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.fields["team"].disabled = True  # a deck belongs to one team for good
+            self.initial["cards_text"] = self.instance.cards_text
+
+    def clean_cards_text(self) -> list[game.Card]:
+        try:
+            return game.parse_cards(self.cleaned_data["cards_text"])
+        except game.InvalidDeck as exc:
+            raise forms.ValidationError(exc.message) from None
+
+    def _post_clean(self) -> None:
+        # The rules are the services' (save_model): nothing to validate on the bare model.
+        pass
+
+
+@admin.register(Deck)
+class DeckAdmin(ServiceAdmin):
+    """Teams' own decks, written through ``rooms.services`` like the team's decks page."""
+
+    form = DeckAdminForm
+    list_display = ["name", "team", "card_list", "updated_at"]
+    list_filter = ["team"]
+    search_fields = ["name", "team__name"]
+    actions = ["make_default"]
+
+    @admin.display(description="cards")
+    def card_list(self, obj: Deck) -> str:
+        return obj.cards_text
+
+    def save_model(self, request, obj, form, change):
+        data = {"name": form.cleaned_data["name"], "cards": form.cleaned_data["cards_text"]}
+        if change:
+            services.deck_update_for_team(team=obj.team, deck_id=obj.pk, **data)
+            return
+        deck = services.deck_create_for_team(team=form.cleaned_data["team"], **data)
+        obj.pk, obj._state.adding, obj._state.db = deck.pk, False, deck._state.db
+
+    def delete_model(self, request, obj):
+        services.deck_delete_for_team(team=obj.team, deck_id=obj.pk)
+
+    def delete_queryset(self, request, queryset):
+        for deck in queryset.select_related("team"):
+            services.deck_delete_for_team(team=deck.team, deck_id=deck.pk)
+
+    @admin.action(description="Make the default deck of its team")
+    def make_default(self, request, queryset):
+        for deck in queryset.select_related("team"):
+            services.deck_set_default_for_team(team=deck.team, deck=deck.key)
+        self.message_user(request, "Default decks changed.", messages.SUCCESS)
 
 
 @admin.register(Room)

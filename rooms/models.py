@@ -8,8 +8,10 @@ A finished round also lives, read-only, in every other region as a ``RoundReplic
 from django.db import models
 from django.utils import timezone
 
+from accounts.models import Team
 from pokerproject.regions.ids import uuid7
-from pokerproject.regions.placement import RegionalModel
+from pokerproject.regions.placement import GlobalModel, RegionalModel
+from rooms import game
 from rooms.game import DEFAULT_DECK, RoundStatus
 
 ROUND_STATUS_CHOICES = [(s.value, s.value.capitalize()) for s in RoundStatus]
@@ -17,6 +19,10 @@ ROUND_STATUS_CHOICES = [(s.value, s.value.capitalize()) for s in RoundStatus]
 
 class Room(RegionalModel):
     """One per team: the chosen deck, the round on the table and the room's event version.
+
+    ``deck`` is the team's default deck, the one new rounds are dealt from: a built-in deck's
+    key or a team deck's (``custom-<id>``). The team's settings page and the table's picker
+    both change it.
 
     ``version`` grows by one with every change the table shows; each event carries it so a client
     that misses one notices the gap and asks for a snapshot.
@@ -35,6 +41,49 @@ class Room(RegionalModel):
 
     def __str__(self) -> str:
         return f"Table of team {self.team_id}"
+
+
+class Deck(GlobalModel):
+    """A team's own deck (directory: a team's decks go where the team goes, with no move).
+
+    ``cards`` are the labels in order; ``values`` the number each sized card stands for (cards
+    without one make the deck ordinal). At the table the deck is known by ``key``.
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="decks")
+    name = models.CharField(max_length=game.MAX_DECK_NAME_LENGTH)
+    cards = models.JSONField(default=list)
+    values = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["team", "name"]
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="deck_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def key(self) -> str:
+        return game.custom_deck_key(self.pk)
+
+    def as_game_deck(self) -> game.Deck:
+        values = tuple(
+            (card, float(self.values[card])) for card in self.cards if card in self.values
+        )
+        return game.Deck(key=self.key, name=self.name, cards=tuple(self.cards), values=values)
+
+    @property
+    def cards_text(self) -> str:
+        """The cards as the deck form takes them back: ``XS=1 S=2 ?``."""
+        numbers = self.as_game_deck()
+        return " ".join(
+            card
+            if card not in self.values or numbers.value_of(card) == game.card_value(card)
+            else f"{card}={self.values[card]:g}"
+            for card in self.cards
+        )
 
 
 class Presence(RegionalModel):
@@ -60,6 +109,9 @@ class Round(RegionalModel):
     title = models.CharField(max_length=200, blank=True, help_text="The story's title, or a label.")
     deck = models.CharField(max_length=32, default=DEFAULT_DECK)
     cards = models.JSONField(default=list, help_text="The deck's cards when the round started.")
+    # The rest of the deck as it was when the round started (its name, the cards' numbers), so
+    # statistics and history stay right after the deck changes; empty for older rounds.
+    deck_spec = models.JSONField(default=dict, blank=True)
     status = models.CharField(
         max_length=16, choices=ROUND_STATUS_CHOICES, default=RoundStatus.VOTING.value
     )

@@ -66,7 +66,8 @@ EVENTS: dict[str, frozenset[str]] = {
     "vote_withdrawn": frozenset({"user_id"}),
     "cards_revealed": frozenset({"round"}),
     "estimate_accepted": frozenset({"round_id", "story_id", "estimate"}),
-    "deck_changed": frozenset({"deck"}),
+    # The table's deck and every deck the team may choose (after a choice or a deck's change).
+    "deck_changed": frozenset({"deck", "decks"}),
     "backlog_changed": frozenset({"backlog"}),
     "members_changed": frozenset({"user_id", "role"}),
     "table_paused": frozenset({"reason"}),
@@ -110,6 +111,7 @@ ERROR_CODES = {
     "forbidden": "Your role does not allow this.",
     "not_in_deck": "That card is not in the room's deck.",
     "unknown_deck": "No such deck.",
+    "invalid_deck": "The deck is not valid.",
     "unknown_story": "No such story in this team's backlog.",
     "no_active_round": "No round is being played.",
     "round_not_voting": "Votes are closed.",

@@ -15,7 +15,7 @@ from pokerproject.regions.guard import shard_scope
 from rooms import game, presence
 from rooms.errors import TeamMoved
 from rooms.game import FINISHED_STATUSES
-from rooms.models import Presence, Room, Round, RoundReplica, Vote
+from rooms.models import Deck, Presence, Room, Round, RoundReplica, Vote
 from stories.models import Story
 
 if TYPE_CHECKING:
@@ -55,6 +55,46 @@ def round_payload(
         payload["votes"] = [{"user_id": v.user_id, "value": v.value} for v in votes]
         payload["stats"] = round_.stats
     return payload
+
+
+# --- Decks: the built-in ones, every team's, and the team's own (directory) --------------------
+
+
+def team_decks(*, team: Team) -> QuerySet[Deck]:
+    """The team's own decks, by name."""
+    return Deck.objects.filter(team=team).order_by("name", "pk")
+
+
+def team_deck_get(*, team: Team, deck_id: object) -> Deck | None:
+    """The team's own deck ``deck_id``, or None (another team's deck is no deck of this one)."""
+    try:
+        return Deck.objects.filter(team=team, pk=int(deck_id)).first()  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def deck_list(*, team: Team) -> list[game.Deck]:
+    """Every deck the team may play: the built-in ones, then its own by name."""
+    return [*game.DECKS.values(), *(deck.as_game_deck() for deck in team_decks(team=team))]
+
+
+def deck_get(*, team: Team, key: str) -> game.Deck:
+    """A deck the team may play by its key, or UnknownDeck (another team's deck is unknown)."""
+    if key in game.DECKS:
+        return game.DECKS[key]
+    deck_id = game.custom_deck_id(key)
+    deck = team_deck_get(team=team, deck_id=deck_id) if deck_id is not None else None
+    if deck is None:
+        raise game.UnknownDeck(f"Unknown deck {key[:40]!r}.")
+    return deck.as_game_deck()
+
+
+def decks_payload(*, team: Team, key: str) -> dict[str, Any]:
+    """The table's deck (``key``; the default deck if ``key`` names a deck that is gone) and
+    every deck the team may choose, as snapshots and ``deck_changed`` carry them."""
+    decks = deck_list(team=team)
+    chosen = next((deck for deck in decks if deck.key == key), game.DECKS[game.DEFAULT_DECK])
+    return {"deck": chosen.as_dict(), "decks": [deck.as_dict() for deck in decks]}
 
 
 def story_payload(story: Story) -> dict[str, Any]:
@@ -174,8 +214,7 @@ def room_snapshot(*, membership: Membership, state: TableState | None = None) ->
         "data": {
             "team": {"id": team.pk, "slug": team.slug, "name": team.name},
             "me": {"user_id": membership.user_id, "role": membership.role},
-            "deck": game.get_deck(room.deck).as_dict(),
-            "decks": [deck.as_dict() for deck in game.DECKS.values()],
+            **decks_payload(team=team, key=room.deck),
             "participants": state.participants,
             "round": round_payload(round_, votes),
             "my_vote": my_vote,

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts import roles
+from accounts import services as account_services
 from accounts.models import Membership, Team
 from pokerproject import events
 from pokerproject.errors import DomainError
@@ -29,8 +30,16 @@ from pokerproject.regions.guard import shard_scope, team_atomic
 from rooms import game, presence, protocol, sql
 from rooms.broadcast import publish_on_commit
 from rooms.errors import TablePaused, TeamMoved
-from rooms.models import Presence, Room, Round, RoundReplica, Vote
-from rooms.selectors import TableState, backlog_payload, round_payload, table_state
+from rooms.models import Deck, Presence, Room, Round, RoundReplica, Vote
+from rooms.selectors import (
+    TableState,
+    backlog_payload,
+    deck_get,
+    decks_payload,
+    round_payload,
+    table_state,
+    team_deck_get,
+)
 from stories import selectors as story_selectors
 from stories import services as story_services
 from stories.models import Story
@@ -103,13 +112,19 @@ def _current_status(room: Room) -> str | None:
 
 
 def _open_round(team: Team, room: Room, *, story: Story | None, title: str, user_id: int) -> Round:
-    deck = game.get_deck(room.deck)
+    try:
+        deck = deck_get(team=team, key=room.deck)
+    except game.UnknownDeck:  # a team deck deleted in between: the default deck, as shown
+        deck = game.get_deck(game.DEFAULT_DECK)
+    # The round keeps the deck as it is now (cards, name, numbers): history and statistics
+    # stay right whatever later happens to the deck.
     round_ = Round.objects.using(team.shard).create(
         team_id=team.pk,
         story=story,
         title=story.title if story else (title.strip()[:200] or "Quick round"),
         deck=deck.key,
         cards=list(deck.cards),
+        deck_spec=deck.snapshot(),
         started_by_id=user_id,
     )
     room.current_round = round_
@@ -308,7 +323,7 @@ def rounds_reveal_batch(
                     results.append(exc)
                     continue
                 votes = votes_of[round_.pk]
-                deck = game.Deck(round_.deck, round_.deck, tuple(round_.cards))
+                deck = game.Deck.from_snapshot(round_.deck, round_.cards, round_.deck_spec)
                 round_.stats = game.compute_statistics(deck, [v.value for v in votes]).as_dict()
                 round_.status = game.RoundStatus.REVEALED
                 round_.revealed_at = now
@@ -417,15 +432,16 @@ def estimate_accept(
 
 
 def room_set_deck(*, membership: Membership, deck: str) -> TableUpdate:
-    """Choose the deck for the next rounds; not while a round is being voted."""
+    """Choose the deck for the next rounds (the team's default deck); not while a round is
+    being voted (the table's picker; the settings page may, as the round keeps its cards)."""
     roles.require(membership.role, roles.Action.SET_DECK)
-    chosen = game.get_deck(deck)
     team = membership.team
+    chosen = deck_get(team=team, key=deck)
     with team_atomic(team):
         room = _lock_table(team, membership)
         game.require_can_start(_current_status(room))
         room.deck = chosen.key
-        _emit(team, room, "deck_changed", {"deck": chosen.as_dict()})
+        _decks_changed(team, room)
     return TableUpdate(version=room.version)
 
 
@@ -448,6 +464,139 @@ def table_session_end(*, membership: Membership) -> TableUpdate:
             {"ended_at": now.isoformat(), "ended_by": membership.user_id},
         )
     return TableUpdate(version=room.version)
+
+
+# --- decks: a team's own, and its default (the table's deck) -------------------------------
+
+
+class DuplicateDeck(game.InvalidDeck):
+    pass
+
+
+def _decks_changed(team: Team, room: Room | None = None) -> Room:
+    """Tell every open table the team's decks and its deck as they are now (``deck_changed``,
+    a versioned table event sent after commit). Call inside ``team_atomic(team)``."""
+    if room is None:
+        room = _lock_table(team)
+    payload = decks_payload(team=team, key=room.deck)
+    room.deck = payload["deck"]["key"]  # a deleted deck's table falls back to the default
+    _emit(team, room, "deck_changed", payload)
+    return room
+
+
+def _deck_validated(team: Team, *, name: object, cards: list, deck_id: int | None) -> game.Deck:
+    valid = game.validate_deck(game.custom_deck_key(deck_id or 0), name, cards)
+    taken = Deck.objects.filter(team=team, name=valid.name).exclude(pk=deck_id)
+    if valid.name in {d.name for d in game.DECKS.values()} or taken.exists():
+        raise DuplicateDeck(f"The team already has a deck named {valid.name!r}.")
+    return valid
+
+
+def deck_create_for_team(*, team: Team, name: object, cards: list) -> Deck:
+    """Add a deck of the team's own (``cards``: ``(label, number or None)`` pairs, as
+    ``game.validate_deck`` takes them); every open table learns of it."""
+    valid = _deck_validated(team, name=name, cards=cards, deck_id=None)
+    try:
+        with transaction.atomic(using="default"), team_atomic(team):
+            deck = Deck.objects.create(
+                team=team, name=valid.name, cards=list(valid.cards), values=dict(valid.values or ())
+            )
+            _decks_changed(team)
+    except IntegrityError:  # the same name, saved concurrently since the check
+        raise DuplicateDeck(f"The team already has a deck named {valid.name!r}.") from None
+    return deck
+
+
+def deck_update_for_team(*, team: Team, deck_id: object, name: object, cards: list) -> Deck:
+    """Rename a team deck or change its cards. Rounds already played keep the cards they were
+    dealt; a table using the deck shows the new cards at once."""
+    deck = _require_team_deck(team, deck_id)
+    valid = _deck_validated(team, name=name, cards=cards, deck_id=deck.pk)
+    try:
+        with transaction.atomic(using="default"), team_atomic(team):
+            deck.name, deck.cards = valid.name, list(valid.cards)
+            deck.values = dict(valid.values or ())
+            deck.save(update_fields=["name", "cards", "values", "updated_at"])
+            _decks_changed(team)
+    except IntegrityError:  # the same name, saved concurrently since the check
+        raise DuplicateDeck(f"The team already has a deck named {valid.name!r}.") from None
+    return deck
+
+
+def deck_delete_for_team(*, team: Team, deck_id: object) -> None:
+    """Delete a team deck; a table dealing it goes back to the default deck (Fibonacci)."""
+    deck = _require_team_deck(team, deck_id)
+    with transaction.atomic(using="default"), team_atomic(team):
+        deck.delete()
+        _decks_changed(team)
+
+
+def deck_set_default_for_team(*, team: Team, deck: str) -> TableUpdate:
+    """Make ``deck`` (a built-in key or a team deck's) the one new rounds are dealt from. A
+    round being voted keeps its cards; open tables show the new deck at once."""
+    chosen = deck_get(team=team, key=deck)
+    with team_atomic(team):
+        room = _lock_table(team)
+        room.deck = chosen.key
+        _decks_changed(team, room)
+    return TableUpdate(version=room.version)
+
+
+def _require_team_deck(team: Team, deck_id: object) -> Deck:
+    deck = team_deck_get(team=team, deck_id=deck_id)
+    if deck is None:
+        raise game.UnknownDeck("No such deck in this team.")
+    return deck
+
+
+def deck_create(*, membership: Membership, name: object, cards: list) -> Deck:
+    roles.require(membership.role, roles.Action.MANAGE_DECKS)
+    return deck_create_for_team(team=membership.team, name=name, cards=cards)
+
+
+def deck_update(*, membership: Membership, deck_id: object, name: object, cards: list) -> Deck:
+    roles.require(membership.role, roles.Action.MANAGE_DECKS)
+    return deck_update_for_team(team=membership.team, deck_id=deck_id, name=name, cards=cards)
+
+
+def deck_delete(*, membership: Membership, deck_id: object) -> None:
+    roles.require(membership.role, roles.Action.MANAGE_DECKS)
+    deck_delete_for_team(team=membership.team, deck_id=deck_id)
+
+
+def deck_set_default(*, membership: Membership, deck: str) -> TableUpdate:
+    roles.require(membership.role, roles.Action.MANAGE_DECKS)
+    return deck_set_default_for_team(team=membership.team, deck=deck)
+
+
+def team_settings_update(
+    *,
+    membership: Membership,
+    name: str,
+    voters_edit_backlog: bool,
+    allow_guests: bool,
+    timer_default_seconds: int,
+    default_deck: str,
+) -> Team:
+    """The team's settings page: the directory's settings and the table's default deck
+    (changed, and announced to open tables, only when it differs)."""
+    roles.require(membership.role, roles.Action.MANAGE_TEAM)
+    team = membership.team
+    chosen = deck_get(team=team, key=default_deck)
+    with transaction.atomic(using="default"):
+        account_services.team_settings_update(
+            team=team,
+            name=name,
+            voters_edit_backlog=voters_edit_backlog,
+            allow_guests=allow_guests,
+            timer_default_seconds=timer_default_seconds,
+        )
+        with team_atomic(team):
+            room = _lock_table(team)
+            if room.deck != chosen.key:
+                room.deck = chosen.key
+                _decks_changed(team, room)
+    return team
 
 
 # --- presence -----------------------------------------------------------------------------------

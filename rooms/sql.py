@@ -162,7 +162,8 @@ def read_cards(batch: Batch, round_ids: list[uuid.UUID]) -> dict[uuid.UUID, list
 # What a reveal reads of its rounds: the table's payload, the outbox and the webhooks. The other
 # columns stay deferred, as with ``QuerySet.only``.
 _REVEAL_FIELDS = frozenset(
-    {"id", "team_id", "story_id", "title", "deck", "cards", "status", "stats", "estimate"}
+    {"id", "team_id", "story_id", "title", "deck", "cards", "deck_spec", "status", "stats"}
+    | {"estimate"}
     | {"version", "started_at"}
 )
 

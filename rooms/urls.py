@@ -11,4 +11,11 @@ urlpatterns = [
         views.history_export,
         name="history_export",
     ),
+    path("teams/<slug:slug>/decks/", views.team_decks, name="team_decks"),
+    path("teams/<slug:slug>/decks/default/", views.team_deck_default, name="team_deck_default"),
+    path("teams/<slug:slug>/decks/<int:pk>/", views.team_deck_edit, name="team_deck_edit"),
+    path(
+        "teams/<slug:slug>/decks/<int:pk>/delete/", views.team_deck_delete, name="team_deck_delete"
+    ),
+    path("teams/<slug:slug>/settings/", views.team_settings, name="team_settings"),
 ]

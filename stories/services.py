@@ -42,6 +42,11 @@ def _emit(name: str, team: Team, **data: Any) -> None:
     events.emit(events.Event(name, team, data), using=team.shard)
 
 
+def _require_backlog_edit(membership: Membership) -> None:
+    """Players edit the backlog; voters only while the team's settings let them."""
+    roles.require_backlog_edit(membership.role, voters_may_edit=membership.team.voters_edit_backlog)
+
+
 def _get(team: Team, story_id: uuid.UUID, *, lock: bool = False) -> Story:
     stories = Story.objects.using(team.shard).filter(team_id=team.pk)
     if lock:
@@ -112,7 +117,7 @@ def story_create(
     external_key: str = "",
     url: str = "",
 ) -> Story:
-    roles.require(membership.role, roles.Action.MANAGE_BACKLOG)
+    _require_backlog_edit(membership)
     return story_create_for_team(
         team=membership.team,
         title=title,
@@ -139,7 +144,7 @@ def story_update_for_team(*, team: Team, story_id: uuid.UUID, **fields: str) -> 
 
 
 def story_update(*, membership: Membership, story_id: uuid.UUID, **fields: str) -> Story:
-    roles.require(membership.role, roles.Action.MANAGE_BACKLOG)
+    _require_backlog_edit(membership)
     return story_update_for_team(team=membership.team, story_id=story_id, **fields)
 
 
@@ -155,7 +160,7 @@ def story_delete_for_team(*, team: Team, story_id: uuid.UUID) -> None:
 
 def story_delete(*, membership: Membership, story_id: uuid.UUID) -> None:
     """Delete a story. Its finished rounds stay in the team's history, detached from it."""
-    roles.require(membership.role, roles.Action.MANAGE_BACKLOG)
+    _require_backlog_edit(membership)
     story_delete_for_team(team=membership.team, story_id=story_id)
 
 
@@ -164,7 +169,7 @@ def story_move(*, membership: Membership, story_id: uuid.UUID, offset: int) -> l
 
     Returns the new order of story ids.
     """
-    roles.require(membership.role, roles.Action.MANAGE_BACKLOG)
+    _require_backlog_edit(membership)
     team = membership.team
     with team_atomic(team):
         stories = list(
@@ -234,7 +239,7 @@ def stories_upsert(
     story.updated events are emitted together, so an open table hears of the batch once. A
     story whose fields already match is left alone (no event).
     """
-    roles.require(membership.role, roles.Action.MANAGE_BACKLOG)
+    _require_backlog_edit(membership)
     if len(items) > limit:
         raise UpsertRefused(f"At most {limit} stories per request.", code="invalid")
     keys = [str(item.get("external_key", "")).strip() for item in items]
@@ -313,7 +318,7 @@ def stories_import(*, membership: Membership, rows: list[ImportRow]) -> UpsertRe
     """Import rows read by stories.imports (a CSV file, a pasted list, the API's rows): all of
     them in one transaction, or none. The rows are checked again here; one with an error
     refuses the import (the pages pass only the valid rows of a preview)."""
-    roles.require(membership.role, roles.Action.MANAGE_BACKLOG)
+    _require_backlog_edit(membership)
     if not rows:
         raise ImportRefused("There is no story to import.", code="empty")
     imports.validate(rows)

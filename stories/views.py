@@ -41,7 +41,9 @@ def team_detail(request: HttpRequest, membership: Membership) -> HttpResponse:
         "stories": selectors.story_list(team=team),
         "members": account_selectors.team_members(team=team),
         "invites": account_selectors.invite_list(team=team) if is_facilitator else [],
-        "can_edit": roles.can(membership.role, roles.Action.MANAGE_BACKLOG),
+        "can_edit": roles.can_edit_backlog(
+            membership.role, voters_may_edit=team.voters_edit_backlog
+        ),
         "is_facilitator": is_facilitator,
         "story_form": StoryForm(),
         "invite_form": InviteForm(),
@@ -143,7 +145,9 @@ def story_import(request: HttpRequest, membership: Membership) -> HttpResponse:
     """Import stories in two steps: a preview of every row with its errors (nothing written),
     then a confirm that writes the valid rows in one transaction. The confirm parses the text
     the preview showed again (a hidden field): nothing is kept on the server in between."""
-    if not roles.can(membership.role, roles.Action.MANAGE_BACKLOG):
+    if not roles.can_edit_backlog(
+        membership.role, voters_may_edit=membership.team.voters_edit_backlog
+    ):
         raise PermissionDenied("Only members who may edit the backlog import stories.")
     team = membership.team
     context: dict = {"membership": membership, "team": team, "limits": imports}

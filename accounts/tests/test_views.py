@@ -436,3 +436,24 @@ def test_admin_adds_a_team_on_a_shard_of_its_region(admin_client_):
     team = Team.objects.get(slug="ops")
     assert team.region == region
     assert team.shard == registry.shard_for_team(team.pk, region)
+
+
+def test_the_login_page_lists_the_demo_users_in_the_embedded_mode(client, settings):
+    """With the embedded mode's settings the login page names the demo team's users, their
+    roles and password; in any other mode it names nobody."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    call_command("seed_demo", password="demo-pw-1", stdout=StringIO())
+    settings.EMBEDDED_MODE, settings.DEMO_PASSWORD = True, "demo-pw-1"
+    page = client.get("/accounts/login/").content.decode()
+    assert "Demo users" in page
+    assert "<code>demo-pw-1</code>" in page
+    for name, role in (("alice", "facilitator"), ("bob", "voter"), ("carol", "observer")):
+        assert f'<code>{name}</code> <span class="badge role-{role}">{role}</span>' in page
+    assert User.objects.get(username="bob").check_password("demo-pw-1")
+    settings.EMBEDDED_MODE = False
+    page = client.get("/accounts/login/").content.decode()
+    assert "Demo users" not in page
+    assert "demo-pw-1" not in page

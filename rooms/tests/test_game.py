@@ -32,7 +32,14 @@ def test_deck_cards_in_order_then_unsure_and_break(key, numbers):
     """Each deck holds exactly the product's cards, in order, followed by ? and ☕."""
     deck = game.get_deck(key)
     assert list(deck.cards) == [*numbers.split(), *SPECIALS]
-    assert deck.as_dict() == {"key": key, "name": deck.name, "cards": list(deck.cards)}
+    numbers_of = {card: game.card_value(card) for card in numbers.split()}
+    assert deck.as_dict() == {
+        "key": key,
+        "name": deck.name,
+        "cards": list(deck.cards),
+        "values": {card: n for card, n in numbers_of.items() if n is not None},
+        "kind": "ordinal" if key == "tshirt" else "numeric",
+    }
 
 
 def test_the_four_decks_and_the_default():
@@ -71,6 +78,8 @@ ALLOWED = {
     Action.MANAGE_BACKLOG: {FAC, VOTER},
     Action.MANAGE_MEMBERS: {FAC},
     Action.END_SESSION: {FAC},
+    Action.MANAGE_DECKS: {FAC},
+    Action.MANAGE_TEAM: {FAC},
 }
 
 
@@ -92,6 +101,37 @@ def test_permissions_per_role(role, action):
         with pytest.raises(roles.Forbidden) as excinfo:
             roles.require(role, action)
         assert excinfo.value.code == "forbidden"
+
+
+@pytest.mark.parametrize(
+    ("role", "action", "message"),
+    [
+        (Role.OBSERVER, Action.CAST_VOTE, "An observer may not vote."),
+        (Role.VOTER, Action.REVEAL, "A voter may not reveal the cards."),
+        (Role.OBSERVER, Action.MANAGE_BACKLOG, "An observer may not edit the backlog."),
+        (Role.VOTER, Action.SET_DECK, "A voter may not change the deck."),
+        ("admin", Action.START_ROUND, "An admin may not start a round."),
+    ],
+)
+def test_refusals_are_sentences_with_the_right_article(role, action, message):
+    with pytest.raises(roles.Forbidden) as excinfo:
+        roles.require(role, action)
+    assert excinfo.value.message == message
+
+
+def test_every_action_has_a_description():
+    assert set(roles.DESCRIPTIONS) == set(Action)
+
+
+def test_voters_edit_the_backlog_only_when_the_team_lets_them():
+    assert roles.can_edit_backlog(VOTER, voters_may_edit=True)
+    assert not roles.can_edit_backlog(VOTER, voters_may_edit=False)
+    assert roles.can_edit_backlog(FAC, voters_may_edit=False)
+    assert not roles.can_edit_backlog(Role.OBSERVER, voters_may_edit=True)
+    with pytest.raises(roles.Forbidden, match="only facilitators edit the backlog"):
+        roles.require_backlog_edit(VOTER, voters_may_edit=False)
+    with pytest.raises(roles.Forbidden, match=r"An observer may not edit the backlog\."):
+        roles.require_backlog_edit(Role.OBSERVER, voters_may_edit=True)
 
 
 @pytest.mark.parametrize("role", ["admin", "", "FACILITATOR"])
@@ -266,19 +306,31 @@ def test_empty_round():
 
 
 def test_tshirt_min_and_max_follow_the_deck_order():
-    """Sizes have no number: min and max are by deck order (XS < M < XXL), not alphabetical."""
+    """Sizes have no number: min, max and the median card are by deck order (XS < M < XXL),
+    not alphabetical; there is no mean, numeric median or spread."""
     result = stats("tshirt", "XXL M XS ?")
+    assert result.kind == "ordinal"
     assert (result.min, result.max) == ("XS", "XXL")
     assert (result.mean, result.median, result.spread) == (None, None, None)
     assert result.mode == ["XS", "M", "XXL"]
-    assert result.suggestion == "XS"  # no median: the first mode
+    assert result.median_card == "M"
+    assert result.suggestion == "M"  # the median by the deck's order
 
 
-def test_tshirt_suggestion_is_the_most_played_size():
+def test_tshirt_median_of_an_even_count_is_the_larger_middle_size():
+    """Sizes in deck order S S L XL: the middle two are S and L; estimates round up to L."""
     result = stats("tshirt", "L S XL S")
     assert (result.min, result.max) == ("S", "XL")
     assert result.mode == ["S"]
-    assert result.suggestion == "S"
+    assert result.median_card == "L"
+    assert result.suggestion == "L"
+
+
+def test_numeric_deck_has_a_median_card_too():
+    result = stats("fibonacci", "8 1 3 ?")
+    assert result.kind == "numeric"
+    assert result.median == 3
+    assert result.median_card == "3"
 
 
 def test_mode_ties_are_listed_in_deck_order():
@@ -337,6 +389,8 @@ def test_statistics_are_plain_json():
     assert "8" not in result.distribution
     assert set(data) == {
         "votes",
+        "kind",
+        "median_card",
         "mean",
         "median",
         "min",
@@ -402,3 +456,123 @@ def test_mode_consensus_and_suggestion_are_consistent(case):
         assert result.suggestion not in SPECIALS
     if result.consensus:
         assert result.suggestion == scored[0]
+
+
+# --- Team decks: labels with optional numbers, special cards --------------------------------
+
+
+def team_deck(text: str, name: str = "Ours") -> game.Deck:
+    return game.validate_deck("custom-1", name, game.parse_cards(text))
+
+
+def test_parse_cards_reads_labels_and_values():
+    """Cards are separated by spaces, commas or lines; ``label=number`` gives a card a value."""
+    assert game.parse_cards("XS=1, S=2\nM=3.5 ? ½") == [
+        ("XS", 1.0),
+        ("S", 2.0),
+        ("M", 3.5),
+        ("?", None),
+        ("½", None),
+    ]
+    with pytest.raises(game.InvalidDeck) as excinfo:
+        game.parse_cards("XS=small")
+    assert excinfo.value.code == "invalid_deck"
+    assert "XS" in excinfo.value.message
+
+
+def test_a_label_that_spells_a_number_counts_as_it():
+    deck = team_deck("1 2 3 5 8 ∞ pass ?")
+    assert deck.kind == "numeric"
+    assert deck.value_of("5") == 5
+    assert deck.value_of("∞") is None
+    assert deck.as_dict()["values"] == {"1": 1, "2": 2, "3": 3, "5": 5, "8": 8}
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "message"),
+    [
+        ("1 2 3", "", "needs a name"),
+        ("1 2 3", "x" * 61, "at most 60"),
+        ("1 2 2", "Ours", "twice"),
+        ("1 ? ☕ ∞ pass", "Ours", "at least 2 cards"),
+        (" ".join(str(n) for n in range(31)), "Ours", "at most 30 cards"),
+        ("1 2 " + "x" * 17, "Ours", "printable"),
+        ("1 2 ?=3", "Ours", "special card"),
+    ],
+)
+def test_bad_decks_are_refused_with_a_reason(text, name, message):
+    with pytest.raises(game.InvalidDeck) as excinfo:
+        team_deck(text, name)
+    assert message in excinfo.value.message
+
+
+def test_values_must_be_finite_numbers():
+    for value in (float("nan"), float("inf"), True, "3"):
+        with pytest.raises(game.InvalidDeck):
+            game.validate_deck("custom-1", "Ours", [("a", value), ("b", None)])
+    assert game.card_value("inf") is None
+    assert game.card_value("1e400") is None
+
+
+def test_custom_deck_keys():
+    assert game.custom_deck_key(42) == "custom-42"
+    assert game.custom_deck_id("custom-42") == 42
+    assert game.custom_deck_id("custom-x") is None
+    assert game.custom_deck_id("fibonacci") is None
+    assert game.custom_deck_id("custom-" + "9" * 30) is None
+
+
+def test_sizes_with_values_are_a_numeric_deck():
+    """T-shirt sizes given numbers: mean and median over the numbers, the suggestion is the
+    size nearest the median, special cards (?, ∞, pass) are left out."""
+    deck = team_deck("XS=1 S=2 M=3 L=5 XL=8 ? ∞ pass")
+    assert deck.kind == "numeric"
+    result = game.compute_statistics(deck, ["S", "L", "L", "?", "∞", "pass"])
+    assert result.kind == "numeric"
+    assert result.votes == 6
+    assert result.mean == 4
+    assert result.median == 5
+    assert (result.min, result.max, result.spread) == ("S", "L", 3)
+    assert result.mode == ["L"]
+    assert result.suggestion == "L"
+    assert result.distribution == {"S": 1, "L": 2, "?": 1, "∞": 1, "pass": 1}
+
+
+def test_suggestion_of_a_valued_deck_is_the_card_nearest_the_median():
+    deck = team_deck("XS=1 S=2 M=3 L=5 XL=8")
+    result = game.compute_statistics(deck, ["XS", "XL"])  # median 4.5: M (3) or L (5)
+    assert result.median == 4.5
+    assert result.suggestion == "L"
+
+
+def test_a_deck_with_an_unvalued_card_is_ordinal():
+    """One card without a number makes the deck ordinal: no mean, order decides."""
+    deck = team_deck("tiny=1 small medium=5 huge=20 ☕")
+    assert deck.kind == "ordinal"
+    result = game.compute_statistics(deck, ["huge", "tiny", "medium", "☕"])
+    assert result.kind == "ordinal"
+    assert (result.mean, result.median, result.spread) == (None, None, None)
+    assert (result.min, result.max) == ("tiny", "huge")
+    assert result.median_card == "medium"
+    assert result.suggestion == "medium"
+
+
+def test_only_special_cards_on_a_team_deck_give_no_statistics():
+    deck = team_deck("a b pass ∞")
+    result = game.compute_statistics(deck, ["pass", "∞"])
+    assert (result.min, result.max, result.median_card, result.suggestion) == (None,) * 4
+    assert result.mode == []
+    assert result.consensus is False
+
+
+def test_a_round_keeps_its_deck_as_it_was():
+    """A round's snapshot (cards and deck_spec) rebuilds the deck it was played with; rounds
+    without a spec (from before) count their cards as the numbers they spell."""
+    deck = team_deck("XS=1 S=2 M=3 ?", name="Sizes")
+    again = game.Deck.from_snapshot(deck.key, list(deck.cards), deck.snapshot())
+    assert again == deck
+    assert again.name == "Sizes"
+    assert game.compute_statistics(again, ["XS", "M"]).mean == 2
+    old = game.Deck.from_snapshot("fibonacci", ["1", "2", "?"], {})
+    assert old.kind == "numeric"
+    assert game.compute_statistics(old, ["1", "2"]).mean == 1.5

@@ -428,7 +428,9 @@ function applyEvent(event) {
       }
       break;
     case "deck_changed":
+      // The table's deck, and the team's decks when one was added, edited or deleted.
       state.deck = data.deck;
+      if (Array.isArray(data.decks)) state.decks = data.decks;
       break;
     case "backlog_changed":
       state.backlog = data.backlog;
@@ -642,7 +644,8 @@ function renderResults(status, isFacilitator) {
   const tiles = [
     ["votes", "Votes", String(stats.votes)],
     ["mean", "Mean", formatNumber(stats.mean)],
-    ["median", "Median", formatNumber(stats.median)],
+    // An ordinal deck (sizes) has no numeric median: its median card, by the deck's order.
+    ["median", "Median", stats.median == null && stats.median_card ? stats.median_card : formatNumber(stats.median)],
     ["mode", "Mode", stats.mode.length ? stats.mode.join(", ") : "–"],
     ["range", "Min – max", stats.min === null ? "–" : `${stats.min} – ${stats.max}`],
     ["spread", "Spread", formatNumber(stats.spread)],

@@ -206,6 +206,8 @@ def team_page_data(team: Team, *, roles=None, delete=(), add=(), name=None) -> d
     return {
         "name": name or team.name,
         "slug": team.slug,
+        "timer_default_seconds": team.timer_default_seconds,
+        **({"voters_edit_backlog": "on"} if team.voters_edit_backlog else {}),
         **inline_forms("memberships", rows, initial=initial),
         **inline_forms("invites", []),
     }
@@ -394,3 +396,19 @@ def test_invites_on_the_team_page_are_added_changed_and_deleted(admin_client_, c
         ("facilitator", False),
         ("voter", True),
     ]
+
+
+def test_the_team_page_changes_the_settings_through_the_service(admin_client_, crew):
+    """The settings on the admin's team page are checked as on the team's own page."""
+    c = crew
+    data = {**team_page_data(c.team), "allow_guests": "on", "timer_default_seconds": "300"}
+    data.pop("voters_edit_backlog")
+    response = admin_client_.post(c.url, data)
+    assert response.status_code == 302
+    c.team.refresh_from_db()
+    assert (c.team.allow_guests, c.team.voters_edit_backlog) == (True, False)
+    assert c.team.timer_default_seconds == 300
+    response = admin_client_.post(c.url, {**data, "timer_default_seconds": "5"}, follow=True)
+    assert "The timer&#x27;s default is 10 to 3600 seconds." in response.content.decode()
+    c.team.refresh_from_db()
+    assert c.team.timer_default_seconds == 300

@@ -226,3 +226,19 @@ def test_a_path_with_a_newline_is_a_problem_not_a_page(alpha):
     response = alpha.ro.get(f"/api/v1/teams/{alpha.slug}/webhooks/a%0Ab/")
     assert response.status_code == 404
     assert response["Content-Type"] == "application/problem+json"
+
+
+def test_voters_edit_the_backlog_through_the_api_only_when_the_team_lets_them(alpha):
+    """The team setting ``voters_edit_backlog`` holds at the API too (the service checks it)."""
+    from integrations.tests.fixtures import session_client
+
+    voter = session_client(alpha.voter.user)
+    url = f"/api/v1/teams/{alpha.slug}/stories/"
+    assert voter.post(url, {"title": "Allowed"}, format="json").status_code == 201
+    alpha.team.voters_edit_backlog = False
+    alpha.team.save(update_fields=["voters_edit_backlog"])
+    response = voter.post(url, {"title": "Refused"}, format="json")
+    assert response.status_code == 403
+    assert response.json()["code"] == "forbidden"
+    assert response.json()["detail"] == "In this team only facilitators edit the backlog."
+    assert alpha.rw.post(url, {"title": "By the bot"}, format="json").status_code == 201
