@@ -69,6 +69,7 @@ DESCRIPTIONS: dict[Action, str] = {
     Action.MANAGE_MEMBERS: "manage the members",
     Action.MANAGE_DECKS: "manage the decks",
     Action.MANAGE_TEAM: "change the team's settings",
+    Action.END_SESSION: "end the session",
 }
 
 
