@@ -579,6 +579,7 @@ def test_presence_join_and_leave_are_announced_without_a_new_version(table):
         "role": "voter",
         "online": True,
         "voted": True,
+        "voting": True,
     }
 
     # Closing one of two tabs keeps bob at the table.
