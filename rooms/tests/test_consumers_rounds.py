@@ -7,13 +7,8 @@ from channels.db import database_sync_to_async
 from accounts.models import Membership
 from rooms import game, protocol
 from rooms.models import Round
-from rooms.tests.test_consumers import (  # noqa: F401
-    TIMEOUT,
-    _session_cookie,
-    connect,
-    refusal,
-    table,
-)
+from rooms.tests.test_consumers import TIMEOUT, _session_cookie, connect, refusal
+from rooms.tests.test_consumers import table as _table  # noqa: F401 - the fixture "table"
 
 pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True)]
 

@@ -14,7 +14,8 @@ from rooms import game, presence, services
 from rooms.game import RoundStatus
 from rooms.models import Presence, Round
 from rooms.selectors import room_snapshot
-from rooms.tests.test_services import refused, room_of, table, votes_of  # noqa: F401
+from rooms.tests.test_services import refused, room_of, votes_of
+from rooms.tests.test_services import table as _table  # noqa: F401 - the fixture "table"
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -281,9 +282,7 @@ def test_an_expired_timer_reveals_exactly_once(table):
     _expire(t)
     t.channel.events()
     # Several workers fire for the same deadline: the first reveals, the others find it done.
-    fired = [
-        t.act(services.room_auto_reveal, team=t.team, round_id=round_.pk) for _ in range(3)
-    ]
+    fired = [t.act(services.room_auto_reveal, team=t.team, round_id=round_.pk) for _ in range(3)]
     assert fired == ["timer", None, None]
     [revealed] = t.channel.events()
     assert (revealed["type"], revealed["data"]["by"]) == ("cards_revealed", "timer")
@@ -359,9 +358,7 @@ def test_members_are_managed_by_facilitators_only(table):
 def test_a_facilitator_promotes_a_voter(table, committed):
     t = table
     with committed(t.shard), committed("default"):
-        services.table_member_set_role(
-            membership=t.lead, user_id=t.bob.user_id, role="facilitator"
-        )
+        services.table_member_set_role(membership=t.lead, user_id=t.bob.user_id, role="facilitator")
     assert Membership.objects.get(pk=t.bob.pk).role == Role.FACILITATOR
     [event] = t.channel.events()
     assert event["data"] == {"user_id": t.bob.user_id, "role": "facilitator"}
