@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the tests take the imported fixture "table" as an argument
 """Presence-aware rounds over real sockets, several clients at once: auto-reveal, the round
 timer the server runs, sitting out, and kick and promote from the table."""
 
@@ -8,7 +9,7 @@ from accounts.models import Membership
 from rooms import game, protocol
 from rooms.models import Round
 from rooms.tests.test_consumers import TIMEOUT, _session_cookie, connect, refusal
-from rooms.tests.test_consumers import table as _table  # noqa: F401 - the fixture "table"
+from rooms.tests.test_consumers import table  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True)]
 

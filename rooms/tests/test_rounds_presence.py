@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the tests take the imported fixture "table" as an argument
 """Presence-aware rounds: who "X of Y voted" counts, auto-reveal, the round timer, members who
 sit out, and removing or promoting members from the table (services, on the shard)."""
 
@@ -15,7 +16,7 @@ from rooms.game import RoundStatus
 from rooms.models import Presence, Round
 from rooms.selectors import room_snapshot
 from rooms.tests.test_services import refused, room_of, votes_of
-from rooms.tests.test_services import table as _table  # noqa: F401 - the fixture "table"
+from rooms.tests.test_services import table  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
