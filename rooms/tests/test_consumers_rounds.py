@@ -8,8 +8,13 @@ from channels.db import database_sync_to_async
 from accounts.models import Membership
 from rooms import game, protocol
 from rooms.models import Round
-from rooms.tests.test_consumers import TIMEOUT, _session_cookie, connect, refusal
-from rooms.tests.test_consumers import table  # noqa: F401 - the fixture
+from rooms.tests.test_consumers import (
+    TIMEOUT,
+    _session_cookie,
+    connect,
+    refusal,
+    table,  # noqa: F401 - the fixture
+)
 
 pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True)]
 

@@ -15,8 +15,12 @@ from rooms import game, presence, services
 from rooms.game import RoundStatus
 from rooms.models import Presence, Round
 from rooms.selectors import room_snapshot
-from rooms.tests.test_services import refused, room_of, votes_of
-from rooms.tests.test_services import table  # noqa: F401 - the fixture
+from rooms.tests.test_services import (
+    refused,
+    room_of,
+    table,  # noqa: F401 - the fixture
+    votes_of,
+)
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
