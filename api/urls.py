@@ -9,6 +9,8 @@ from api.rounds import (
     RoundListApi,
     RoundRevealApi,
     RoundStartApi,
+    RoundTimerApi,
+    RoundTimerExtendApi,
     RoundVotesApi,
     TableDetailApi,
 )
@@ -48,6 +50,8 @@ urlpatterns = [
     path(f"{TEAM}table/rounds/", RoundStartApi.as_view(), name="round-start"),
     path(f"{TEAM}table/reveal/", RoundRevealApi.as_view(), name="round-reveal"),
     path(f"{TEAM}table/accept/", EstimateAcceptApi.as_view(), name="estimate-accept"),
+    path(f"{TEAM}table/timer/", RoundTimerApi.as_view(), name="round-timer"),
+    path(f"{TEAM}table/timer/extend/", RoundTimerExtendApi.as_view(), name="round-timer-extend"),
     path(f"{TEAM}webhooks/", webhook_list, name="webhook-list"),
     path(f"{TEAM}webhooks/<int:pk>/", webhook_detail, name="webhook-detail"),
     path(
