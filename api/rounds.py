@@ -12,6 +12,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts import roles
 from api.drf import (
     IDEMPOTENCY_KEY,
     NON_BLANK_PATTERN,
@@ -287,7 +288,7 @@ class TableDetailApi(TeamApi):
         )
 
     class SettingsInputSerializer(InputSerializer):
-        auto_reveal = serializers.BooleanField()
+        auto_reveal = serializers.BooleanField(required=False)
 
         class Meta:
             ref_name = "TableSettingsInput"
@@ -300,9 +301,13 @@ class TableDetailApi(TeamApi):
         membership = self.member(request, slug, Scope.WRITE)
         serializer = self.SettingsInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.room_set_auto_reveal(
-            membership=membership, enabled=serializer.validated_data["auto_reveal"]
-        )
+        if "auto_reveal" in serializer.validated_data:
+            services.room_set_auto_reveal(
+                membership=membership, enabled=serializer.validated_data["auto_reveal"]
+            )
+        else:
+            # Nothing to change; the role is checked all the same.
+            roles.require(membership.role, roles.Action.RUN_TABLE)
         return self.get(request, slug)
 
 
