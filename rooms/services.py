@@ -344,7 +344,7 @@ def rounds_reveal_batch(
                 table.version += 1
                 revealed[round_.pk] = round_
                 versions[table.room_id] = table.version
-                data = {"round": round_payload(round_, votes)}
+                data: dict[str, Any] = {"round": round_payload(round_, votes)}
                 if by is not None:
                     data["by"] = by
                 publish_on_commit(

@@ -25,8 +25,8 @@ def test_a_bot_starts_extends_and_stops_the_timer(alpha, listen, committed):
     assert (timer["seconds"], timer["auto_reveal"]) == (90, True)
     assert channel.names() == ["round_started", "timer_changed"]
     # A reader sees the same deadline on the table.
-    assert alpha.ro.get(api(alpha, "table/")).json()["round"]["timer"]["ends_at"] == (
-        timer["ends_at"]
+    assert (
+        alpha.ro.get(api(alpha, "table/")).json()["round"]["timer"]["ends_at"] == (timer["ends_at"])
     )
 
     with committed(alpha.shard):
