@@ -2,18 +2,21 @@
 """Presence-aware rounds: who "X of Y voted" counts, auto-reveal, the round timer, members who
 sit out, and removing or promoting members from the table (services, on the shard)."""
 
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 
 from accounts import roles
 from accounts.models import Membership
 from accounts.roles import Role
 from accounts.services import LastFacilitator
+from conftest import facilitator_of
 from rooms import game, presence, services
 from rooms.game import RoundStatus
-from rooms.models import Presence, Round
+from rooms.models import Presence, Room, Round
 from rooms.selectors import room_snapshot
 from rooms.tests.test_services import (
     refused,
@@ -367,3 +370,38 @@ def test_a_facilitator_promotes_a_voter(table, committed):
     assert Membership.objects.get(pk=t.bob.pk).role == Role.FACILITATOR
     [event] = t.channel.events()
     assert event["data"] == {"user_id": t.bob.user_id, "role": "facilitator"}
+
+
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_workers_firing_at_the_same_moment_reveal_once(team_factory):
+    """Several workers' timers go off together (each on its own connection): the table's lock
+    lets one reveal; the others find the round revealed."""
+    team = team_factory("Race")
+    if connections[team.shard].vendor != "postgresql":
+        pytest.skip("needs a database with concurrent writers (PostgreSQL)")
+    lead = facilitator_of(team)
+    services.round_start(membership=lead, title="Race")
+    services.round_timer_start(membership=lead, seconds=30, auto_reveal=True)
+    round_id = Room.objects.using(team.shard).get(team_id=team.pk).current_round_id
+    Round.objects.using(team.shard).filter(pk=round_id).update(
+        timer_ends_at=timezone.now() - timedelta(seconds=1)
+    )
+    version = Round.objects.using(team.shard).get(pk=round_id).version
+    start = threading.Barrier(4)
+    results: list = []
+
+    def fire() -> None:
+        start.wait()
+        try:
+            results.append(services.room_auto_reveal(team=team, round_id=round_id))
+        finally:
+            connections.close_all()
+
+    workers = [threading.Thread(target=fire) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+    assert sorted(results, key=str) == [None, None, None, "timer"]
+    revealed = Round.objects.using(team.shard).get(pk=round_id)
+    assert (revealed.status, revealed.version) == (RoundStatus.REVEALED, version + 1)
