@@ -28,6 +28,8 @@ class Action(StrEnum):
     RESTART = "restart"
     ACCEPT = "accept"
     SET_DECK = "set_deck"
+    # The table's own settings and tools: the round timer, auto-reveal, who sits out.
+    RUN_TABLE = "run_table"
     MANAGE_BACKLOG = "manage_backlog"
     MANAGE_MEMBERS = "manage_members"
     END_SESSION = "end_session"
@@ -49,6 +51,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.RESTART: _FACILITATOR,
     Action.ACCEPT: _FACILITATOR,
     Action.SET_DECK: _FACILITATOR,
+    Action.RUN_TABLE: _FACILITATOR,
     # Any player may shape the backlog; observers only watch.
     Action.MANAGE_BACKLOG: _EVERYONE_WHO_PLAYS,
     Action.MANAGE_MEMBERS: _FACILITATOR,

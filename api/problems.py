@@ -30,6 +30,7 @@ GAME_STATUS = {
     "round_not_revealed": status.HTTP_409_CONFLICT,
     "round_in_progress": status.HTTP_409_CONFLICT,
     "backlog_done": status.HTTP_409_CONFLICT,
+    "no_timer": status.HTTP_409_CONFLICT,
     "conflict": status.HTTP_409_CONFLICT,
     "too_many_webhooks": status.HTTP_409_CONFLICT,
     "moved": status.HTTP_409_CONFLICT,

@@ -12,6 +12,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts import roles
 from api.drf import (
     IDEMPOTENCY_KEY,
     NON_BLANK_PATTERN,
@@ -24,9 +25,22 @@ from api.idempotency import idempotent
 from api.problems import ProblemError
 from integrations.models import Scope
 from rooms import selectors, services
-from rooms.game import MAX_ESTIMATE_LENGTH, RoundStatus
+from rooms.game import MAX_ESTIMATE_LENGTH, MAX_TIMER_SECONDS, MIN_TIMER_SECONDS, RoundStatus
 from rooms.models import Round
 from rooms.selectors import room_snapshot
+
+
+class TimerOutputSerializer(serializers.Serializer):
+    """A round's timer: its deadline, its full length, whether the server reveals the round
+    when it runs out, and what is left as the server sees it."""
+
+    ends_at = serializers.DateTimeField()
+    seconds = serializers.IntegerField()
+    auto_reveal = serializers.BooleanField()
+    remaining_ms = serializers.IntegerField(min_value=0)
+
+    class Meta:
+        ref_name = "Timer"
 
 
 class RoundOutputSerializer(serializers.Serializer):
@@ -41,12 +55,18 @@ class RoundOutputSerializer(serializers.Serializer):
     estimate = serializers.CharField()
     stats = serializers.SerializerMethodField()
     voted = serializers.SerializerMethodField()
+    timer = serializers.SerializerMethodField()
     started_at = serializers.DateTimeField()
     revealed_at = serializers.DateTimeField(allow_null=True)
     accepted_at = serializers.DateTimeField(allow_null=True)
 
     class Meta:
         ref_name = "Round"
+
+    @extend_schema_field(TimerOutputSerializer(allow_null=True))
+    def get_timer(self, round_: Round) -> dict | None:
+        """The round's timer while it is being voted (null without one)."""
+        return selectors.timer_payload(round_)
 
     @extend_schema_field(serializers.DictField(allow_null=True))
     def get_stats(self, round_: Round) -> dict | None:
@@ -222,6 +242,16 @@ class EstimateAcceptApi(TeamApi):
         return Response(RoundOutputSerializer(accepted).data)
 
 
+class TableSettingsSerializer(serializers.Serializer):
+    auto_reveal = serializers.BooleanField(
+        help_text="The table reveals by itself once every present voter has voted."
+    )
+    timer_default_seconds = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        ref_name = "TableSettings"
+
+
 class TableOutputSerializer(serializers.Serializer):
     """The live table as everyone sees it: no one's private vote (see docs/protocol.md)."""
 
@@ -231,6 +261,7 @@ class TableOutputSerializer(serializers.Serializer):
     participants = serializers.ListField(child=serializers.DictField())
     round = serializers.DictField(allow_null=True)
     backlog = serializers.ListField(child=serializers.DictField())
+    settings = TableSettingsSerializer()
 
     class Meta:
         ref_name = "Table"
@@ -252,5 +283,90 @@ class TableDetailApi(TeamApi):
                 "participants": data["participants"],
                 "round": data["round"],
                 "backlog": data["backlog"],
+                "settings": data["settings"],
             }
         )
+
+    class SettingsInputSerializer(InputSerializer):
+        auto_reveal = serializers.BooleanField(required=False)
+
+        class Meta:
+            ref_name = "TableSettingsInput"
+
+    # Setting a value is idempotent by itself: no Idempotency-Key (as for the other PATCHes).
+    @extend_schema(request=SettingsInputSerializer, responses=TableOutputSerializer)
+    def patch(self, request: Request, slug: str) -> Response:
+        """Change the table's settings (facilitators): with ``auto_reveal`` the table reveals
+        by itself once every present voter has voted (at once, if they all have)."""
+        membership = self.member(request, slug, Scope.WRITE)
+        serializer = self.SettingsInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if "auto_reveal" in serializer.validated_data:
+            services.room_set_auto_reveal(
+                membership=membership, enabled=serializer.validated_data["auto_reveal"]
+            )
+        else:
+            # Nothing to change; the role is checked all the same.
+            roles.require(membership.role, roles.Action.RUN_TABLE)
+        return self.get(request, slug)
+
+
+class RoundTimerApi(TeamApi):
+    """The timer of the round being voted (facilitators): start it (again), or stop it. Every
+    table hears ``timer_changed``; with ``auto_reveal`` the server reveals the round when it
+    runs out. Answers the round with its ``timer``."""
+
+    class InputSerializer(InputSerializer):
+        seconds = serializers.IntegerField(
+            min_value=MIN_TIMER_SECONDS, max_value=MAX_TIMER_SECONDS, required=False
+        )
+        auto_reveal = serializers.BooleanField(required=False, default=False)
+
+        class Meta:
+            ref_name = "RoundTimerInput"
+
+    @extend_schema(
+        parameters=[IDEMPOTENCY_KEY], request=InputSerializer, responses=RoundOutputSerializer
+    )
+    @idempotent
+    def post(self, request: Request, slug: str) -> Response:
+        membership = self.member(request, slug, Scope.WRITE)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        update = services.round_timer_start(
+            membership=membership,
+            seconds=serializer.validated_data.get("seconds"),
+            auto_reveal=serializer.validated_data["auto_reveal"],
+        )
+        return Response(RoundOutputSerializer(_round_or_404(membership.team, update.round.pk)).data)
+
+    @extend_schema(request=None, responses=RoundOutputSerializer)
+    def delete(self, request: Request, slug: str) -> Response:
+        membership = self.member(request, slug, Scope.WRITE)
+        update = services.round_timer_stop(membership=membership)
+        return Response(RoundOutputSerializer(_round_or_404(membership.team, update.round.pk)).data)
+
+
+class RoundTimerExtendApi(TeamApi):
+    """Give the running timer more time (30 seconds unless ``seconds`` says otherwise)."""
+
+    class InputSerializer(InputSerializer):
+        seconds = serializers.IntegerField(
+            min_value=MIN_TIMER_SECONDS, max_value=MAX_TIMER_SECONDS, required=False
+        )
+
+        class Meta:
+            ref_name = "RoundTimerExtendInput"
+
+    @extend_schema(
+        parameters=[IDEMPOTENCY_KEY], request=InputSerializer, responses=RoundOutputSerializer
+    )
+    @idempotent
+    def post(self, request: Request, slug: str) -> Response:
+        membership = self.member(request, slug, Scope.WRITE)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        update = services.round_timer_extend(
+            membership=membership, seconds=serializer.validated_data.get("seconds")
+        )
+        return Response(RoundOutputSerializer(_round_or_404(membership.team, update.round.pk)).data)

@@ -10,6 +10,8 @@ from api.rounds import (
     RoundListApi,
     RoundRevealApi,
     RoundStartApi,
+    RoundTimerApi,
+    RoundTimerExtendApi,
     RoundVotesApi,
     TableDetailApi,
 )
@@ -56,6 +58,8 @@ urlpatterns = [
     path(f"{TEAM}decks/", DeckListApi.as_view(), name="deck-list"),
     path(f"{TEAM}decks/<str:key>/", DeckDetailApi.as_view(), name="deck-detail"),
     path(f"{TEAM}decks/<str:key>/make-default/", DeckDefaultApi.as_view(), name="deck-default"),
+    path(f"{TEAM}table/timer/", RoundTimerApi.as_view(), name="round-timer"),
+    path(f"{TEAM}table/timer/extend/", RoundTimerExtendApi.as_view(), name="round-timer-extend"),
     path(f"{TEAM}webhooks/", webhook_list, name="webhook-list"),
     path(f"{TEAM}webhooks/<int:pk>/", webhook_detail, name="webhook-detail"),
     path(

@@ -33,7 +33,7 @@ TEAM_EVENT = "team.event"
 
 # Events a socket acts on besides forwarding them (RoomConsumer._relay): their messages also
 # carry the event itself.
-READ_EVENTS = frozenset({"members_changed", "table_resumed", "session_ended"})
+READ_EVENTS = frozenset({"members_changed", "table_resumed", "session_ended", "timer_changed"})
 
 
 class Frames(list[tuple[int, dict]]):

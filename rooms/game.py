@@ -411,3 +411,49 @@ def compute_statistics(deck: Deck, values: Iterable[str]) -> Statistics:
         kind=kind,
         median_card=median_card,
     )
+
+
+# --- Presence-aware rounds: who counts, auto-reveal, the timer ---------------------------------
+
+DEFAULT_TIMER_EXTENSION_SECONDS = 30
+MIN_TIMER_SECONDS = 5
+MAX_TIMER_SECONDS = 3600
+
+
+class InvalidTimer(DomainError):
+    code = "invalid_timer"
+
+
+class NotVoting(DomainError):
+    code = "not_voting"
+
+
+def validate_timer_seconds(value: object, *, default: int) -> int:
+    """A timer length in whole seconds, MIN..MAX; ``None`` means ``default``."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidTimer("The timer's length must be a whole number of seconds.")
+    if not MIN_TIMER_SECONDS <= value <= MAX_TIMER_SECONDS:
+        raise InvalidTimer(
+            f"The timer runs between {MIN_TIMER_SECONDS} and {MAX_TIMER_SECONDS} seconds."
+        )
+    return value
+
+
+def present_voters(
+    members: Iterable[tuple[int, bool]], online: set[int], not_voting: Iterable[int]
+) -> set[int]:
+    """The members a round waits for: those whose role plays cards (``members`` holds
+    ``(user_id, may_vote)``), who have a socket open, and who have not chosen to sit out."""
+    sitting_out = set(not_voting)
+    return {
+        user_id
+        for user_id, may_vote in members
+        if may_vote and user_id in online and user_id not in sitting_out
+    }
+
+
+def everyone_present_voted(waiting_for: set[int], voted: set[int]) -> bool:
+    """Whether a round may reveal itself: someone is there to vote, and all of them have."""
+    return bool(waiting_for) and waiting_for <= voted

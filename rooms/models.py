@@ -37,6 +37,12 @@ class Room(RegionalModel):
     paused = models.BooleanField(
         default=False, help_text="Set while the team moves between shards: commands wait."
     )
+    auto_reveal = models.BooleanField(
+        default=False, help_text="Reveal as soon as every present voter has voted."
+    )
+    not_voting = models.JSONField(
+        default=list, blank=True, help_text="Ids of members who sit out: they play no card."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -124,6 +130,10 @@ class Round(RegionalModel):
     started_at = models.DateTimeField(default=timezone.now)
     revealed_at = models.DateTimeField(null=True, blank=True)
     accepted_at = models.DateTimeField(null=True, blank=True)
+    # The round's timer: the server's deadline is the truth every client counts down to.
+    timer_ends_at = models.DateTimeField(null=True, blank=True)
+    timer_seconds = models.PositiveIntegerField(default=0, help_text="The timer's full length.")
+    timer_auto_reveal = models.BooleanField(default=False, help_text="Reveal when the timer ends.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -51,6 +51,14 @@ COMMANDS: dict[str, CommandSpec] = {
         "accept_estimate": _command(Action.ACCEPT, value=(str, True), next=(bool, False)),
         "set_deck": _command(Action.SET_DECK, deck=(str, True)),
         "end_session": _command(Action.END_SESSION),
+        "set_auto_reveal": _command(Action.RUN_TABLE, enabled=(bool, True)),
+        # One's own seat (anyone), or another member's (the service checks RUN_TABLE).
+        "set_voting": _command(voting=(bool, True), user_id=(int, False)),
+        "start_timer": _command(Action.RUN_TABLE, seconds=(int, False), auto_reveal=(bool, False)),
+        "extend_timer": _command(Action.RUN_TABLE, seconds=(int, False)),
+        "stop_timer": _command(Action.RUN_TABLE),
+        "remove_member": _command(Action.MANAGE_MEMBERS, user_id=(int, True)),
+        "set_role": _command(Action.MANAGE_MEMBERS, user_id=(int, True), role=(str, True)),
     }.items()
 }
 
@@ -59,6 +67,7 @@ COMMANDS: dict[str, CommandSpec] = {
 EVENTS: dict[str, frozenset[str]] = {
     "snapshot": frozenset(
         {"team", "me", "deck", "decks", "participants", "round", "my_vote", "backlog"}
+        | {"settings"}
     ),
     "presence_changed": frozenset({"participants"}),
     "round_started": frozenset({"round"}),
@@ -70,6 +79,9 @@ EVENTS: dict[str, frozenset[str]] = {
     "deck_changed": frozenset({"deck", "decks"}),
     "backlog_changed": frozenset({"backlog"}),
     "members_changed": frozenset({"user_id", "role"}),
+    "table_settings_changed": frozenset({"auto_reveal", "timer_default_seconds"}),
+    "voting_changed": frozenset({"user_id", "voting"}),
+    "timer_changed": frozenset({"round_id", "timer"}),
     "table_paused": frozenset({"reason"}),
     "table_resumed": frozenset(),
     # The facilitator ended the estimation session (rooms.services.table_session_end).
@@ -119,6 +131,12 @@ ERROR_CODES = {
     "round_in_progress": "A round is being played.",
     "invalid_estimate": "The estimate is empty or too long.",
     "backlog_done": "Every story in the backlog has an estimate.",
+    "not_voting": "You sit this round out: turn voting back on first.",
+    "invalid_timer": "The timer's length is out of range.",
+    "no_timer": "No timer is running.",
+    "unknown_member": "No such member in this team.",
+    "invalid_role": "No such role.",
+    "last_facilitator": "A team needs at least one facilitator.",
     "paused": "The table is paused while the team moves; try again shortly.",
     "moved": "The team has moved; reconnect.",
     "internal": "Something went wrong on the server; nothing was changed.",

@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
+from accounts import roles
 from accounts.models import Membership, Team, User
 from pokerproject.regions import registry
 from pokerproject.regions.guard import shard_scope
@@ -50,6 +52,7 @@ def round_payload(
         "voted": sorted(v.user_id for v in votes),
         "estimate": round_.estimate,
         "started_at": round_.started_at.isoformat(),
+        "timer": timer_payload(round_),
     }
     if round_.is_finished:
         payload["votes"] = [{"user_id": v.user_id, "value": v.value} for v in votes]
@@ -97,6 +100,21 @@ def decks_payload(*, team: Team, key: str) -> dict[str, Any]:
     return {"deck": chosen.as_dict(), "decks": [deck.as_dict() for deck in decks]}
 
 
+def timer_payload(round_: Round, now: datetime | None = None) -> dict[str, Any] | None:
+    """The round's timer while it is being voted (None without one). ``remaining_ms`` is what
+    is left as the server sees it: clients count down from it, so a wrong clock on the
+    client's side does not change the countdown; ``ends_at`` is the deadline itself."""
+    if round_.status != game.RoundStatus.VOTING or round_.timer_ends_at is None:
+        return None
+    now = now or timezone.now()
+    return {
+        "ends_at": round_.timer_ends_at.isoformat(),
+        "seconds": round_.timer_seconds,
+        "auto_reveal": round_.timer_auto_reveal,
+        "remaining_ms": max(0, int((round_.timer_ends_at - now).total_seconds() * 1000)),
+    }
+
+
 def story_payload(story: Story) -> dict[str, Any]:
     return {
         "id": str(story.pk),
@@ -112,17 +130,28 @@ def backlog_payload(*, team: Team) -> list[dict[str, Any]]:
     return [story_payload(s) for s in Story.objects.using(team.shard).filter(team_id=team.pk)]
 
 
-def participants_payload(
-    *, team: Team, round_: Round | None = None, votes: list[Vote] | None = None
-) -> list[dict[str, Any]]:
-    """Every member with role, whether a socket of theirs is open and whether they have voted.
-
-    ``votes``: the round's votes when the caller has already read them (saves a query)."""
+def online_user_ids(*, team: Team) -> set[int]:
+    """The members with a socket open at the table (on a worker that is still running)."""
     rows = list(
         Presence.objects.using(team.shard).filter(team_id=team.pk).values_list("user_id", "worker")
     )
     running = presence.alive({worker for _, worker in rows})
-    online = {user_id for user_id, worker in rows if worker in running}
+    return {user_id for user_id, worker in rows if worker in running}
+
+
+def participants_payload(
+    *,
+    team: Team,
+    round_: Round | None = None,
+    votes: list[Vote] | None = None,
+    not_voting: list[int] | None = None,
+) -> list[dict[str, Any]]:
+    """Every member with role, whether a socket of theirs is open, whether they have voted and
+    whether they play cards at all (``voting``: a role that votes, not sitting out).
+
+    ``votes``: the round's votes when the caller has already read them (saves a query)."""
+    online = online_user_ids(team=team)
+    sitting_out = set(not_voting or ())
     voted: set[int] = set()
     if votes is not None:
         voted = {v.user_id for v in votes}
@@ -138,6 +167,7 @@ def participants_payload(
             "voted": m.user_id in voted,
             # Joined through the guest link without an account (accounts.services.guest_join).
             "guest": m.user.is_guest,
+            "voting": roles.can(m.role, roles.Action.CAST_VOTE) and m.user_id not in sitting_out,
         }
         for m in members
     ]
@@ -194,7 +224,9 @@ def table_state(*, team: Team) -> TableState:
     return TableState(
         room=room,
         votes=votes,
-        participants=participants_payload(team=team, round_=round_, votes=votes),
+        participants=participants_payload(
+            team=team, round_=round_, votes=votes, not_voting=room.not_voting
+        ),
     )
 
 
@@ -219,7 +251,17 @@ def room_snapshot(*, membership: Membership, state: TableState | None = None) ->
             "round": round_payload(round_, votes),
             "my_vote": my_vote,
             "backlog": backlog_payload(team=team),
+            "settings": table_settings_payload(room, team),
         },
+    }
+
+
+def table_settings_payload(room: Room, team: Team) -> dict[str, Any]:
+    """The table's own settings as every member sees them (the timer's default length is the
+    team's setting)."""
+    return {
+        "auto_reveal": room.auto_reveal,
+        "timer_default_seconds": team.timer_default_seconds,
     }
 
 

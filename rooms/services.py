@@ -12,8 +12,11 @@ The backlog's and the directory's events reach open tables through the subscribe
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, connections, transaction
@@ -27,7 +30,7 @@ from pokerproject import events
 from pokerproject.errors import DomainError
 from pokerproject.regions import registry
 from pokerproject.regions.guard import shard_scope, team_atomic
-from rooms import game, presence, protocol, sql
+from rooms import game, presence, protocol, selectors, sql
 from rooms.broadcast import publish_on_commit
 from rooms.errors import TablePaused, TeamMoved
 from rooms.models import Deck, Presence, Room, Round, RoundReplica, Vote
@@ -47,6 +50,8 @@ from stories.services import UnknownStory
 
 events.declare("round.revealed", "round.accepted", "table_session.ended")
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class TableUpdate:
@@ -62,6 +67,14 @@ class TableUpdate:
 
 class BacklogDone(DomainError):
     code = "backlog_done"
+
+
+class UnknownMember(DomainError):
+    code = "unknown_member"
+
+
+class InvalidRole(DomainError):
+    code = "invalid_role"
 
 
 def _lock_table(
@@ -214,6 +227,9 @@ def votes_cast_batch(
     now = timezone.now()
     results: list[TableUpdate | DomainError] = []
     frames: list[tuple[int, dict]] = []
+    # Teams whose table reveals itself once every present voter has voted: looked at after the
+    # batch, so tables without auto-reveal pay nothing on this path.
+    auto_reveal: dict[int, Team] = {}
     team_ids = sorted({membership.team_id for membership, _ in pending})
     with shard_scope(alias):
         with sql.batch_transaction(alias) as batch:
@@ -226,6 +242,8 @@ def votes_cast_batch(
                 try:
                     _require_table(membership, roles.Action.CAST_VOTE, table, moved)
                     game.require_voting(table.status if table is not None else None)
+                    if membership.user_id in (table.not_voting or ()):
+                        raise game.NotVoting("You sit this round out: turn voting back on first.")
                     card = game.validate_vote(
                         game.Deck(table.deck, table.deck, tuple(table.cards)), value
                     )
@@ -247,12 +265,16 @@ def votes_cast_batch(
                     )
                 )
                 results.append(TableUpdate(version=table.version, value=card))
+                if table.auto_reveal:
+                    auto_reveal[membership.team_id] = membership.team
             if votes:
                 sql.upsert_votes(batch, list(votes.values()), now)
                 sql.set_room_versions(batch, versions, now)
         # Committed (or, inside an outer transaction, published when that one commits).
         for team_id, frame in frames:
             publish_on_commit(using=alias, team_id=team_id, event=frame)
+        for team in auto_reveal.values():
+            room_auto_reveal(team=team)
     return results
 
 
@@ -281,10 +303,12 @@ def round_reveal(*, membership: Membership) -> TableUpdate:
 
 
 def rounds_reveal_batch(
-    *, alias: str, pending: list[Membership]
+    *, alias: str, pending: list[Membership | Team], by: str | None = None
 ) -> list[TableUpdate | DomainError]:
     """Reveal the current rounds of teams homed on ``alias`` in one transaction (group commit).
 
+    An item is the member who asked (their role is checked) or a team whose table the server
+    reveals by itself (``room_auto_reveal``; ``by`` then says why, in the event).
     Returns, in order, a TableUpdate for each reveal or the DomainError that refused it. The
     same rules as ever apply to each item. Each ``cards_revealed`` event is published after
     commit, and each revealed round is recorded as a ``round.revealed`` domain event in the same
@@ -294,7 +318,7 @@ def rounds_reveal_batch(
     now = timezone.now()
     results: list[TableUpdate | DomainError] = []
     revealed_events: list[events.Event] = []
-    team_ids = sorted({membership.team_id for membership in pending})
+    team_ids = sorted({_team_of(item).pk for item in pending})
     # transaction.atomic, not sql.batch_transaction: the subscribers write their outbox rows
     # through the ORM in the same transaction.
     with shard_scope(alias), transaction.atomic(using=alias):
@@ -309,10 +333,12 @@ def rounds_reveal_batch(
             votes_of = sql.read_cards(batch, voting)
             revealed: dict = {}
             versions: dict[int, int] = {}
-            for membership in pending:
-                table = tables.get(membership.team_id)
+            for item in pending:
+                team = _team_of(item)
+                membership = item if isinstance(item, Membership) else None
+                table = tables.get(team.pk)
                 try:
-                    _require_table(membership, roles.Action.REVEAL, table, moved)
+                    _require_table(membership, roles.Action.REVEAL, table, moved, team_id=team.pk)
                     # A second reveal of a team in the same batch finds its round revealed.
                     round_ = rounds.get(table.round_id) if table is not None else None
                     if round_ is not None:
@@ -332,19 +358,16 @@ def rounds_reveal_batch(
                 table.version += 1
                 revealed[round_.pk] = round_
                 versions[table.room_id] = table.version
+                data: dict[str, Any] = {"round": round_payload(round_, votes)}
+                if by is not None:
+                    data["by"] = by
                 publish_on_commit(
                     using=alias,
-                    team_id=membership.team_id,
-                    event=protocol.event(
-                        "cards_revealed",
-                        version=table.version,
-                        data={"round": round_payload(round_, votes)},
-                    ),
+                    team_id=team.pk,
+                    event=protocol.event("cards_revealed", version=table.version, data=data),
                 )
                 revealed_events.append(
-                    events.Event(
-                        "round.revealed", membership.team, {"round": round_, "votes": votes}
-                    )
+                    events.Event("round.revealed", team, {"round": round_, "votes": votes})
                 )
                 results.append(TableUpdate(version=table.version, round=round_))
             if revealed:
@@ -361,6 +384,10 @@ def rounds_reveal_batch(
         if revealed_events:
             events.emit(revealed_events, using=alias)
     return results
+
+
+def _team_of(item: Membership | Team) -> Team:
+    return item if isinstance(item, Team) else item.team
 
 
 def round_restart(*, membership: Membership) -> TableUpdate:
@@ -583,8 +610,9 @@ def team_settings_update(
     roles.require(membership.role, roles.Action.MANAGE_TEAM)
     team = membership.team
     chosen = deck_get(team=team, key=default_deck)
+    timer_before = team.timer_default_seconds
     with transaction.atomic(using="default"):
-        account_services.team_settings_update(
+        team = account_services.team_settings_update(
             team=team,
             name=name,
             voters_edit_backlog=voters_edit_backlog,
@@ -596,15 +624,220 @@ def team_settings_update(
             if room.deck != chosen.key:
                 room.deck = chosen.key
                 _decks_changed(team, room)
+            if team.timer_default_seconds != timer_before:
+                settings_now = selectors.table_settings_payload(room, team)
+                _emit(team, room, "table_settings_changed", settings_now)
     return team
+
+
+# --- presence-aware rounds: auto-reveal, the round timer, who sits out ----------------------
+
+
+def _present_voters(team: Team, room: Room) -> set[int]:
+    """Who the round waits for: members whose role votes, at the table, not sitting out."""
+    members = Membership.objects.filter(team_id=team.pk).values_list("user_id", "role")
+    return game.present_voters(
+        ((user_id, roles.can(role, roles.Action.CAST_VOTE)) for user_id, role in members),
+        selectors.online_user_ids(team=team),
+        room.not_voting,
+    )
+
+
+def _reveal_reason(team: Team, room: Room, round_: Round) -> str | None:
+    """Why the server should reveal the round now (``timer``, ``all_voted``), or None."""
+    if round_.status != game.RoundStatus.VOTING:
+        return None
+    ends_at = round_.timer_ends_at
+    if round_.timer_auto_reveal and ends_at is not None and ends_at <= timezone.now():
+        return "timer"
+    if room.auto_reveal:
+        voted = set(Vote.objects.using(team.shard).filter(round=round_).values_list("user_id"))
+        if game.everyone_present_voted(_present_voters(team, room), {v for (v,) in voted}):
+            return "all_voted"
+    return None
+
+
+def room_auto_reveal(*, team: Team, round_id: uuid.UUID | str | None = None) -> str | None:
+    """Reveal the round on the table if the table's rules say so: its timer (with auto-reveal)
+    has run out, or auto-reveal is on and every present voter has voted. Returns why it
+    revealed, or None.
+
+    Called after every change that can complete a round (a vote, a join or a leave, a role
+    change, someone sitting out, the setting itself) and by the timers (rooms.realtime.timers,
+    and a join after a worker died). Safe to call any number of times from any number of
+    processes: under the table's lock, a round that is no longer being voted (or, with
+    ``round_id``, no longer on the table) is left alone, so a round is revealed exactly once.
+    """
+    try:
+        with team_atomic(team):
+            room = _lock_table(team)
+            round_ = room.current_round
+            if round_ is None or (round_id is not None and str(round_.pk) != str(round_id)):
+                return None
+            reason = _reveal_reason(team, room, round_)
+            if reason is None:
+                return None
+            [result] = rounds_reveal_batch(alias=team.shard, pending=[team], by=reason)
+            if isinstance(result, DomainError):
+                return None
+            return reason
+    except (TablePaused, TeamMoved):
+        return None  # the table's new home looks again when it resumes
+
+
+def room_set_auto_reveal(*, membership: Membership, enabled: bool) -> TableUpdate:
+    """Turn the table's auto-reveal on or off; turned on, it may reveal at once."""
+    team = membership.team
+    with team_atomic(team):
+        room = _lock_table(team, membership, roles.Action.RUN_TABLE)
+        room.auto_reveal = bool(enabled)
+        room.save(using=team.shard, update_fields=["auto_reveal"])
+        _emit(team, room, "table_settings_changed", selectors.table_settings_payload(room, team))
+    room_auto_reveal(team=team)
+    return TableUpdate(version=room.version)
+
+
+def member_set_voting(
+    *, membership: Membership, voting: bool, user_id: int | None = None
+) -> TableUpdate:
+    """Sit out of the votes (``voting=False``) or play again: one's own choice, or a
+    facilitator's for another member. Someone who sits out plays no card and is not counted in
+    "X of Y voted"; a card already played in the current round is taken back."""
+    team = membership.team
+    target = membership.user_id if user_id is None else user_id
+    if target != membership.user_id:
+        roles.require(membership.role, roles.Action.RUN_TABLE)
+        if not Membership.objects.filter(team_id=team.pk, user_id=target).exists():
+            raise UnknownMember("No such member in this team.")
+    with team_atomic(team):
+        room = _lock_table(team, membership)
+        sitting_out = [u for u in room.not_voting if u != target]
+        if not voting:
+            sitting_out.append(target)
+        if sorted(sitting_out) != sorted(room.not_voting):
+            room.not_voting = sorted(sitting_out)
+            room.save(using=team.shard, update_fields=["not_voting"])
+            round_ = room.current_round
+            if not voting and round_ is not None and round_.status == game.RoundStatus.VOTING:
+                taken_back, _ = (
+                    Vote.objects.using(team.shard).filter(round=round_, user_id=target).delete()
+                )
+                if taken_back:
+                    _emit(team, room, "vote_withdrawn", {"user_id": target})
+            _emit(team, room, "voting_changed", {"user_id": target, "voting": bool(voting)})
+    room_auto_reveal(team=team)
+    return TableUpdate(version=room.version)
+
+
+def _voting_round(room: Room) -> Round:
+    game.require_voting(_current_status(room))
+    return room.current_round
+
+
+def _timer_changed(team: Team, room: Room, round_: Round) -> None:
+    round_.version += 1
+    round_.save(
+        using=team.shard,
+        update_fields=["timer_ends_at", "timer_seconds", "timer_auto_reveal", "version"],
+    )
+    _emit(
+        team,
+        room,
+        "timer_changed",
+        {"round_id": str(round_.pk), "timer": selectors.timer_payload(round_)},
+    )
+
+
+def round_timer_start(
+    *, membership: Membership, seconds: int | None = None, auto_reveal: bool = False
+) -> TableUpdate:
+    """Start (or start again) the round's timer: ``seconds`` from now (the default length
+    without it); with ``auto_reveal`` the server reveals the round when it runs out."""
+    roles.require(membership.role, roles.Action.RUN_TABLE)
+    team = membership.team
+    length = game.validate_timer_seconds(seconds, default=team.timer_default_seconds)
+    with team_atomic(team):
+        room = _lock_table(team, membership)
+        round_ = _voting_round(room)
+        round_.timer_ends_at = timezone.now() + timedelta(seconds=length)
+        round_.timer_seconds = length
+        round_.timer_auto_reveal = bool(auto_reveal)
+        _timer_changed(team, room, round_)
+    return TableUpdate(version=room.version, round=round_)
+
+
+def round_timer_extend(*, membership: Membership, seconds: int | None = None) -> TableUpdate:
+    """Give the running timer more time (from now, if it has already run out)."""
+    roles.require(membership.role, roles.Action.RUN_TABLE)
+    more = game.validate_timer_seconds(seconds, default=game.DEFAULT_TIMER_EXTENSION_SECONDS)
+    team = membership.team
+    with team_atomic(team):
+        room = _lock_table(team, membership)
+        round_ = _voting_round(room)
+        if round_.timer_ends_at is None:
+            raise game.InvalidTimer("No timer is running.", code="no_timer")
+        round_.timer_ends_at = max(round_.timer_ends_at, timezone.now()) + timedelta(seconds=more)
+        round_.timer_seconds = min(game.MAX_TIMER_SECONDS, round_.timer_seconds + more)
+        _timer_changed(team, room, round_)
+    return TableUpdate(version=room.version, round=round_)
+
+
+def round_timer_stop(*, membership: Membership) -> TableUpdate:
+    """Stop the round's timer: no countdown, no reveal when it would have run out."""
+    roles.require(membership.role, roles.Action.RUN_TABLE)
+    team = membership.team
+    with team_atomic(team):
+        room = _lock_table(team, membership)
+        round_ = _voting_round(room)
+        if round_.timer_ends_at is None:
+            raise game.InvalidTimer("No timer is running.", code="no_timer")
+        round_.timer_ends_at = None
+        round_.timer_seconds = 0
+        round_.timer_auto_reveal = False
+        _timer_changed(team, room, round_)
+    return TableUpdate(version=room.version, round=round_)
+
+
+def table_member_remove(*, membership: Membership, user_id: int) -> None:
+    """Remove a member from the team at the table, through the directory's own service (the
+    same as the team page's): their sockets close and they cannot come back until re-added."""
+    if not Membership.objects.filter(team_id=membership.team_id, user_id=user_id).exists():
+        raise UnknownMember("No such member in this team.")
+    account_services.membership_remove(actor=membership, user_id=user_id)
+
+
+def table_member_set_role(*, membership: Membership, user_id: int, role: str) -> None:
+    """Give a member another role at the table, through the directory's own service."""
+    roles.require(membership.role, roles.Action.MANAGE_MEMBERS)
+    if role not in {r.value for r in roles.Role}:
+        raise InvalidRole(f"No such role: {role[:40]!r}.")
+    if not Membership.objects.filter(team_id=membership.team_id, user_id=user_id).exists():
+        raise UnknownMember("No such member in this team.")
+    account_services.membership_set_role(actor=membership, user_id=user_id, role=role)
 
 
 # --- presence -----------------------------------------------------------------------------------
 
 
+def _may_reveal(room: Room) -> bool:
+    """Whether the table might reveal itself now (``room_auto_reveal`` decides under the lock):
+    read from what a presence change reads anyway, so most joins pay no extra query."""
+    round_ = room.current_round
+    if round_ is None or round_.status != game.RoundStatus.VOTING:
+        return False
+    if room.auto_reveal:
+        return True
+    ends_at = round_.timer_ends_at
+    return round_.timer_auto_reveal and ends_at is not None and ends_at <= timezone.now()
+
+
 def _presence_changed(team: Team) -> TableState:
     # One read of the table serves the event and, on join, the joining socket's snapshot.
     state = table_state(team=team)
+    # Someone came or went: whoever is there may all have voted, or a timer may have run out
+    # while no worker watched it (its worker died).
+    if _may_reveal(state.room) and room_auto_reveal(team=team):
+        state = table_state(team=team)
     publish_on_commit(
         using=team.shard,
         team_id=team.pk,
@@ -689,6 +922,8 @@ def team_table_copy(*, team_id: int, source: str, target: str) -> None:
             "current_round_id": room.current_round_id,
             "version": room.version,
             "paused": True,
+            "auto_reveal": room.auto_reveal,
+            "not_voting": room.not_voting,
         },
     )
 
@@ -821,6 +1056,16 @@ def on_membership_changed(changes: list[events.Event]) -> None:
             team_id=event.team.pk,
             event=protocol.event("members_changed", version=0, data=dict(event.data)),
         )
+        # A new role (or a member gone) may complete the round: look once the directory commits.
+        transaction.on_commit(partial(_auto_reveal_after, event.team), using="default")
+
+
+def _auto_reveal_after(team: Team) -> None:
+    # After another transaction's commit: what fails here must not surface in its caller.
+    try:
+        room_auto_reveal(team=team)
+    except Exception:
+        logger.exception("auto-reveal check of team %s failed", team.pk)
 
 
 def session_tag(session_key: str | None) -> str | None:

@@ -40,6 +40,8 @@ class Table:
     status: str | None
     deck: str | None
     cards: list[str] | None
+    auto_reveal: bool = False
+    not_voting: list[int] | None = None
 
 
 class Card(NamedTuple):
@@ -102,7 +104,8 @@ def lock_tables(batch: Batch, team_ids: list[int]) -> dict[int, Table]:
     connection, cursor = batch.connection, batch.cursor
     room, round_ = _q(connection, Room._meta.db_table), _q(connection, Round._meta.db_table)
     sql = (
-        f"SELECT r.id, r.team_id, r.version, r.paused, rd.id, rd.status, rd.deck, rd.cards "
+        f"SELECT r.id, r.team_id, r.version, r.paused, rd.id, rd.status, rd.deck, rd.cards, "
+        f"r.auto_reveal, r.not_voting "
         f"FROM {room} r LEFT JOIN {round_} rd ON rd.id = r.current_round_id "
         f"WHERE r.team_id IN ({_marks(len(team_ids))}) ORDER BY r.team_id"
     )
@@ -110,14 +113,25 @@ def lock_tables(batch: Batch, team_ids: list[int]) -> dict[int, Table]:
         sql += " FOR UPDATE OF r"
     round_pk = Round._meta.pk
     cards_field = Round._meta.get_field("cards")
+    not_voting_field = Room._meta.get_field("not_voting")
     tables: dict[int, Table] = {}
     cursor.execute(sql, team_ids)
-    for room_id, team_id, version, paused, round_id, status, deck, cards in cursor.fetchall():
+    for row in cursor.fetchall():
+        room_id, team_id, version, paused, round_id, status, deck, cards, auto, sitting = row
         if round_id is not None:
             round_id = round_pk.to_python(round_id)
             cards = cards_field.from_db_value(cards, None, connection)
         tables[team_id] = Table(
-            room_id, team_id, version, bool(paused), round_id, status, deck, cards
+            room_id,
+            team_id,
+            version,
+            bool(paused),
+            round_id,
+            status,
+            deck,
+            cards,
+            bool(auto),
+            not_voting_field.from_db_value(sitting, None, connection) or [],
         )
     return tables
 
@@ -164,7 +178,7 @@ def read_cards(batch: Batch, round_ids: list[uuid.UUID]) -> dict[uuid.UUID, list
 _REVEAL_FIELDS = frozenset(
     {"id", "team_id", "story_id", "title", "deck", "cards", "deck_spec", "status", "stats"}
     | {"estimate"}
-    | {"version", "started_at"}
+    | {"version", "started_at", "timer_ends_at", "timer_seconds", "timer_auto_reveal"}
 )
 
 

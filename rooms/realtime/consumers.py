@@ -26,7 +26,7 @@ from pokerproject.errors import DomainError
 from rooms import presence, protocol, selectors, services
 from rooms.broadcast import group_name
 from rooms.errors import TeamMoved
-from rooms.realtime import batching, dbpool, fanout
+from rooms.realtime import batching, dbpool, fanout, timers
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +132,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             metrics.connected()
             metrics.watch_event_loop()
             await self._send(snapshot)
+            self._watch_timer(snapshot["data"]["round"])
             # In arrival order; nothing new jumps the queue, since ``ready`` is set only once
             # the backlog is empty, with no await in between.
             while self.backlog:
@@ -142,6 +143,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             # ``__call__`` leaves the table (and deletes a presence row already written).
             self.gone = True
             raise
+
+    def _watch_timer(self, round_: dict | None) -> None:
+        # This worker also watches the deadline of the round's timer (rooms.realtime.timers).
+        if round_ is not None and round_.get("timer"):
+            timers.watch(self.membership.team, round_["id"], round_["timer"])
 
     async def _refuse(self, code: int, reason: str) -> None:
         logger.info("socket refused: %s", reason, extra={"close_code": code})
@@ -342,6 +348,51 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def do_end_session(self, command: protocol.Command) -> None:
         await self._ack(command, await self._call(services.table_session_end))
 
+    async def do_set_auto_reveal(self, command: protocol.Command) -> None:
+        update = await self._call(services.room_set_auto_reveal, enabled=command.data["enabled"])
+        await self._ack(command, update)
+
+    async def do_set_voting(self, command: protocol.Command) -> None:
+        update = await self._call(
+            services.member_set_voting,
+            voting=command.data["voting"],
+            user_id=command.data.get("user_id"),
+        )
+        await self._ack(command, update)
+
+    async def do_start_timer(self, command: protocol.Command) -> None:
+        update = await self._call(
+            services.round_timer_start,
+            seconds=command.data.get("seconds"),
+            auto_reveal=command.data.get("auto_reveal", False),
+        )
+        await self._ack(command, update)
+
+    async def do_extend_timer(self, command: protocol.Command) -> None:
+        update = await self._call(services.round_timer_extend, seconds=command.data.get("seconds"))
+        await self._ack(command, update)
+
+    async def do_stop_timer(self, command: protocol.Command) -> None:
+        await self._ack(command, await self._call(services.round_timer_stop))
+
+    async def do_remove_member(self, command: protocol.Command) -> None:
+        # A change of the directory: the table hears it as members_changed (no table version).
+        await dbpool.call(
+            services.table_member_remove,
+            membership=self.membership,
+            user_id=command.data["user_id"],
+        )
+        await self._send(protocol.ack(command.request_id, version=0))
+
+    async def do_set_role(self, command: protocol.Command) -> None:
+        await dbpool.call(
+            services.table_member_set_role,
+            membership=self.membership,
+            user_id=command.data["user_id"],
+            role=command.data["role"],
+        )
+        await self._send(protocol.ack(command.request_id, version=0))
+
     # --- outbound --------------------------------------------------------------------------
 
     async def team_event(self, message: dict) -> None:
@@ -364,7 +415,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # The broadcaster serialised the frame once for the whole team; only the events this
         # socket acts on come with the event itself (rooms.broadcast.READ_EVENTS).
         kind, text = message["kind"], message["text"]
-        if kind == "table_resumed":
+        if kind == "timer_changed":
+            data = message["event"]["data"]
+            timers.watch(self.membership.team, data["round_id"], data["timer"])
+        elif kind == "table_resumed":
             await self._reload()
         elif kind == "members_changed":
             data = message["event"]["data"]

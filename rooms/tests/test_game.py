@@ -75,6 +75,7 @@ ALLOWED = {
     Action.RESTART: {FAC},
     Action.ACCEPT: {FAC},
     Action.SET_DECK: {FAC},
+    Action.RUN_TABLE: {FAC},
     Action.MANAGE_BACKLOG: {FAC, VOTER},
     Action.MANAGE_MEMBERS: {FAC},
     Action.END_SESSION: {FAC},

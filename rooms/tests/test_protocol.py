@@ -201,6 +201,10 @@ MINIMAL_DATA = {
     "cast_vote": {"value": "5"},
     "accept_estimate": {"value": "5"},
     "set_deck": {"deck": "tshirt"},
+    "set_auto_reveal": {"enabled": True},
+    "set_voting": {"voting": False},
+    "remove_member": {"user_id": 7},
+    "set_role": {"user_id": 7, "role": "observer"},
 }
 
 

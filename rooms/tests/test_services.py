@@ -580,6 +580,7 @@ def test_presence_join_and_leave_are_announced_without_a_new_version(table):
         "online": True,
         "voted": True,
         "guest": False,
+        "voting": True,
     }
 
     # Closing one of two tabs keeps bob at the table.

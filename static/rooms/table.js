@@ -68,6 +68,13 @@ const ui = {
   backlogCount: $("backlog-count"),
 };
 
+// Other scripts of the table (static/rooms/rounds.js, loaded after this one) extend it through
+// window.pokerTable: ``hooks.event`` handlers get the events this module does not know (return
+// true when the state changed), ``hooks.render`` handlers run after every render; both get the
+// state. A global rather than an ES import: the hashed static file names would make an import
+// load this module a second time (a second socket).
+const hooks = { event: [], render: [] };
+
 // --- state ---------------------------------------------------------------------------------
 
 let state = null; // null until the first snapshot
@@ -94,6 +101,7 @@ function fromSnapshot(frame) {
     voted: new Set(d.round ? d.round.voted : []),
     myVote: d.my_vote,
     backlog: d.backlog,
+    settings: d.settings || {},
     paused: state ? state.paused : null,
   };
 }
@@ -229,7 +237,8 @@ function onClose(event) {
     setConnection("offline", final, { login });
     return;
   }
-  scheduleReconnect();
+  scheduleRewindow.pokerTable = { hooks, send, render: () => render() };
+connect();
 }
 
 function scheduleReconnect() {
@@ -249,7 +258,8 @@ function scheduleReconnect() {
 }
 
 window.addEventListener("online", () => {
-  if (socket === null && !stopped && !refused) connect();
+  if (socket === null && !stopped && !refused) window.pokerTable = { hooks, send, render: () => render() };
+connect();
 });
 window.addEventListener("offline", () => {
   if (socket !== null || refused) return; // an open socket notices by itself when it drops
@@ -269,7 +279,8 @@ window.addEventListener("pageshow", (event) => {
   if (event.persisted) {
     stopped = false;
     attempt = 0;
-    connect();
+    window.pokerTable = { hooks, send, render: () => render() };
+connect();
   }
 });
 
@@ -440,7 +451,9 @@ function applyEvent(event) {
       toast("The session has ended: its summary is on its way.", "info");
       break;
     default:
-      return false; // an event this page does not know: the version is kept, nothing to draw
+      // An event of another module of the table, or one this page does not know (the version
+      // is kept, nothing to draw).
+      return hooks.event.some((handle) => handle(event, state));
   }
   return true;
 }
@@ -473,6 +486,7 @@ function render() {
   ui.controls.hidden = !isFacilitator;
   if (isFacilitator) renderControls(status);
   renderBacklog();
+  for (const handle of hooks.render) handle(state);
 }
 
 function renderRound(status) {
@@ -481,10 +495,15 @@ function renderRound(status) {
   ui.roundKey.textContent = story && story.external_key ? story.external_key : "";
   ui.roundText.textContent = round ? round.title || "Quick round" : "No round yet";
   ui.roundEyebrow.textContent = round ? "Current round" : "The table is open";
-  const players = state.participants.filter((p) => p.role !== "observer");
+  // "X of Y": the voters at the table (present, playing cards, not sitting out) and how many of
+  // them have voted; absent members are not waited for.
+  const present = state.participants.filter(
+    (p) => p.online && (p.voting === undefined ? p.role !== "observer" : p.voting),
+  );
+  const votedHere = present.filter((p) => state.voted.has(p.user_id)).length;
   const labels = {
     none: "Waiting to start",
-    voting: `Voting · ${state.voted.size} of ${players.length} voted`,
+    voting: `Voting · ${votedHere} of ${present.length} voted`,
     revealed: "Revealed",
     accepted: `Estimated: ${round && round.estimate}`,
     cancelled: "Cancelled",
@@ -824,4 +843,5 @@ ui.acceptForm.addEventListener("submit", (event) => {
 });
 ui.acceptNextBtn.addEventListener("click", () => accept(true));
 
+window.pokerTable = { hooks, send, render: () => render() };
 connect();

@@ -33,6 +33,7 @@ CHROMIUM_ARGS = [
 ]
 START_TIMEOUT = 60.0
 _server_log = pytest.StashKey[Path]()
+_server_env_key = pytest.StashKey[dict]()
 
 
 def _skip_or_fail(reason: str) -> None:
@@ -131,6 +132,7 @@ def live_server_url(
     env["SITE_URL"] = f"http://127.0.0.1:{port}"
     log = tmp / "server.log"
     request.config.stash[_server_log] = log
+    request.config.stash[_server_env_key] = env
     url = f"http://127.0.0.1:{port}"
     with log.open("wb") as out:
         process = subprocess.Popen(  # noqa: S603 - our own daphne
@@ -150,6 +152,14 @@ def live_server_url(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture
+def live_manage(request: pytest.FixtureRequest, live_server_url: str):
+    """``live_manage("shell", "-c", code)``: a management command on the live server's
+    databases (to set up a team of a test's own)."""
+    env = request.config.stash[_server_env_key]
+    return lambda *args: _manage(env, *args)
 
 
 @pytest.hookimpl(hookwrapper=True)
