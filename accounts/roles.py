@@ -73,6 +73,7 @@ DESCRIPTIONS: dict[Action, str] = {
     Action.MANAGE_DECKS: "manage the decks",
     Action.MANAGE_TEAM: "change the team's settings",
     Action.END_SESSION: "end the session",
+    Action.RUN_TABLE: "run the table",
 }
 
 

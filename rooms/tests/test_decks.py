@@ -234,9 +234,12 @@ def test_a_facilitator_changes_the_settings(table):
     )
     assert team.timer_default_seconds == 90
     assert room_of(t).deck == "tshirt"
-    [event] = t.channel.events()
-    assert event["data"]["deck"]["key"] == "tshirt"
-    # Unchanged deck: no event.
+    deck_event, settings_event = t.channel.events()
+    assert deck_event["data"]["deck"]["key"] == "tshirt"
+    # Open tables learn the timer's new default length too.
+    assert settings_event["type"] == "table_settings_changed"
+    assert settings_event["data"]["timer_default_seconds"] == 90
+    # Unchanged deck and timer: no event.
     t.act(services.team_settings_update, membership=t.lead, **settings_of(t, default_deck="tshirt"))
     assert t.channel.events() == []
 
