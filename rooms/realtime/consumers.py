@@ -11,8 +11,8 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
@@ -22,12 +22,16 @@ from django.conf import settings
 from accounts import roles
 from accounts.selectors import NotAMember, membership_get
 from pokerproject.errors import DomainError
+from pokerproject.regions import availability
+from pokerproject.regions.availability import ShardUnavailable
 from rooms import presence, protocol, selectors, services
 from rooms.broadcast import group_name
 from rooms.errors import TeamMoved
 from rooms.realtime import batching, dbpool, fanout
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class TokenBucket:
@@ -121,7 +125,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.backlog: list[dict] = []
         await fanout.current().join(self.group, self)
         try:
-            snapshot = await dbpool.call(self._join)
+            try:
+                snapshot = await self._on_shard(dbpool.call(self._join))
+            except ShardUnavailable as exc:
+                # Say why there is no table (the page shows it) and let the client retry.
+                self.gone = True
+                await self.accept()
+                await self._send(protocol.error(None, exc.code, exc.message))
+                await self.close(code=protocol.CLOSE_TRY_AGAIN)
+                return
             await self.accept()
             await self._send(snapshot)
             # In arrival order; nothing new jumps the queue, since ``ready`` is set only once
@@ -138,6 +150,28 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # Accept first so the browser receives our application close code rather than a bare 403.
         await self.accept()
         await self.close(code=code)
+
+    async def _on_shard(self, work: Awaitable[T]) -> T:
+        """Await ``work`` on the team's shard: refused at once while that shard is known to be
+        unreachable, and a connection failure becomes ``ShardUnavailable`` (pokerproject.regions
+        .availability), so a member hears ``shard_unavailable``, not ``internal``."""
+        alias = self.membership.team.shard
+        try:
+            availability.check(alias)
+        except ShardUnavailable:
+            if asyncio.iscoroutine(work):
+                work.close()  # never started
+            raise
+        try:
+            result = await work
+        except Exception as exc:
+            if availability.is_connection_failure(exc):
+                availability.failed(alias)
+                logger.warning("shard %s unreachable: %s", alias, exc)
+                raise ShardUnavailable(alias=alias) from exc
+            raise
+        availability.succeeded(alias)
+        return result
 
     def _join(self) -> dict:
         # The snapshot reuses the table as presence_join read it for its presence event.
@@ -237,11 +271,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 roles.require(self.membership.role, spec.action)
             handler = getattr(self, spec.handler)
             try:
-                await handler(command)
+                await self._on_shard(handler(command))
             except TeamMoved:
                 # The team moved to another shard while this socket was open: follow it.
                 await self._reload()
-                await handler(command)
+                await self._on_shard(handler(command))
         except protocol.ProtocolError as exc:
             logger.info("rejected frame from user %s: %s", self.membership.user_id, exc.code)
             await self._send(protocol.error(request_id, exc.code, str(exc)))
