@@ -1,0 +1,114 @@
+"""A team's shard that cannot be reached: the socket says so with ``shard_unavailable`` (never
+``internal``), refuses that shard at once for a moment instead of queuing every command behind
+its timeouts, and plays on by itself once the shard answers again.
+
+The real thing (PostgreSQL behind a proxy that refuses and resets) is in tests/faults."""
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.db import OperationalError
+
+from pokerproject.asgi import application
+from pokerproject.regions import availability
+from rooms import protocol, services
+from rooms.models import Round
+from rooms.tests.test_consumers import ORIGIN, TIMEOUT, _session_cookie, connect, table  # noqa: F401
+
+pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _no_failure_remembered():
+    availability.reset()
+    yield
+    availability.reset()
+
+
+class ServerRefusal(Exception):
+    """What psycopg raises for an error the server answered (it carries a SQLSTATE)."""
+
+    sqlstate = "40P01"  # deadlock_detected
+
+
+def _unreachable(**kwargs):
+    raise OperationalError("connection failed: Connection refused")
+
+
+async def test_a_shard_that_cannot_be_reached_is_named_then_refused_then_back(
+    table, settings, monkeypatch
+):
+    settings.SHARD_RETRY_SECONDS = 60
+    alice = await connect(table["alice"])
+    try:
+        calls = []
+        real_round_start = services.round_start
+
+        def failing(**kwargs):
+            calls.append(kwargs)
+            _unreachable()
+
+        monkeypatch.setattr(services, "round_start", failing)
+        refused = await alice.command("start_round", title="Nowhere")
+        assert (refused["type"], refused["code"]) == ("error", "shard_unavailable")
+        assert refused["request_id"] is not None
+        assert availability.refused() == [table["team"].shard]
+
+        # Refused at once, without trying the shard again (every command, a heartbeat too).
+        again = await alice.command("start_round", title="Nowhere")
+        ping = await alice.command("ping")
+        assert again["code"] == ping["code"] == "shard_unavailable"
+        assert len(calls) == 1
+
+        # The shard is back: the next try after the retry period goes through, nothing to reset.
+        monkeypatch.setattr(services, "round_start", real_round_start)
+        settings.SHARD_RETRY_SECONDS = 0
+        availability.failed(table["team"].shard)
+        ack = await alice.command("start_round", title="Back")
+        assert ack["type"] == "ack"
+        assert availability.refused() == []
+        assert await Round.objects.using(table["team"].shard).filter(title="Back").aexists()
+        assert not await Round.objects.using(table["team"].shard).filter(title="Nowhere").aexists()
+    finally:
+        await alice.close()
+
+
+async def test_an_error_the_server_answered_is_not_an_unreachable_shard(table, monkeypatch):
+    def deadlock(**kwargs):
+        raise OperationalError("deadlock detected") from ServerRefusal()
+
+    alice = await connect(table["alice"])
+    try:
+        monkeypatch.setattr(services, "round_start", deadlock)
+        answer = await alice.command("start_round", title="Deadlocked")
+        assert (answer["type"], answer["code"]) == ("error", "internal")
+        assert availability.refused() == []
+    finally:
+        await alice.close()
+
+
+async def test_a_socket_opened_while_the_shard_is_unreachable_is_told_and_closed(
+    table, settings, monkeypatch
+):
+    """No table to show: the client gets the error frame, then close 1013 (try again later),
+    and reconnects with back-off."""
+    settings.SHARD_RETRY_SECONDS = 60
+    monkeypatch.setattr(services, "presence_join", _unreachable)
+    cookie = await _async_cookie(table["bob"].user)
+    ws = WebsocketCommunicator(
+        application, f"/ws/teams/{table['team'].slug}/", headers=[ORIGIN, (b"cookie", cookie)]
+    )
+    connected, _ = await ws.connect(timeout=TIMEOUT)
+    assert connected
+    frame = await ws.receive_json_from(timeout=TIMEOUT)
+    assert (frame["type"], frame["code"]) == ("error", "shard_unavailable")
+    closed = await ws.receive_output(timeout=TIMEOUT)
+    assert closed == {"type": "websocket.close", "code": protocol.CLOSE_TRY_AGAIN}
+    await ws.wait(timeout=TIMEOUT)
+    # The next socket is refused at once: the failure is remembered for the retry period.
+    assert availability.refused() == [table["team"].shard]
+
+
+async def _async_cookie(user) -> bytes:
+    from channels.db import database_sync_to_async
+
+    return await database_sync_to_async(_session_cookie)(user)
