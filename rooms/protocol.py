@@ -116,7 +116,9 @@ ERROR_CODES = {
     "backlog_done": "Every story in the backlog has an estimate.",
     "paused": "The table is paused while the team moves; try again shortly.",
     "moved": "The team has moved; reconnect.",
-    "shard_unavailable": "The team's database cannot be reached; nothing was changed. Retry shortly.",
+    "shard_unavailable": (
+        "The team's database cannot be reached; nothing was changed. Retry shortly."
+    ),
     "internal": "Something went wrong on the server; nothing was changed.",
 }
 

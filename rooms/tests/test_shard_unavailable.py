@@ -8,13 +8,21 @@ import pytest
 from channels.testing import WebsocketCommunicator
 from django.db import OperationalError
 
+from accounts.roles import Role
+from conftest import facilitator_of
 from pokerproject.asgi import application
 from pokerproject.regions import availability
 from rooms import protocol, services
 from rooms.models import Round
-from rooms.tests.test_consumers import ORIGIN, TIMEOUT, _session_cookie, connect, table  # noqa: F401
+from rooms.tests.test_consumers import ORIGIN, TIMEOUT, _session_cookie, connect
 
 pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True)]
+
+
+@pytest.fixture
+def table(team_factory, add_member):
+    team = team_factory("Otters")
+    return {"team": team, "alice": facilitator_of(team), "bob": add_member(team, "bob", Role.VOTER)}
 
 
 @pytest.fixture(autouse=True)

@@ -38,13 +38,15 @@ import psycopg
 
 from tests.cluster.conftest import LiveCluster, _haproxy_cfg, _start, _wait_http
 from tests.faults.proxy import TcpProxy
-from tests.processes import CeleryWorker, RedisBroker, free_port, kill_group, wait_until
+from tests.processes import CeleryWorker, RedisBroker, free_port, kill_group
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARDS = (("eu-1", "eu"), ("us-1", "us"))
 PROXIED_SHARD = "eu-1"
 POOL_MAX = 2
-TEAMS = 2
+# Two teams play through every fault; the third joins them for the moves, so what a
+# cross-region move re-sends to the other region is one scenario's history, not the run's.
+TEAMS = 3
 MEMBERS = 4  # a facilitator and three voters per team
 # Variables of the caller's environment that would point the processes elsewhere.
 _FOREIGN = ("DATABASE_", "SHARD_URLS", "REDIS_", "CELERY_", "CHANNEL_LAYER_", "GC_", "ROOM_")
@@ -63,7 +65,9 @@ def _db_url(server: str, name: str, *, port: int | None = None, **query: str) ->
     parts = urlsplit(server)
     netloc = parts.netloc
     if port is not None:
-        netloc = f"{netloc.rsplit('@', 1)[0]}@127.0.0.1:{port}" if "@" in netloc else f"127.0.0.1:{port}"
+        netloc = (
+            f"{netloc.rsplit('@', 1)[0]}@127.0.0.1:{port}" if "@" in netloc else f"127.0.0.1:{port}"
+        )
     suffix = f"?{urlencode(query)}" if query else ""
     return urlunsplit((parts.scheme, netloc, f"/{name}", "", "")) + suffix
 
@@ -336,13 +340,14 @@ class FaultCluster:
             check=False,
         )
 
-    def move_killed_after(self, slug: str, target: str, step: str) -> str:
-        """Run ``move_team`` and SIGKILL it as soon as it reports ``step`` done (it is then
-        somewhere in the next step); returns what it printed."""
+    def moves_interrupted(self, slug: str, shards: tuple[str, str], steps: tuple[str, ...]) -> None:
+        """Move the team back and forth between ``shards``, each move killed after one of
+        ``steps`` and then finished (tests/faults/mover.py); raises if one did not go so."""
+        env = {**self.env("tools"), "DATABASE_POOL": "false"}  # the mover forks
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter
-            [sys.executable, "manage.py", "move_team", slug, target],
+            [sys.executable, "-m", "tests.faults.mover", slug, *shards, *steps],
             cwd=ROOT,
-            env=self.env("tools"),
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -353,12 +358,13 @@ class FaultCluster:
             assert proc.stdout is not None
             for line in proc.stdout:
                 out.append(line)
-                if line.strip() == f"{step}: done":
-                    kill_group(proc)
-                    break
+                if line.startswith("move "):
+                    self.note(line.strip())
+            proc.wait(timeout=120)
         finally:
             kill_group(proc)
-        return "".join(out)
+        if proc.returncode:
+            raise RuntimeError(f"the moves failed ({proc.returncode}):\n{''.join(out)[-2000:]}")
 
     # --- reading the databases ------------------------------------------------------------------
 
@@ -372,11 +378,10 @@ class FaultCluster:
 
     def home_of(self, team_id: int) -> str:
         with self.connect("default") as conn:
-            row = conn.execute("SELECT shard FROM accounts_team WHERE id = %s", [team_id]).fetchone()
+            row = conn.execute(
+                "SELECT shard FROM accounts_team WHERE id = %s", [team_id]
+            ).fetchone()
         return row[0]
-
-    def wait_for(self, condition, *, timeout: float, what: str, explain=None):
-        return wait_until(condition, timeout=timeout, what=what, explain=explain, interval=0.3)
 
     # --- helpers --------------------------------------------------------------------------------
 

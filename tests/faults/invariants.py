@@ -35,8 +35,14 @@ INVARIANTS = (
 )
 ALIASES = len(SHARDS) + 1
 # Sessions each kind of process may hold at once: pools of POOL_MAX per alias, per process.
-PROCESS_BOUNDS = {"web": 2 * ALIASES * POOL_MAX, "celery": 2 * ALIASES * POOL_MAX, "tools": ALIASES * POOL_MAX}
+PROCESS_BOUNDS = {
+    "web": 2 * ALIASES * POOL_MAX,
+    "celery": 2 * ALIASES * POOL_MAX,
+    "tools": ALIASES * POOL_MAX,
+}
 SETTLE_SECONDS = 20.0
+# Copies are made by one Celery process; a cross-region move sends every finished round again.
+REPLICATION_SECONDS = 90.0
 # A vote found by its voter and value rather than its round (the client's view may have been
 # a round behind when it voted) must have been written while its command was in flight.
 CLOCK_SLACK = 1.0
@@ -90,11 +96,15 @@ def acked_votes(cluster: FaultCluster, plays: list[TeamPlay]) -> Result:
                 found = any(
                     uid == ex.user_id
                     and v == value
-                    and ex.sent_at - CLOCK_SLACK <= cast_at.timestamp() <= ex.answered_at + CLOCK_SLACK
+                    and ex.sent_at - CLOCK_SLACK
+                    <= cast_at.timestamp()
+                    <= ex.answered_at + CLOCK_SLACK
                     for _rid, uid, v, cast_at in votes
                 )
                 if not found:
-                    missing.append(f"{play.team['slug']} user {ex.user_id} {value!r} in {ex.round_id}")
+                    missing.append(
+                        f"{play.team['slug']} user {ex.user_id} {value!r} in {ex.round_id}"
+                    )
     return Result(not missing, count, f"{len(missing)} of {count} missing: {missing[:3]}")
 
 
@@ -136,7 +146,11 @@ def _secrets(frame: dict) -> list[str]:
                     continue  # the revealed cards: every value may be seen now
                 if key == "value" and not (kind == "ack" and path == ".data"):
                     found.append(f"{kind}{path}.value")
-                if key == "my_vote" and value is not None and not (kind == "snapshot" and path == ".data"):
+                if (
+                    key == "my_vote"
+                    and value is not None
+                    and not (kind == "snapshot" and path == ".data")
+                ):
                     found.append(f"{kind}{path}.my_vote")
                 walk(value, f"{path}.{key}")
         elif isinstance(node, list):
@@ -185,8 +199,8 @@ def _view_differences(cluster: FaultCluster, play: TeamPlay) -> list[str]:
     return differences
 
 
-async def _eventually(check: Callable[[], list[str]], timeout: float) -> list[str]:
-    deadline = time.monotonic() + timeout
+async def _eventually(check: Callable[[], list[str]], within: float) -> list[str]:
+    deadline = time.monotonic() + within
     while True:
         problems = await asyncio.to_thread(check)
         if not problems or time.monotonic() > deadline:
@@ -212,7 +226,9 @@ async def presence(cluster: FaultCluster, plays: list[TeamPlay]) -> Result:
                 problems.append(f"{play.team['slug']}: nobody connected")
                 continue
             await reader.command("get_snapshot")
-            online = {p["user_id"] for p in (reader.state or {}).get("participants", []) if p["online"]}
+            online = {
+                p["user_id"] for p in (reader.state or {}).get("participants", []) if p["online"]
+            }
             if online - connected:
                 problems.append(f"{play.team['slug']}: ghosts {sorted(online - connected)}")
             if connected - online:
@@ -220,14 +236,17 @@ async def presence(cluster: FaultCluster, plays: list[TeamPlay]) -> Result:
         return problems
 
     deadline = time.monotonic() + SETTLE_SECONDS
-    while (problems := await differences()) and time.monotonic() < deadline:
+    while True:
+        problems = await differences()
+        if not problems or time.monotonic() > deadline:
+            break
         await asyncio.sleep(1)
     members = sum(len(p.clients) for p in plays)
     return Result(not problems, members, "; ".join(problems[:2]))
 
 
 async def replicas(cluster: FaultCluster) -> Result:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + REPLICATION_SECONDS
     while True:
         done = await asyncio.to_thread(cluster.manage, "verify_regions")
         last = done.stdout.strip().splitlines()[-1:] or [done.stderr[-200:]]
@@ -235,6 +254,7 @@ async def replicas(cluster: FaultCluster) -> Result:
             checked = int(last[0].split()[0]) if last[0][:1].isdigit() else 0
             return Result(True, checked)
         if time.monotonic() > deadline:
+            cluster.note("verify_regions still disagrees:\n" + done.stdout[-2000:])
             return Result(False, 0, last[0])
         await asyncio.sleep(2)
 
@@ -276,7 +296,11 @@ async def check_all(cluster: FaultCluster, plays: list[TeamPlay]) -> dict[str, R
     ]
     for name, check in checks:
         results[name] = await check()
-    for name, func in (("acked_votes", acked_votes), ("acked_rounds", acked_rounds), ("no_leak", no_leak)):
+    for name, func in (
+        ("acked_votes", acked_votes),
+        ("acked_rounds", acked_rounds),
+        ("no_leak", no_leak),
+    ):
         results[name] = await asyncio.to_thread(func, cluster, plays)
     results["no_internal"] = no_internal(plays)
     results["connections"] = connections(cluster)

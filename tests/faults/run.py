@@ -35,15 +35,17 @@ def table(rows: list[Row], *, seconds: float) -> str:
         f"{platform.system()} {platform.machine()}, {cores} cores, "
         f"Python {platform.python_version()}; {len(rows)} faults in {seconds:.0f} s.\n\n"
     )
-    columns = ["fault", "acks", "votes", "frames", "errors answered", *INVARIANTS]
+    columns = ["fault", "acks", "votes", "frames", "reconnects", "errors answered", *INVARIANTS]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
-        codes = ", ".join(f"{code} {n}" for code, n in sorted(row.codes.items())) or "–"
+        codes = ", ".join(f"{code} {n}" for code, n in sorted(row.codes.items())) or "-"
         fault = row.fault if not row.failure else f"{row.fault} (**fault failed**: {row.failure})"
         cells = [row.results[name].cell() for name in INVARIANTS]
         cells = [cell.replace("|", "/") for cell in cells]
         lines.append(
-            f"| {fault} | {row.acks} | {row.votes} | {row.frames} | {codes} | " + " | ".join(cells) + " |"
+            f"| {fault} | {row.acks} | {row.votes} | {row.frames} | {row.reconnects} | {codes} | "
+            + " | ".join(cells)
+            + " |"
         )
     return head + "\n".join(lines) + "\n"
 

@@ -53,7 +53,7 @@ async def test_every_invariant_holds_through_the_fault(fault_cluster, fault):
 def test_the_suite_interrupts_every_step_of_a_move_but_the_last():
     from operations.moves import STEPS
 
-    assert MOVE_STEPS == STEPS[:-1]
+    assert STEPS[:-1] == MOVE_STEPS
 
 
 def _echo_server() -> tuple[socket.socket, int]:
@@ -102,14 +102,11 @@ def test_the_proxy_forwards_delays_blackholes_resets_and_refuses():
         assert held.recv(1) == b"x"
         proxy.reset()
         with pytest.raises(ConnectionResetError):
-            held.sendall(b"y")
             held.recv(1)
         held.close()
         proxy.refuse()
-        with pytest.raises((ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
-            data, _ = round_trip()
-            if not data:
-                raise ConnectionResetError  # closed before a byte came back
+        with pytest.raises((ConnectionResetError, BrokenPipeError)):
+            round_trip()
         proxy.heal()
         assert round_trip()[0] == b"ping"
     finally:

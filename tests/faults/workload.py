@@ -107,7 +107,7 @@ class Client:
             try:
                 await self._session()
                 attempt = 0 if self.state is not None else attempt + 1
-            except (OSError, TimeoutError, websockets.WebSocketException, asyncio.TimeoutError):
+            except (OSError, TimeoutError, websockets.WebSocketException):
                 attempt += 1
             self._lost()
             if self._stopped:
@@ -156,7 +156,7 @@ class Client:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             if self.state is None:
                 continue
-            answer = await self.command("ping", timeout=HEARTBEAT_TIMEOUT_SECONDS)
+            answer = await self.command("ping", within=HEARTBEAT_TIMEOUT_SECONDS)
             if answer is None:
                 if ws is self._ws:
                     self._drop()  # no answer: the connection is dead; reconnect
@@ -167,7 +167,7 @@ class Client:
     # --- commands -------------------------------------------------------------------------------
 
     async def command(
-        self, type_: str, *, timeout: float = COMMAND_TIMEOUT_SECONDS, **data: Any
+        self, type_: str, *, within: float = COMMAND_TIMEOUT_SECONDS, **data: Any
     ) -> dict | None:
         """Send a command; its answer (ack or error), or None if none came (the outcome is then
         unknown to the client)."""
@@ -187,8 +187,8 @@ class Client:
         self._pending[request_id] = future
         try:
             await ws.send(json.dumps({"type": type_, "request_id": request_id, "data": data}))
-            answer = await asyncio.wait_for(future, timeout)
-        except (TimeoutError, asyncio.TimeoutError, websockets.WebSocketException, OSError):
+            answer = await asyncio.wait_for(future, within)
+        except (TimeoutError, websockets.WebSocketException, OSError):
             answer = None
         finally:
             self._pending.pop(request_id, None)
@@ -291,10 +291,10 @@ class TeamPlay:
     def voters(self) -> list[Client]:
         return self.clients[1:]
 
-    async def connect(self, timeout: float = 30) -> None:
+    async def connect(self, within: float = 30) -> None:
         for client in self.clients:
             client.start()
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while not all(c.live for c in self.clients):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{self.team['slug']}: not every client got a table")
