@@ -28,10 +28,43 @@ from rooms import presence, protocol, selectors, services
 from rooms.broadcast import group_name
 from rooms.errors import TeamMoved
 from rooms.realtime import batching, dbpool, fanout
+from rooms.realtime.perloop import PerLoop
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# A socket that ends while its team's shard cannot be reached cannot delete its presence row;
+# its worker lives on, so the row would show the member online for good. Such leaves are kept
+# here (channel name -> team) and tried again every LEAVE_RETRY_SECONDS until they go through.
+LEAVE_RETRY_SECONDS = 2.0
+_unfinished_leaves: PerLoop[dict[str, Any]] = PerLoop(dict)
+_leave_retries: PerLoop[list[asyncio.Task]] = PerLoop(list)
+
+
+async def _leave(team: Any, channel_name: str) -> bool:
+    """Delete a socket's presence row; whether it went through (else it is retried)."""
+    try:
+        await dbpool.call(services.presence_leave, team=team, channel_name=channel_name)
+    except Exception:
+        unfinished = _unfinished_leaves.get()
+        if channel_name not in unfinished:
+            logger.warning("presence cleanup of %s failed; retrying", channel_name, exc_info=True)
+        unfinished[channel_name] = team
+        retries = _leave_retries.get()
+        if not retries or retries[0].done():
+            retries[:] = [asyncio.get_running_loop().create_task(_retry_leaves())]
+        return False
+    _unfinished_leaves.get().pop(channel_name, None)
+    return True
+
+
+async def _retry_leaves() -> None:
+    unfinished = _unfinished_leaves.get()
+    while unfinished:
+        await asyncio.sleep(LEAVE_RETRY_SECONDS)
+        for channel_name, team in list(unfinished.items()):
+            await _leave(team, channel_name)
 
 
 class TokenBucket:
@@ -210,12 +243,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if group is None:
             return
         await fanout.current().leave(group, self)
-        try:
-            await dbpool.call(
-                services.presence_leave, team=self.membership.team, channel_name=self.channel_name
-            )
-        except Exception:
-            logger.exception("presence cleanup failed for %s", self.channel_name)
+        await _leave(self.membership.team, self.channel_name)
 
     async def dispatch(self, message: dict) -> None:
         # Every handler of this consumer reaches the database only through

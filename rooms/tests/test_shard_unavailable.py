@@ -13,8 +13,15 @@ from conftest import facilitator_of
 from pokerproject.asgi import application
 from pokerproject.regions import availability
 from rooms import protocol, services
-from rooms.models import Round
-from rooms.tests.test_consumers import ORIGIN, TIMEOUT, _session_cookie, connect
+from rooms.models import Presence, Round
+from rooms.realtime import consumers
+from rooms.tests.test_consumers import (
+    ORIGIN,
+    TIMEOUT,
+    _bob_goes_offline,
+    _session_cookie,
+    connect,
+)
 
 pytestmark = [pytest.mark.django_db(databases="__all__", transaction=True)]
 
@@ -120,3 +127,27 @@ async def _async_cookie(user) -> bytes:
     from channels.db import database_sync_to_async
 
     return await database_sync_to_async(_session_cookie)(user)
+
+
+async def test_a_socket_that_ends_while_the_shard_is_unreachable_leaves_no_ghost(
+    table, monkeypatch
+):
+    """Its presence row cannot be deleted then; the worker lives on, so the row would show the
+    member online for good. The leave is tried again until the shard answers."""
+    monkeypatch.setattr(consumers, "LEAVE_RETRY_SECONDS", 0.1)
+    shard = table["team"].shard
+    bob_id = table["bob"].user_id
+    alice = await connect(table["alice"])
+    bob = await connect(table["bob"])
+    try:
+        real_leave = services.presence_leave
+        monkeypatch.setattr(services, "presence_leave", _unreachable)
+        await bob.close()
+        rows = Presence.objects.using(shard).filter(team_id=table["team"].pk, user_id=bob_id)
+        assert await rows.aexists()
+
+        monkeypatch.setattr(services, "presence_leave", real_leave)
+        await _bob_goes_offline(alice, bob_id)
+        assert not await rows.aexists()
+    finally:
+        await alice.close()

@@ -74,9 +74,14 @@ async def broker_down(cluster: FaultCluster, plays: list[TeamPlay]) -> None:
 
 
 async def shard_unreachable(cluster: FaultCluster, plays: list[TeamPlay]) -> None:
-    """The teams' shard (eu-1) unreachable for 6 s: open connections reset, new ones refused."""
+    """The teams' shard (eu-1) unreachable for 6 s: open connections reset, new ones refused.
+    Midway every client's connection drops too: their sockets end (their presence rows cannot
+    be deleted then) and they reconnect to a table whose database is away."""
+    assert cluster.client_proxy is not None
     cluster.pg_proxy.refuse()
-    await asyncio.sleep(6)
+    await asyncio.sleep(2)
+    cluster.client_proxy.reset()
+    await asyncio.sleep(4)
     cluster.pg_proxy.heal()
 
 

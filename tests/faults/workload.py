@@ -27,17 +27,13 @@ from typing import Any
 
 import websockets
 
+from rooms.protocol import UNVERSIONED_EVENTS
+
 HEARTBEAT_SECONDS = 1.5
 HEARTBEAT_TIMEOUT_SECONDS = 3.0
 COMMAND_TIMEOUT_SECONDS = 10.0
-UNVERSIONED = {
-    "snapshot",
-    "presence_changed",
-    "members_changed",
-    "table_paused",
-    "table_resumed",
-    "session_ended",
-}
+# Events applied whatever their version (docs/protocol.md); rooms.protocol needs no Django.
+UNVERSIONED = UNVERSIONED_EVENTS
 
 
 @dataclass
