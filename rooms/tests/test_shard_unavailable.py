@@ -140,6 +140,10 @@ async def test_a_socket_that_ends_while_the_shard_is_unreachable_leaves_no_ghost
     alice = await connect(table["alice"])
     bob = await connect(table["bob"])
     try:
+        online: set[int] = set()
+        while bob_id not in online:
+            frame = await alice.event("presence_changed")
+            online = {p["user_id"] for p in frame["data"]["participants"] if p["online"]}
         real_leave = services.presence_leave
         monkeypatch.setattr(services, "presence_leave", _unreachable)
         await bob.close()
