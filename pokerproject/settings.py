@@ -123,7 +123,8 @@ DATABASE_POOL_MAX_IDLE = env.float("DATABASE_POOL_MAX_IDLE", default=600.0)
 # answer fails the unit of work instead of holding it for the kernel's TCP timeout.
 DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", default=5)
 # After a connection failure on a shard, the live table refuses work for that shard with
-# `shard_unavailable` for this long before trying it again (pokerproject/regions/availability.py).
+# `shard_unavailable` until a probe, every this many seconds, reaches it again
+# (pokerproject/regions/availability.py).
 SHARD_RETRY_SECONDS = env.float("SHARD_RETRY_SECONDS", default=2.0)
 
 

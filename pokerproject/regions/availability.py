@@ -1,14 +1,14 @@
-"""Whether a shard's database can be reached, per process: a shard that just failed is refused
-at once for a few seconds instead of being tried again by every command.
+"""Whether a shard's database can be reached, per process: a shard that failed is refused at
+once until a probe reaches it again, instead of being tried by every command.
 
 A shard whose PostgreSQL is down (or unreachable) makes each unit of work wait for a pooled
 connection (``DATABASE_POOL_TIMEOUT``) or a new one (``DATABASE_CONNECT_TIMEOUT``) before it
 fails. The live table runs its database work on one thread per worker (rooms.realtime.dbpool),
 so every other team of that worker would queue behind those waits. After a connection failure
-on a shard, ``check(alias)`` refuses work for it with ``ShardUnavailable`` for
-``SHARD_RETRY_SECONDS``; the first call after that tries again (and either closes the gap or
-refuses for another period). Nothing to reset by hand: the shard is back as soon as a try
-succeeds.
+on a shard, ``check(alias)`` refuses work for it with ``ShardUnavailable``, and a probe on a
+thread of its own tries the shard every ``SHARD_RETRY_SECONDS`` (a query, with the same
+timeouts, waited for by nobody else); once it answers, work goes through again. Nothing to reset
+by hand: the shard is back as soon as the probe reaches it.
 
 Use at an edge that knows the team's shard::
 
@@ -24,11 +24,12 @@ Use at an edge that knows the team's shard::
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connections
 
 from pokerproject.errors import DomainError
 
@@ -50,8 +51,10 @@ class ShardUnavailable(DomainError):
         self.alias = alias
 
 
+logger = logging.getLogger(__name__)
+
 _lock = threading.Lock()
-_refused_until: dict[str, float] = {}  # alias -> time.monotonic() until which work is refused
+_refused: dict[str, threading.Thread] = {}  # alias -> the probe that will let it in again
 
 
 def is_connection_failure(exc: BaseException) -> bool:
@@ -69,32 +72,64 @@ def is_connection_failure(exc: BaseException) -> bool:
 
 
 def check(alias: str) -> None:
-    """Raise ShardUnavailable while ``alias`` is refused after a recent failure."""
-    until = _refused_until.get(alias)
-    if until is not None and time.monotonic() < until:
+    """Raise ShardUnavailable while ``alias`` is refused after a failure."""
+    if alias in _refused:
         raise ShardUnavailable(alias=alias)
 
 
 def failed(alias: str) -> None:
-    """Record a connection failure on ``alias``: refuse work on it for a short while."""
+    """Record a connection failure on ``alias``: refuse work on it until a probe reaches it."""
     with _lock:
-        _refused_until[alias] = time.monotonic() + settings.SHARD_RETRY_SECONDS
+        if alias in _refused:
+            return
+        probe = threading.Thread(
+            target=_probe, args=(alias,), name=f"shard-probe-{alias}", daemon=True
+        )
+        _refused[alias] = probe
+    logger.warning("shard %s unreachable: refusing its work until it answers", alias)
+    probe.start()
 
 
 def succeeded(alias: str) -> None:
     """Record that work on ``alias`` went through: stop refusing it."""
-    if alias in _refused_until:
+    if alias in _refused:
         with _lock:
-            _refused_until.pop(alias, None)
+            _refused.pop(alias, None)
 
 
 def refused() -> list[str]:
-    """The aliases refused at this moment (for probes and logs)."""
-    now = time.monotonic()
-    return sorted(alias for alias, until in _refused_until.items() if now < until)
+    """The aliases refused at this moment."""
+    return sorted(_refused)
 
 
 def reset() -> None:
-    """Forget every recorded failure (tests)."""
+    """Forget every recorded failure (tests); running probes end at their next try."""
     with _lock:
-        _refused_until.clear()
+        _refused.clear()
+
+
+def reachable(alias: str) -> bool:
+    """One query on ``alias`` from this thread, its connection handed back afterwards."""
+    connection = connections[alias]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except (OperationalError, InterfaceError):
+        return False
+    finally:
+        connection.close()
+
+
+def _probe(alias: str) -> None:
+    me = threading.current_thread()
+    while _refused.get(alias) is me:
+        time.sleep(settings.SHARD_RETRY_SECONDS)
+        if _refused.get(alias) is not me:
+            return
+        if reachable(alias):
+            with _lock:
+                if _refused.get(alias) is me:
+                    del _refused[alias]
+            logger.warning("shard %s answers again", alias)
+            return

@@ -24,6 +24,7 @@ from typing import Any
 from django.conf import settings
 
 from accounts.models import Membership
+from pokerproject.regions.availability import ShardUnavailable
 from rooms import selectors, services
 from rooms.realtime import dbpool
 from rooms.realtime.perloop import PerLoop
@@ -83,15 +84,19 @@ class Batcher:
             self.task = None
 
     async def _commit(self, alias: str, items: list[_Pending]) -> None:
+        token = dbpool.shard.set(alias)
         try:
             # Committed and published (each event serialised once) when this returns.
             results = await dbpool.call(self.service, alias=alias, pending=[i.item for i in items])
         except Exception as exc:  # nothing was committed: every command of the batch fails
-            logger.exception("%s batch of %d on %s failed", self.name, len(items), alias)
+            if not isinstance(exc, ShardUnavailable):
+                logger.exception("%s batch of %d on %s failed", self.name, len(items), alias)
             for item in items:
                 if not item.future.done():
                     item.future.set_exception(exc)
             return
+        finally:
+            dbpool.shard.reset(token)
         for item, result in zip(items, results, strict=True):
             if item.future.done():
                 continue

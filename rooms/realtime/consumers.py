@@ -44,6 +44,7 @@ _leave_retries: PerLoop[list[asyncio.Task]] = PerLoop(list)
 
 async def _leave(team: Any, channel_name: str) -> bool:
     """Delete a socket's presence row; whether it went through (else it is retried)."""
+    token = dbpool.shard.set(team.shard)  # refused at once while the shard is unreachable
     try:
         await dbpool.call(services.presence_leave, team=team, channel_name=channel_name)
     except Exception:
@@ -55,6 +56,8 @@ async def _leave(team: Any, channel_name: str) -> bool:
         if not retries or retries[0].done():
             retries[:] = [asyncio.get_running_loop().create_task(_retry_leaves())]
         return False
+    finally:
+        dbpool.shard.reset(token)
     _unfinished_leaves.get().pop(channel_name, None)
     return True
 
@@ -195,6 +198,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             if asyncio.iscoroutine(work):
                 work.close()  # never started
             raise
+        token = dbpool.shard.set(alias)
         try:
             result = await work
         except Exception as exc:
@@ -203,6 +207,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 logger.warning("shard %s unreachable: %s", alias, exc)
                 raise ShardUnavailable(alias=alias) from exc
             raise
+        finally:
+            dbpool.shard.reset(token)
         availability.succeeded(alias)
         return result
 

@@ -4,6 +4,8 @@ its timeouts, and plays on by itself once the shard answers again.
 
 The real thing (PostgreSQL behind a proxy that refuses and resets) is in tests/faults."""
 
+import asyncio
+
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.db import OperationalError
@@ -74,10 +76,16 @@ async def test_a_shard_that_cannot_be_reached_is_named_then_refused_then_back(
         assert again["code"] == ping["code"] == "shard_unavailable"
         assert len(calls) == 1
 
-        # The shard is back: the next try after the retry period goes through, nothing to reset.
+        # The shard is back: the probe reaches it, and commands go through; nothing to reset.
         monkeypatch.setattr(services, "round_start", real_round_start)
-        settings.SHARD_RETRY_SECONDS = 0
+        settings.SHARD_RETRY_SECONDS = 0.05
+        availability.reset()  # the running probe waits a minute: start a quick one
         availability.failed(table["team"].shard)
+        for _ in range(100):
+            if not availability.refused():
+                break
+            await asyncio.sleep(0.05)
+        assert availability.refused() == []
         ack = await alice.command("start_round", title="Back")
         assert ack["type"] == "ack"
         assert availability.refused() == []

@@ -140,6 +140,8 @@ FAULTS: dict[str, Fault] = {
     "client_reset": client_reset,
     "move_interrupted": move_interrupted,
 }
+# What the table must have said during a fault (an error code answered at least once).
+EXPECTED_CODES = {"shard_unreachable": "shard_unavailable"}
 # The fast subset CI runs (tests/faults/test_faults.py).
 CI_FAULTS = ("worker_kill", "redis_restart", "shard_unreachable")
 
@@ -192,6 +194,9 @@ async def run_fault(cluster: FaultCluster, name: str) -> Row:
             await play.close()
     exchanges = [ex for play in plays for c in play.clients for ex in c.exchanges]
     codes = error_codes(plays)
+    expected = EXPECTED_CODES.get(name)
+    if expected and not codes[expected] and not failure:
+        failure = f"no command was answered {expected}"
     row = Row(
         fault=name,
         results=results,

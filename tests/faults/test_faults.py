@@ -45,7 +45,7 @@ async def test_every_invariant_holds_through_the_fault(fault_cluster, fault):
     assert not failed, f"{fault}: {failed}\n" + "\n".join(fault_cluster.log[-20:])
     assert row.votes > 0, "the workload cast no vote"
     if fault == "shard_unreachable":
-        # The table said so: commands were answered with the code, never `internal`.
+        # The table said so (run_fault requires the code too): never `internal`.
         assert row.codes["shard_unavailable"] > 0, row.codes
         assert row.codes["internal"] == 0, row.codes
 
