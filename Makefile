@@ -10,7 +10,7 @@ ROOM_MAX_FRAME_BYTES ?= 4096
 WS_MAX_SIZE ?= $(shell echo $$(( $(ROOM_MAX_FRAME_BYTES) * 16 )))
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast lint typecheck format migrate demo admin check-deploy clean cluster cluster-stop bench schema
+.PHONY: help run test test-fast lint typecheck format migrate demo admin check-deploy clean cluster cluster-stop bench schema faults
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-14s %s\n", $$1, $$2}'
@@ -89,6 +89,14 @@ cluster: $(VENV)/.runtime ## Start HAProxy, ASGI workers (WORKERS, SERVER), Redi
 
 cluster-stop: ## Stop every process `make cluster` started
 	deploy/cluster/cluster.sh stop
+
+# Real processes on loopback, its own databases (poker_faults_*) and Redis; stops everything it
+# started, on failure too; bounded by FAULTS_TIMEOUT seconds. docs/reliability.md.
+FAULTS_TIMEOUT ?= 720
+FAULTS_ARGS ?=
+
+faults: $(VENV)/.dev ## Break the system under a scripted workload, check the invariants, write docs/reliability.md (FAULTS_ARGS="--only ...")
+	timeout -s INT $(FAULTS_TIMEOUT) $(PY) -m tests.faults.run $(FAULTS_ARGS)
 
 bench: $(VENV)/.dev ## Load test through the cluster's balancer vs a raw websockets server (TEAMS, MEMBERS, BENCH_ARGS)
 	$(CLUSTER_VARS) $(PY) -m bench.run --teams $(TEAMS) --members $(MEMBERS) $(BENCH_ARGS)

@@ -124,6 +124,13 @@ DATABASE_POOL_MAX_SIZE = env.int(
 )
 DATABASE_POOL_TIMEOUT = env.float("DATABASE_POOL_TIMEOUT", default=10.0)
 DATABASE_POOL_MAX_IDLE = env.float("DATABASE_POOL_MAX_IDLE", default=600.0)
+# Seconds a new PostgreSQL connection may take (libpq connect_timeout): a shard that does not
+# answer fails the unit of work instead of holding it for the kernel's TCP timeout.
+DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+# After a connection failure on a shard, the live table refuses work for that shard with
+# `shard_unavailable` until a probe, every this many seconds, reaches it again
+# (pokerproject/regions/availability.py).
+SHARD_RETRY_SECONDS = env.float("SHARD_RETRY_SECONDS", default=2.0)
 
 
 def _database(url: str, alias: str) -> dict:
@@ -137,6 +144,7 @@ def _database(url: str, alias: str) -> dict:
         config["OPTIONS"] = {**_SQLITE_OPTIONS, **config.get("OPTIONS", {})}
         return config
     options = dict(config.get("OPTIONS", {}))
+    options.setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT)
     # A health check is a query before the first use of a connection in every unit of work
     # (every thread hop under ASGI; with the pool, every checkout). Off, a connection that broke
     # fails one unit of work and is then replaced (Django's default); the cluster turns it off
@@ -433,6 +441,9 @@ ROOM_RATE_LIMIT_BURST = env.int("ROOM_RATE_LIMIT_BURST", default=40)
 # dropped silently and the page reconnects.
 ROOM_HEARTBEAT_SECONDS = env.float("ROOM_HEARTBEAT_SECONDS", default=15.0)
 ROOM_HEARTBEAT_TIMEOUT_SECONDS = env.float("ROOM_HEARTBEAT_TIMEOUT_SECONDS", default=10.0)
+# How often each worker says it is alive (rooms/presence.py); the members of a worker that died
+# without a goodbye show offline within three of these.
+ROOM_PRESENCE_HEARTBEAT_SECONDS = env.float("ROOM_PRESENCE_HEARTBEAT_SECONDS", default=20.0)
 # Group commit: a worker writes the votes it receives within this window in one transaction.
 ROOM_VOTE_BATCH_MS = env.float("ROOM_VOTE_BATCH_MS", default=2.0)
 ROOM_VOTE_BATCH_MAX = env.int("ROOM_VOTE_BATCH_MAX", default=200)

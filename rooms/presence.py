@@ -15,18 +15,19 @@ import time
 import uuid
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.core.cache import cache
 
 logger = logging.getLogger(__name__)
 
 WORKER_ID = uuid.uuid4().hex[:16]
-HEARTBEAT_SECONDS = 20
+HEARTBEAT_SECONDS = settings.ROOM_PRESENCE_HEARTBEAT_SECONDS
 TTL_SECONDS = 3 * HEARTBEAT_SECONDS
 
 # A worker seen alive is believed alive for this long without asking the cache again: every join
 # and presence event asks, and a key lives TTL_SECONDS, so this only delays noticing a crash by a
 # few seconds. Our own key is refreshed at most this often by joins (the heartbeat does the rest).
-MEMO_SECONDS = 5.0
+MEMO_SECONDS = min(5.0, HEARTBEAT_SECONDS)
 
 _loops_with_heartbeat: set[int] = set()
 _seen_alive: dict[str, float] = {}  # worker -> monotonic time it was last found alive

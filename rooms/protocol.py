@@ -139,6 +139,9 @@ ERROR_CODES = {
     "last_facilitator": "A team needs at least one facilitator.",
     "paused": "The table is paused while the team moves; try again shortly.",
     "moved": "The team has moved; reconnect.",
+    "shard_unavailable": (
+        "The team's database cannot be reached; nothing was changed. Retry shortly."
+    ),
     "internal": "Something went wrong on the server; nothing was changed.",
 }
 
@@ -146,6 +149,9 @@ ERROR_CODES = {
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+# RFC 6455's "try again later": the team's database cannot be reached (after a
+# ``shard_unavailable`` error frame); the client reconnects with back-off.
+CLOSE_TRY_AGAIN = 1013
 
 
 class ProtocolError(Exception):

@@ -26,6 +26,7 @@ from django.conf import settings
 
 from accounts.models import Membership
 from pokerproject import logs, metrics, tracing
+from pokerproject.regions.availability import ShardUnavailable
 from rooms import selectors, services
 from rooms.realtime import dbpool
 from rooms.realtime.perloop import PerLoop
@@ -88,6 +89,7 @@ class Batcher:
 
     async def _commit(self, alias: str, items: list[_Pending]) -> None:
         started = time.perf_counter()
+        token = dbpool.shard.set(alias)
         try:
             # Committed and published (each event serialised once) when this returns.
             with tracing.batch(self.name, alias, [i.trace for i in items]):
@@ -96,11 +98,14 @@ class Batcher:
                 )
             metrics.batch(self.name, len(items), started)
         except Exception as exc:  # nothing was committed: every command of the batch fails
-            logger.exception("%s batch of %d on %s failed", self.name, len(items), alias)
+            if not isinstance(exc, ShardUnavailable):
+                logger.exception("%s batch of %d on %s failed", self.name, len(items), alias)
             for item in items:
                 if not item.future.done():
                     item.future.set_exception(exc)
             return
+        finally:
+            dbpool.shard.reset(token)
         for item, result in zip(items, results, strict=True):
             if item.future.done():
                 continue

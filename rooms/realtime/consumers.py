@@ -11,8 +11,8 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
@@ -23,12 +23,52 @@ from accounts import roles
 from accounts.selectors import NotAMember, membership_get
 from pokerproject import logs, metrics, tracing
 from pokerproject.errors import DomainError
+from pokerproject.regions import availability
+from pokerproject.regions.availability import ShardUnavailable
 from rooms import presence, protocol, selectors, services
 from rooms.broadcast import group_name
 from rooms.errors import TeamMoved
 from rooms.realtime import batching, dbpool, fanout, timers
+from rooms.realtime.perloop import PerLoop
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# A socket that ends while its team's shard cannot be reached cannot delete its presence row;
+# its worker lives on, so the row would show the member online for good. Such leaves are kept
+# here (channel name -> team) and tried again every LEAVE_RETRY_SECONDS until they go through.
+LEAVE_RETRY_SECONDS = 2.0
+_unfinished_leaves: PerLoop[dict[str, Any]] = PerLoop(dict)
+_leave_retries: PerLoop[list[asyncio.Task]] = PerLoop(list)
+
+
+async def _leave(team: Any, channel_name: str) -> bool:
+    """Delete a socket's presence row; whether it went through (else it is retried)."""
+    token = dbpool.shard.set(team.shard)  # refused at once while the shard is unreachable
+    try:
+        await dbpool.call(services.presence_leave, team=team, channel_name=channel_name)
+    except Exception:
+        unfinished = _unfinished_leaves.get()
+        if channel_name not in unfinished:
+            logger.warning("presence cleanup of %s failed; retrying", channel_name, exc_info=True)
+        unfinished[channel_name] = team
+        retries = _leave_retries.get()
+        if not retries or retries[0].done():
+            retries[:] = [asyncio.get_running_loop().create_task(_retry_leaves())]
+        return False
+    finally:
+        dbpool.shard.reset(token)
+    _unfinished_leaves.get().pop(channel_name, None)
+    return True
+
+
+async def _retry_leaves() -> None:
+    unfinished = _unfinished_leaves.get()
+    while unfinished:
+        await asyncio.sleep(LEAVE_RETRY_SECONDS)
+        for channel_name, team in list(unfinished.items()):
+            await _leave(team, channel_name)
 
 
 class TokenBucket:
@@ -127,7 +167,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.backlog: list[dict] = []
         await fanout.current().join(self.group, self)
         try:
-            snapshot = await dbpool.call(self._join)
+            try:
+                snapshot = await self._on_shard(dbpool.call(self._join))
+            except ShardUnavailable as exc:
+                # Say why there is no table (the page shows it) and let the client retry.
+                self.gone = True
+                await self.accept()
+                await self._send(protocol.error(None, exc.code, exc.message))
+                await self.close(code=protocol.CLOSE_TRY_AGAIN)
+                return
             await self.accept()
             metrics.connected()
             metrics.watch_event_loop()
@@ -155,6 +203,31 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.accept()
         metrics.connected(refused_code=code)
         await self.close(code=code)
+
+    async def _on_shard(self, work: Awaitable[T]) -> T:
+        """Await ``work`` on the team's shard: refused at once while that shard is known to be
+        unreachable, and a connection failure becomes ``ShardUnavailable`` (pokerproject.regions
+        .availability), so a member hears ``shard_unavailable``, not ``internal``."""
+        alias = self.membership.team.shard
+        try:
+            availability.check(alias)
+        except ShardUnavailable:
+            if asyncio.iscoroutine(work):
+                work.close()  # never started
+            raise
+        token = dbpool.shard.set(alias)
+        try:
+            result = await work
+        except Exception as exc:
+            if availability.is_connection_failure(exc):
+                availability.failed(alias)
+                logger.warning("shard %s unreachable: %s", alias, exc)
+                raise ShardUnavailable(alias=alias) from exc
+            raise
+        finally:
+            dbpool.shard.reset(token)
+        availability.succeeded(alias)
+        return result
 
     def _join(self) -> dict:
         # The snapshot reuses the table as presence_join read it for its presence event.
@@ -196,12 +269,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if group is None:
             return
         await fanout.current().leave(group, self)
-        try:
-            await dbpool.call(
-                services.presence_leave, team=self.membership.team, channel_name=self.channel_name
-            )
-        except Exception:
-            logger.exception("presence cleanup failed for %s", self.channel_name)
+        await _leave(self.membership.team, self.channel_name)
 
     async def dispatch(self, message: dict) -> None:
         # Every handler of this consumer reaches the database only through
@@ -263,11 +331,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 roles.require(self.membership.role, spec.action)
             handler = getattr(self, spec.handler)
             try:
-                await handler(command)
+                await self._on_shard(handler(command))
             except TeamMoved:
                 # The team moved to another shard while this socket was open: follow it.
                 await self._reload()
-                await handler(command)
+                await self._on_shard(handler(command))
             metrics.command(name, "ack", started)
         except protocol.ProtocolError as exc:
             logger.info("rejected frame from user %s: %s", self.membership.user_id, exc.code)

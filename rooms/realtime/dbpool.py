@@ -32,9 +32,15 @@ from asgiref.sync import SyncToAsync
 from django.conf import settings
 from django.db import close_old_connections
 
+from pokerproject.regions import availability
 from rooms import broadcast
 
 T = TypeVar("T")
+
+# The shard the caller's work is for (the socket's team's, a batch's), when it has one: checked
+# on the database thread just before the work runs, so work queued behind a call that found the
+# shard unreachable is refused at once instead of waiting for the shard in turn.
+shard: contextvars.ContextVar[str | None] = contextvars.ContextVar("dbpool_shard", default=None)
 
 _executor: ThreadPoolExecutor | None = None
 _lock = threading.Lock()
@@ -57,6 +63,9 @@ def executor() -> Executor:
 def _call(func: Callable[..., T], args: tuple, kwargs: dict) -> T:
     # As Django does around a request: drop connections that broke, and hand the others back
     # to the alias's pool (CONN_MAX_AGE is 0 with it), so the call holds none once it returns.
+    alias = shard.get()
+    if alias is not None:
+        availability.check(alias)
     close_old_connections()
     try:
         return func(*args, **kwargs)

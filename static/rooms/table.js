@@ -148,6 +148,10 @@ let retryTimer = null;
 let countdownTimer = null;
 let stopped = false; // the page is going away
 let refused = false; // the server closed with a final code: reconnecting cannot help
+// The server said the team's database cannot be reached (`shard_unavailable`): the page says so
+// until a heartbeat or a snapshot goes through again, then asks for the table.
+const UNAVAILABLE_TEXT = "The team's database cannot be reached: retrying…";
+let unavailable = false;
 
 function setConnection(status, text, { login = false } = {}) {
   root.dataset.connection = status;
@@ -247,7 +251,7 @@ function scheduleReconnect() {
   const delay = Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
   attempt += 1;
   const due = Date.now() + delay;
-  setConnection("reconnecting", "Connection lost: reconnecting");
+  setConnection("reconnecting", unavailable ? UNAVAILABLE_TEXT : "Connection lost: reconnecting");
   // The countdown is visual only (aria-hidden) so screen readers are not told every second.
   const tick = () => {
     ui.connCount.textContent = `in ${Math.max(1, Math.ceil((due - Date.now()) / 1000))}s…`;
@@ -315,6 +319,7 @@ function onFrame(frame) {
     case "snapshot":
       state = fromSnapshot(frame);
       snapshotPending = false;
+      unavailable = false;
       attempt = 0;
       clearInterval(countdownTimer);
       setConnection("live", "Live");
@@ -360,6 +365,13 @@ function onAck(frame) {
   if (command.type === "ping") {
     clearTimeout(heartbeatDeadline);
     heartbeatDeadline = null;
+    if (unavailable) {
+      // The database answers again: whatever happened meanwhile, take the table afresh.
+      unavailable = false;
+      setConnection("live", "Live");
+      requestSnapshot();
+      return;
+    }
     // The table in the database is ahead of what we applied: events were lost on the way.
     if (state !== null && frame.version > state.version) requestSnapshot();
     return;
@@ -379,6 +391,20 @@ function onAck(frame) {
 
 function onError(frame) {
   const command = takePending(frame.request_id);
+  if (frame.code === "shard_unavailable") {
+    // The socket is alive (the server answered); the team's database is not. Keep the card
+    // clicked as an intent: it is played again with the next snapshot if its round is still on.
+    if (command.type === "ping") {
+      clearTimeout(heartbeatDeadline);
+      heartbeatDeadline = null;
+    }
+    unavailable = true;
+    setConnection("unavailable", UNAVAILABLE_TEXT);
+    if (command.type === "ping" || command.type === null) return;
+    toast(`${frame.message} (${frame.code})`, "error");
+    render();
+    return;
+  }
   if (command.type === "cast_vote" || command.type === "withdraw_vote") voteIntent = null;
   toast(`${frame.message} (${frame.code})`, "error");
   render(); // puts back form values (the deck picker) that the refused command had changed

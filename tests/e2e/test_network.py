@@ -4,6 +4,7 @@ member's card shows in each of their tabs."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -110,6 +111,64 @@ def test_a_card_played_in_one_tab_shows_in_the_members_other_tab(
     # Still secret to everyone else.
     expect(seat(alice, "Bob")).to_have_attribute("data-voted", "true")
     assert "8" not in alice.locator("#participants").inner_text()
+
+    assert errors == []
+    alice.context.close()
+    context.close()
+
+
+def test_an_unreachable_team_database_is_shown_and_the_table_comes_back_by_itself(
+    browser: Browser, live_server_url: str
+):
+    """While the server answers `shard_unavailable` (what it says when the team's shard cannot
+    be reached; tests/faults breaks a real one), the page says so and keeps a card clicked
+    meanwhile; the first heartbeat answered again brings the table back and plays the card."""
+    errors: list[str] = []
+    alice = open_table(browser, live_server_url, "alice", DESKTOP, errors)
+    context = browser.new_context(base_url=live_server_url, viewport=DESKTOP)
+    shard = {"down": False}
+
+    def through_a_server_whose_database_may_be_down(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            if not shard["down"]:
+                server.send(message)
+                return
+            command = json.loads(message)
+            ws.send(
+                json.dumps(
+                    {
+                        "type": "error",
+                        "request_id": command.get("request_id"),
+                        "code": "shard_unavailable",
+                        "message": "The team's database cannot be reached; nothing was changed.",
+                    }
+                )
+            )
+
+        ws.on_message(from_page)
+        server.on_message(ws.send)
+
+    context.route_web_socket(SOCKETS, through_a_server_whose_database_may_be_down)
+    bob = log_in(context, "bob", errors)
+    start_a_round(alice)
+    expect(bob.locator("#table")).to_have_attribute("data-round-status", "voting")
+
+    shard["down"] = True
+    # The next heartbeat (every second here) hears it.
+    expect(bob.locator("#table")).to_have_attribute("data-connection", "unavailable")
+    expect(bob.locator("#connection")).to_contain_text("database cannot be reached")
+    card(bob, "5").click()
+    expect(seat(alice, "Bob")).to_have_attribute("data-voted", "false")
+    # Answered, so not a dead connection: the page does not drop the socket over it.
+    time.sleep(3)
+    expect(bob.locator("#table")).to_have_attribute("data-connection", "unavailable")
+
+    shard["down"] = False
+    expect(bob.locator("#table")).to_have_attribute("data-connection", "live")
+    expect(card(bob, "5")).to_have_attribute("aria-pressed", "true")
+    expect(seat(alice, "Bob")).to_have_attribute("data-voted", "true")
 
     assert errors == []
     alice.context.close()
