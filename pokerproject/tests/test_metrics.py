@@ -157,7 +157,7 @@ def test_queue_lengths_are_read_from_the_broker(settings, tmp_path):
         client.rpush("webhooks", "d")
         [family] = metrics.QueueCollector().collect()
         lengths = {s.labels["queue"]: s.value for s in family.samples}
-        assert lengths == {"celery": 0.0, "replication": 3.0, "webhooks": 1.0}
+        assert lengths == {"celery": 0.0, "replication": 3.0, "webhooks": 1.0, "notifications": 0.0}
     finally:
         broker.kill()
 

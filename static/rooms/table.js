@@ -241,8 +241,7 @@ function onClose(event) {
     setConnection("offline", final, { login });
     return;
   }
-  scheduleRewindow.pokerTable = { hooks, send, render: () => render() };
-connect();
+  scheduleReconnect();
 }
 
 function scheduleReconnect() {
@@ -262,8 +261,7 @@ function scheduleReconnect() {
 }
 
 window.addEventListener("online", () => {
-  if (socket === null && !stopped && !refused) window.pokerTable = { hooks, send, render: () => render() };
-connect();
+  if (socket === null && !stopped && !refused) connect();
 });
 window.addEventListener("offline", () => {
   if (socket !== null || refused) return; // an open socket notices by itself when it drops
@@ -283,8 +281,7 @@ window.addEventListener("pageshow", (event) => {
   if (event.persisted) {
     stopped = false;
     attempt = 0;
-    window.pokerTable = { hooks, send, render: () => render() };
-connect();
+    connect();
   }
 });
 
