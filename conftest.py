@@ -24,6 +24,13 @@ def pytest_configure(config):
         database.get("OPTIONS", {}).pop("pool", None)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Browser tests last: Playwright's sync API keeps an event loop running in the main thread
+    for as long as its session-wide browser lives, and a test after it that calls asyncio.run
+    (the fault suite's clients, a load on the observed cluster) would find that loop running."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
