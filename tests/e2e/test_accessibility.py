@@ -5,6 +5,7 @@ keyboard shortcuts, which only a browser can show."""
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -121,3 +122,62 @@ def test_the_skip_link_is_the_first_stop_and_moves_focus_to_the_content(
     page.keyboard.press("Enter")
     expect(page.locator("main#content")).to_be_focused()
     page.context.close()
+
+
+def open_table(browser: Browser, base_url: str, username: str) -> Page:
+    page = new_page(browser, base_url)
+    log_in(page, username, TABLE)
+    expect(page.locator("#table")).to_have_attribute("data-connection", "live")
+    return page
+
+
+def test_keys_play_cards_and_run_the_round_and_the_live_region_says_so(
+    browser: Browser, live_server_url: str
+):
+    alice = open_table(browser, live_server_url, "alice")
+    bob = open_table(browser, live_server_url, "bob")
+    announcer = alice.locator("#announcer")
+    expect(announcer).to_have_attribute("aria-live", "polite")
+    expect(alice.locator("#shortcuts-help")).to_contain_text("R reveals the cards")
+    expect(bob.locator("#shortcuts-help .facilitator-only")).to_be_hidden()
+
+    # Whatever the previous test left: R reveals a round in progress.
+    if alice.locator("#table").get_attribute("data-round-status") == "voting":
+        alice.keyboard.press("r")
+        expect(alice.locator("#table")).to_have_attribute("data-round-status", "revealed")
+        expect(announcer).to_contain_text("Cards revealed")
+
+    # N starts the next round: both tables vote, the region announces it.
+    alice.keyboard.press("n")
+    for page in (alice, bob):
+        expect(page.locator("#table")).to_have_attribute("data-round-status", "voting")
+    expect(announcer).to_have_text(re.compile(r"^Round started: .+\. 0 of \d+ voted\.$"))
+
+    # Bob presses 3: the third card is played and acked; Alice hears the count move.
+    third = bob.locator("#hand button.play-card").nth(2)
+    value = third.get_attribute("data-value")
+    bob.keyboard.press("3")
+    expect(third).to_have_attribute("aria-pressed", "true")
+    expect(third).to_have_attribute("aria-busy", "false")
+    expect(announcer).to_have_text(re.compile(r"^1 of \d+ voted\.$"))
+    # Bob is no facilitator: R does nothing for him.
+    bob.keyboard.press("r")
+    expect(bob.locator("#table")).to_have_attribute("data-round-status", "voting")
+
+    # Alice presses R: the cards are revealed, and the region says the result.
+    alice.keyboard.press("r")
+    for page in (alice, bob):
+        expect(page.locator("#table")).to_have_attribute("data-round-status", "revealed")
+    expect(alice.locator("#participants .seat", has_text="Bob").locator(".seat-card")).to_have_text(
+        value
+    )
+    expect(announcer).to_have_text(re.compile(r"^Cards revealed: 1 vote, suggested estimate .+\.$"))
+    expect(bob.locator("#announcer")).to_contain_text("Cards revealed")
+
+    # A digit typed into a text field is text, not a vote.
+    alice.locator("#accept-value").fill("")
+    alice.locator("#accept-value").press("1")
+    expect(alice.locator("#accept-value")).to_have_value("1")
+    expect(alice.locator("#table")).to_have_attribute("data-round-status", "revealed")
+    for page in (alice, bob):
+        page.context.close()
