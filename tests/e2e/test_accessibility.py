@@ -181,3 +181,41 @@ def test_keys_play_cards_and_run_the_round_and_the_live_region_says_so(
     expect(alice.locator("#table")).to_have_attribute("data-round-status", "revealed")
     for page in (alice, bob):
         page.context.close()
+
+
+DARK_BG = "rgb(18, 20, 26)"
+LIGHT_BG = "rgb(246, 247, 251)"
+
+
+def background(page: Page) -> str:
+    return page.evaluate("getComputedStyle(document.body).backgroundColor")
+
+
+def test_the_theme_toggle_overrides_the_system_and_is_remembered(
+    browser: Browser, live_server_url: str
+):
+    # A light system: light until the reader picks dark, and dark after a reload.
+    page = new_page(browser, live_server_url, color_scheme="light")
+    page.goto("/accounts/login/")
+    toggle = page.get_by_role("button", name="Dark theme")
+    expect(toggle).to_have_attribute("aria-pressed", "false")
+    assert background(page) == LIGHT_BG
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    assert background(page) == DARK_BG
+    page.reload()
+    expect(page.get_by_role("button", name="Dark theme")).to_have_attribute("aria-pressed", "true")
+    assert background(page) == DARK_BG
+    page.context.close()
+
+    # A dark system with nothing stored: dark; the toggle turns it light.
+    page = new_page(browser, live_server_url, color_scheme="dark")
+    page.goto("/accounts/login/")
+    toggle = page.get_by_role("button", name="Dark theme")
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    assert background(page) == DARK_BG
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-pressed", "false")
+    assert background(page) == LIGHT_BG
+    page.context.close()
