@@ -58,13 +58,21 @@ def serious_violations(page: Page) -> list[str]:
     return found
 
 
+def visit(page: Page, path: str) -> list[str]:
+    """Open ``path`` (it must answer 2xx: an error page would pass for the wrong reason)."""
+    response = page.goto(path)
+    assert response is not None
+    assert response.ok, f"{path}: {response.status}"
+    return serious_violations(page)
+
+
 def test_every_main_page_passes_axe(browser: Browser, live_server_url: str):
     problems: list[str] = []
     # The dark scheme has its own colours: both are checked.
     for scheme in ("light", "dark"):
         anonymous = new_page(browser, live_server_url, color_scheme=scheme)
-        anonymous.goto("/accounts/login/")
-        problems += serious_violations(anonymous)
+        for path in ("/accounts/login/", "/accounts/signup/", "/accounts/password/reset/"):
+            problems += visit(anonymous, path)
 
         alice = new_page(browser, live_server_url, color_scheme=scheme)
         log_in(alice, "alice", TEAM)
@@ -80,10 +88,11 @@ def test_every_main_page_passes_axe(browser: Browser, live_server_url: str):
             "/teams/demo/history/",
             "/teams/demo/decks/",
             "/teams/demo/settings/",
+            "/teams/demo/import/",
+            "/teams/new/",
             "/account/notifications/",
         ):
-            alice.goto(path)
-            problems += serious_violations(alice)
+            problems += visit(alice, path)
 
         # The live table: a round in progress, then revealed.
         alice.goto(TABLE)
