@@ -66,6 +66,7 @@ const ui = {
   endSessionBtn: $("end-session-btn"),
   backlog: $("backlog"),
   backlogCount: $("backlog-count"),
+  announcer: $("announcer"),
 };
 
 // Other scripts of the table (static/rooms/rounds.js, loaded after this one) extend it through
@@ -533,6 +534,34 @@ function renderRound(status) {
   };
   ui.roundStatus.textContent = labels[status] || status;
   ui.roundStatus.dataset.status = status;
+  announce({ roundId: round ? round.id : null, status, voted: votedHere, of: present.length });
+}
+
+// --- announcements (screen readers) --------------------------------------------------------
+// One polite live region says what changed at the table: a round starts, the vote count moves,
+// the cards are revealed (with the result), an estimate is accepted. Derived from the state
+// before and after a render, so it says the same whether an event or a snapshot brought it.
+let lastSeen = null;
+function announce(now) {
+  const before = lastSeen;
+  lastSeen = now;
+  if (before === null) return; // the page just loaded: nothing happened yet
+  const { round } = state;
+  let text = "";
+  if (now.status === "voting" && (now.roundId !== before.roundId || before.status !== "voting")) {
+    text = `Round started: ${round.title || "Quick round"}. ${now.voted} of ${now.of} voted.`;
+  } else if (now.status === "voting" && (now.voted !== before.voted || now.of !== before.of)) {
+    text = `${now.voted} of ${now.of} voted.`;
+  } else if (now.status === "revealed" && before.status !== "revealed") {
+    const stats = round.stats || {};
+    const parts = [`Cards revealed: ${stats.votes ?? 0} ${stats.votes === 1 ? "vote" : "votes"}`];
+    if (stats.suggestion) parts.push(`suggested estimate ${stats.suggestion}`);
+    if (stats.consensus) parts.push("consensus");
+    text = `${parts.join(", ")}.`;
+  } else if (now.status === "accepted" && before.status !== "accepted") {
+    text = `Estimate accepted: ${round.estimate}.`;
+  }
+  if (text) ui.announcer.textContent = text;
 }
 
 function renderParticipants(status) {
@@ -868,3 +897,35 @@ ui.acceptNextBtn.addEventListener("click", () => accept(true));
 
 window.pokerTable = { hooks, send, render: () => render() };
 connect();
+
+// --- keyboard shortcuts ---------------------------------------------------------------------
+// 1–9 and 0 play the n-th card (0 the tenth); R reveals and N starts the next round (the next
+// story, or the chosen one) for the facilitator. Never while typing in a field, nor with a
+// modifier (the browser's own shortcuts stay).
+function typingIn(target) {
+  return target instanceof HTMLElement &&
+    (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
+}
+
+document.addEventListener("keydown", (event) => {
+  if (state === null || event.ctrlKey || event.metaKey || event.altKey || typingIn(event.target)) return;
+  const key = event.key.toLowerCase();
+  if (/^[0-9]$/.test(key)) {
+    const index = key === "0" ? 9 : Number(key) - 1;
+    const button = ui.hand.children[index];
+    if (button && !ui.handSection.hidden && !button.disabled) {
+      event.preventDefault();
+      button.click();
+      button.focus();
+    }
+    return;
+  }
+  if (state.me.role !== "facilitator") return;
+  let target = null;
+  if (key === "r") target = ui.revealBtn;
+  else if (key === "n") target = !ui.nextBtn.disabled ? ui.nextBtn : ui.startBtn;
+  if (target && !target.disabled) {
+    event.preventDefault();
+    target.click();
+  }
+});
