@@ -221,6 +221,7 @@ def test_an_exporter_this_server_cannot_send_with_is_a_clear_error(monkeypatch):
 def memory_broker():
     """Celery with a broker (kombu's in-memory transport) instead of eager tasks."""
     conf = celery_app.conf
+    outbox.wait_background(timeout=10)  # nothing of an earlier test may run under this broker
     saved = conf.task_always_eager, conf.broker_url
     conf.task_always_eager, conf.broker_url = False, "memory://"
     _forget_connections()
@@ -230,10 +231,10 @@ def memory_broker():
 
 
 def _forget_connections():
-    """Drop the app's connection and producer pools: they keep the broker they were made for."""
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
-        celery_app._pool = None
+    """Drop the app's connection and producer pools: they keep the broker they were made for.
+    Dropped, not closed: a producer of a pool may still be held elsewhere (the outbox's
+    background threads of an earlier test), and a closed pool refuses every later publish."""
+    celery_app._pool = None
     celery_app.amqp._producer_pool = None
 
 
