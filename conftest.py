@@ -37,10 +37,12 @@ def _fast_passwords(settings):
 
 
 @pytest.fixture(autouse=True)
-def _guest_joins_unlimited(settings):
+def _rate_limits_lifted(settings):
     """The guest-join limit counts per address in the cache, which outlives a test: every test
-    client comes from 127.0.0.1. The test of the limit sets it back."""
+    client comes from 127.0.0.1 (and password resets per address likewise). The tests of the
+    limits set them back."""
     settings.GUEST_JOIN_LIMIT = 10**6
+    settings.PASSWORD_RESET_LIMIT = 10**6
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,6 @@ from django.contrib import messages
 from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -24,6 +23,7 @@ from accounts.forms import (
     TeamForm,
 )
 from accounts.models import Membership, User
+from pokerproject import ratelimit
 from pokerproject.errors import DomainError
 
 
@@ -203,17 +203,13 @@ def guest_link_rotate(request: HttpRequest, membership: Membership) -> HttpRespo
 
 def _guest_joins_left(request: HttpRequest) -> bool:
     """Count a guest join from this address; False once it has made GUEST_JOIN_LIMIT in the
-    current window (a fixed window in the shared cache, so every worker counts together)."""
-    window = max(1, settings.GUEST_JOIN_WINDOW_SECONDS)
+    current window."""
     address = get_client_ip_address(request) or "unknown"
-    key = f"guest-join:{address}"
-    cache.add(key, 0, timeout=window)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr: this is the window's first
-        cache.add(key, 1, timeout=window)
-        count = 1
-    return count <= settings.GUEST_JOIN_LIMIT
+    return ratelimit.allow(
+        f"guest-join:{address}",
+        limit=settings.GUEST_JOIN_LIMIT,
+        window_seconds=settings.GUEST_JOIN_WINDOW_SECONDS,
+    )
 
 
 def guest_join(request: HttpRequest, token: str) -> HttpResponse:

@@ -1,8 +1,14 @@
+import logging
+
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import PasswordResetForm
 
 from accounts.models import ROLE_CHOICES
 from notifications import services
+from pokerproject import ratelimit
+
+logger = logging.getLogger(__name__)
 
 
 class InviteEmailForm(forms.Form):
@@ -35,4 +41,15 @@ class QueuedPasswordResetForm(PasswordResetForm):
         host = domain_override or (request.get_host() if request else "")
         base_url = f"{'https' if use_https else 'http'}://{host}" if host else ""
         for user in self.get_users(self.cleaned_data["email"]):
+            # Anyone can ask for anyone's reset: a cap per account keeps the form from being
+            # used to flood an inbox. Past it nothing is sent and the answer does not change.
+            if not ratelimit.allow(
+                f"password-reset:{user.email.lower()}",
+                limit=settings.PASSWORD_RESET_LIMIT,
+                window_seconds=settings.PASSWORD_RESET_WINDOW_SECONDS,
+            ):
+                logger.warning(
+                    "password reset e-mail not sent: limit reached", extra={"user_id": user.pk}
+                )
+                continue
             services.password_reset_request(user=user, base_url=base_url)

@@ -339,11 +339,12 @@ AUTHENTICATION_BACKENDS = [
 ]
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_COOLOFF_MINUTES", default=15.0))
-# "ip_address,username": an address or an account is locked after the limit (either counts);
-# "username+ip_address" locks only that pair, so nobody can lock someone else's account.
+# Each item is counted on its own: "username+ip_address" locks an account only for the address
+# that failed (nobody can lock someone else out from elsewhere), "ip_address" locks an address
+# that fails across many accounts. Adding "username" locks an account from everywhere.
 AXES_LOCKOUT_PARAMETERS = [
     item.split("+") if "+" in item else item
-    for item in env.list("LOGIN_LOCKOUT_PARAMETERS", default=["ip_address", "username"])
+    for item in env.list("LOGIN_LOCKOUT_PARAMETERS", default=["username+ip_address", "ip_address"])
 ]
 AXES_RESET_ON_SUCCESS = True
 # Successful logins are logged (an audit trail); accounts.trim_login_log deletes the older ones.
@@ -361,6 +362,9 @@ AUTH_PASSWORD_VALIDATORS = [
 # (as django-axes sees it) in each window, counted in the shared cache.
 GUEST_JOIN_LIMIT = env.int("GUEST_JOIN_LIMIT", default=10)
 GUEST_JOIN_WINDOW_SECONDS = env.int("GUEST_JOIN_WINDOW_SECONDS", default=600)
+# Password-reset e-mails: at most this many to one account in each window.
+PASSWORD_RESET_LIMIT = env.int("PASSWORD_RESET_LIMIT", default=3)
+PASSWORD_RESET_WINDOW_SECONDS = env.int("PASSWORD_RESET_WINDOW_SECONDS", default=3600)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True

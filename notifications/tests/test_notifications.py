@@ -4,6 +4,7 @@ Django's test outbox (``mail.outbox``), Slack posts to a local HTTP receiver."""
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from django.core import mail
@@ -338,3 +339,21 @@ def test_a_facilitator_sets_and_removes_the_slack_webhook_on_the_team_page(
     assert receiver.url not in page  # the URL is the secret: never shown again
     client.post(url, {"remove": "1"})
     assert selectors.slack_webhook_get(team=crew.team) is None
+
+
+def test_password_reset_e_mails_to_one_address_are_limited_per_window(crew, settings):
+    """Anyone may ask for a reset of anyone's address: past the limit no more mail goes out,
+    and the answer stays the same, so it tells nothing about the account."""
+    settings.PASSWORD_RESET_LIMIT = 2
+    email, other = (f"reset-{uuid.uuid4().hex[:12]}@example.com" for _ in range(2))
+    for address in (email, other):
+        User.objects.create_user(username=address.split("@")[0], email=address, password="x-1")
+    browser = Client()
+    for _ in range(4):
+        response = browser.post(reverse("password_reset"), {"email": email.upper()})
+        assert response.status_code == 302
+        assert response["Location"] == reverse("password_reset_done")
+    assert [m.to for m in mail.outbox] == [[email], [email]]
+    # Another account is not held back by the first one's limit.
+    browser.post(reverse("password_reset"), {"email": other})
+    assert mail.outbox[-1].to == [other]
