@@ -68,7 +68,7 @@ schema: $(VENV)/.runtime ## Regenerate the committed OpenAPI schema (docs/openap
 	$(PY) manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
 
 check-deploy: $(VENV)/.runtime ## Django's deployment checks with production-like settings
-	DJANGO_DEBUG=false DJANGO_SECRET_KEY=$$(head -c 48 /dev/urandom | base64) \
+	DJANGO_DEBUG=false DJANGO_SECRET_KEY=$$(head -c 48 /dev/urandom | base64) SITE_URL=https://localhost \
 	INTEGRATIONS_ENCRYPTION_KEYS=$$(head -c 32 /dev/urandom | base64 | tr '+/' '-_') \
 	$(PY) manage.py check --deploy --fail-level WARNING
 

@@ -8,8 +8,8 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # tasks: imported to register them.
-        from notifications import services, tasks  # noqa: F401
+        # checks and tasks: imported to register them.
+        from notifications import checks, services, tasks  # noqa: F401
         from pokerproject import events
 
         # In the table's transaction: the session and its messages commit (or roll back) with
