@@ -10,9 +10,16 @@ from pokerproject.regions import registry
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(ServiceAdmin, BaseUserAdmin):
     list_display = ("username", "email", "first_name", "last_name", "is_staff", "is_guest")
     list_filter = ("is_staff", "is_superuser", "is_active", "is_guest", "groups")
+
+    def delete_model(self, request, obj):
+        services.user_delete(user=obj)
+
+    def delete_queryset(self, request, queryset):
+        for user in queryset:
+            services.user_delete(user=user)
 
 
 class MembershipInlineForm(forms.ModelForm):

@@ -251,6 +251,16 @@ def membership_remove_for_team(*, team: Team, user_id: int) -> None:
         _members_changed(team, user_id, None)
 
 
+def user_delete(*, user: User) -> None:
+    """Delete an account (the admin's door). It leaves each team first, through
+    membership_remove_for_team, so open tables hear it and no team loses its last facilitator;
+    the rounds it played keep their votes, which name it by id."""
+    with transaction.atomic(using="default"):
+        for membership in Membership.objects.filter(user=user).select_related("team"):
+            membership_remove_for_team(team=membership.team, user_id=user.pk)
+        user.delete()
+
+
 def membership_set_role(*, actor: Membership, user_id: int, role: str) -> Membership:
     roles.require(actor.role, roles.Action.MANAGE_MEMBERS)
     return membership_set_role_for_team(team=actor.team, user_id=user_id, role=role)

@@ -363,6 +363,68 @@ def test_a_memberships_team_and_user_are_fixed_once_it_exists(admin_client_, cre
     assert roles_of(c.team) == {"crew-lead": Role.FACILITATOR, "bob": Role.OBSERVER}
 
 
+# --- the user admin ---------------------------------------------------------------------------
+
+
+def test_deleting_a_user_in_the_admin_takes_them_off_every_table(admin_client_, crew, committed):
+    """Deleting a user removes their memberships through the service, so open tables hear it
+    at once (``members_changed``) instead of keeping a seat for someone who no longer exists."""
+    c = crew
+    with committed("default"):
+        response = admin_client_.post(
+            reverse("admin:accounts_user_delete", args=[c.bob.user_id]), {"post": "yes"}
+        )
+    assert response.status_code == 302
+    assert not User.objects.filter(pk=c.bob.user_id).exists()
+    assert roles_of(c.team) == {"crew-lead": Role.FACILITATOR}
+    assert [e["data"] for e in c.channel.events()] == [{"user_id": c.bob.user_id, "role": None}]
+
+
+def test_the_user_admin_still_adds_and_changes_users(admin_client_):
+    """UserAdmin writes through ServiceAdmin's transaction; Django's own add and change pages
+    keep working under it."""
+    assert admin_client_.get(reverse("admin:accounts_user_add")).status_code == 200
+    password = "Zz-secret-9876"
+    response = admin_client_.post(
+        reverse("admin:accounts_user_add"),
+        {
+            "username": "zed",
+            "password1": password,
+            "password2": password,
+            "usable_password": "true",
+        },
+    )
+    assert response.status_code == 302
+    zed = User.objects.get(username="zed")
+    assert zed.check_password(password)
+    page = admin_client_.get(reverse("admin:accounts_user_change", args=[zed.pk]))
+    assert page.status_code == 200
+
+
+def test_the_last_facilitator_of_a_team_cannot_be_deleted_in_the_admin(
+    admin_client_, crew, committed
+):
+    c = crew
+    delete_url = reverse("admin:accounts_user_delete", args=[c.lead.user_id])
+    with committed("default"):
+        deleted = admin_client_.post(delete_url, {"post": "yes"})
+        bulk = admin_client_.post(
+            reverse("admin:accounts_user_changelist"),
+            {
+                "action": "delete_selected",
+                "_selected_action": [c.bob.user_id, c.lead.user_id],
+                "post": "yes",
+            },
+        )
+    for response in (deleted, bulk):
+        assert response.status_code == 302
+        assert LAST_FACILITATOR in messages_of(response)
+    # Nothing half-done: the bulk delete refused as a whole, Bob included.
+    assert roles_of(c.team) == {"crew-lead": Role.FACILITATOR, "bob": Role.VOTER}
+    assert User.objects.filter(pk__in=[c.lead.user_id, c.bob.user_id]).count() == 2
+    assert c.channel.events() == []
+
+
 # --- the replication column -------------------------------------------------------------------
 
 
