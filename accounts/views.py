@@ -268,5 +268,9 @@ def guest_claim(request: HttpRequest) -> HttpResponse:
             # The new password would end this session like any other: keep it signed in.
             update_session_auth_hash(request, user)
             messages.success(request, f"Welcome, {user.username}: the seat is yours.")
-            return redirect("dashboard")
+            # A guest belonged to one team: back to its table, where they were playing.
+            membership = selectors.membership_list_for_user(user=user).first()
+            if membership is None:
+                return redirect("dashboard")
+            return redirect("table", slug=membership.team.slug)
     return render(request, "accounts/guest_claim.html", {"form": form})

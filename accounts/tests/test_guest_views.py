@@ -266,7 +266,8 @@ def test_a_guest_claims_the_seat_and_keeps_their_history(guest_client, falcons):
         {"username": "gina", "email": "", "password1": PASSWORD, "password2": PASSWORD},
     )
 
-    assert response.status_code == 302
+    # Back to the table they were playing at, not to a dashboard of one team.
+    assert (response.status_code, response.url) == (302, reverse("table", args=[falcons.slug]))
     user = session_user(guest_client)  # still signed in, as the same user
     assert user.pk == guest.pk
     assert (user.is_guest, user.username) == (False, "gina")
