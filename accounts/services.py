@@ -1,8 +1,8 @@
 """Writes to the directory: teams, memberships, invites. The only writers of those models.
 
 What changes is recorded as domain events: ``team.created``, ``team.deleted`` (the apps that
-keep a team's regional data make or delete it on the team's shard) and ``membership.changed``
-(open tables tell the member's sockets).
+keep a team's regional data make or delete it on the team's shard), ``team.renamed`` and
+``membership.changed`` (open tables tell their sockets).
 """
 
 import secrets
@@ -20,7 +20,7 @@ from pokerproject import events
 from pokerproject.errors import DomainError
 from pokerproject.regions import registry
 
-events.declare("team.created", "team.deleted", "membership.changed")
+events.declare("team.created", "team.deleted", "team.renamed", "membership.changed")
 
 
 class LastFacilitator(DomainError):
@@ -130,6 +130,16 @@ def team_move_end(*, team: Team) -> Team:
     return team
 
 
+def _save_renamed(team: Team, fields: list[str]) -> None:
+    """Save ``fields`` of ``team``; a new name is recorded as ``team.renamed``. The stored name
+    is read first: the admin's form sets the instance's name before the service is called."""
+    with transaction.atomic(using="default"):
+        stored = Team.objects.filter(pk=team.pk).values_list("name", flat=True).first()
+        team.save(update_fields=fields)
+        if stored is not None and stored != team.name:
+            events.emit(events.Event("team.renamed", team, {"name": team.name}), using="default")
+
+
 def team_update(*, team: Team, name: str, slug: str | None = None) -> Team:
     """Rename the team (and give it another slug, its address, when ``slug`` is given)."""
     team.name = name.strip()
@@ -137,7 +147,7 @@ def team_update(*, team: Team, name: str, slug: str | None = None) -> Team:
     if slug is not None:
         team.slug = slug
         fields.append("slug")
-    team.save(update_fields=fields)
+    _save_renamed(team, fields)
     return team
 
 
@@ -180,7 +190,7 @@ def team_settings_update(
         team.name = name
         team.voters_edit_backlog = bool(voters_edit_backlog)
         team.timer_default_seconds = timer_default_seconds
-        team.save(update_fields=["name", "voters_edit_backlog", "timer_default_seconds"])
+        _save_renamed(team, ["name", "voters_edit_backlog", "timer_default_seconds"])
     return team
 
 

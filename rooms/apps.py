@@ -24,6 +24,7 @@ class RoomsConfig(AppConfig):
             in_transaction=True,
         )
         events.subscribe("membership.changed", services.on_membership_changed, in_transaction=True)
+        events.subscribe("team.renamed", services.on_team_renamed, in_transaction=True)
         events.subscribe("team.created", services.on_team_created, in_transaction=True)
         events.subscribe("team.deleted", services.on_team_deleted, in_transaction=True)
         # A member who logs out, changes password or is deactivated loses their open sockets

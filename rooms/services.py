@@ -1060,6 +1060,22 @@ def on_membership_changed(changes: list[events.Event]) -> None:
         transaction.on_commit(partial(_auto_reveal_after, event.team), using="default")
 
 
+def on_team_renamed(changes: list[events.Event]) -> None:
+    """A team's new name reaches its open tables once the directory commits (the snapshot has
+    it too, for a socket that connects later)."""
+    for event in changes:
+        team = event.team
+        publish_on_commit(
+            using="default",
+            team_id=team.pk,
+            event=protocol.event(
+                "team_renamed",
+                version=0,
+                data={"team": {"id": team.pk, "slug": team.slug, "name": event.data["name"]}},
+            ),
+        )
+
+
 def _auto_reveal_after(team: Team) -> None:
     # After another transaction's commit: what fails here must not surface in its caller.
     try:

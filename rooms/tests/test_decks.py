@@ -30,7 +30,8 @@ def table(team_factory, add_member, listen, committed):
     )
 
     def act(service, **kwargs):
-        with committed(team.shard):
+        # The settings write the directory (name, timer) and the team's shard (the deck).
+        with committed("default"), committed(team.shard):
             return service(**kwargs)
 
     t.act = act
@@ -234,13 +235,16 @@ def test_a_facilitator_changes_the_settings(table):
     )
     assert team.timer_default_seconds == 90
     assert room_of(t).deck == "tshirt"
-    deck_event, settings_event = t.channel.events()
-    assert deck_event["data"]["deck"]["key"] == "tshirt"
-    # Open tables learn the timer's new default length too.
-    assert settings_event["type"] == "table_settings_changed"
-    assert settings_event["data"]["timer_default_seconds"] == 90
-    # Unchanged deck and timer: no event.
-    t.act(services.team_settings_update, membership=t.lead, **settings_of(t, default_deck="tshirt"))
+    heard = {event["type"]: event["data"] for event in t.channel.events()}
+    assert set(heard) == {"deck_changed", "table_settings_changed", "team_renamed"}
+    assert heard["deck_changed"]["deck"]["key"] == "tshirt"
+    # Open tables learn the timer's new default length and the new name too.
+    assert heard["table_settings_changed"]["timer_default_seconds"] == 90
+    assert heard["team_renamed"]["team"]["name"] == "Alpha Squad"
+    # Unchanged name, deck and timer: no event (a request loads the team afresh).
+    t.lead.team.refresh_from_db()
+    unchanged = settings_of(t, name="Alpha Squad", timer_default_seconds=90, default_deck="tshirt")
+    t.act(services.team_settings_update, membership=t.lead, **unchanged)
     assert t.channel.events() == []
 
 

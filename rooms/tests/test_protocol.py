@@ -2,6 +2,8 @@
 server event matches its declaration."""
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -319,6 +321,15 @@ def test_event_without_an_integer_version_is_refused(version):
 
 def test_unversioned_events_are_declared_events():
     assert protocol.UNVERSIONED_EVENTS.issubset(protocol.EVENTS)
+
+
+def test_the_page_knows_the_same_unversioned_events():
+    """The table's script applies a versioned event only in version order: one it took for
+    versioned (version 0) would be dropped as already seen."""
+    script = (Path(__file__).resolve().parents[2] / "static" / "rooms" / "table.js").read_text()
+    listed = re.search(r"const UNVERSIONED = new Set\(\[(.*?)\]\);", script, re.S)
+    assert listed, "table.js declares no UNVERSIONED set"
+    assert set(re.findall(r'"([a-z_]+)"', listed.group(1))) == protocol.UNVERSIONED_EVENTS
 
 
 # --- Acks and errors --------------------------------------------------------------------------

@@ -17,6 +17,7 @@ const ui = {
   timerExtend: $("timer-extend-btn"),
   timerStop: $("timer-stop-btn"),
   participants: $("participants"),
+  teamName: $("team-name"),
 };
 const ROLES = ["voter", "observer", "facilitator"];
 const FLIP_MS = 700;
@@ -55,6 +56,10 @@ table.hooks.event.push((event, state) => {
       state.round = { ...state.round, timer: data.timer };
       countdown = null; // counted again from this event's remaining_ms
     }
+    return true;
+  }
+  if (type === "team_renamed") {
+    state.team = data.team;
     return true;
   }
   if (type === "table_settings_changed") {
@@ -111,8 +116,18 @@ function showTimer() {
 
 let timerDefault = null; // the default last put in the timer's field
 
+// The team's name in the heading and the window title, after a rename (team_renamed, or the
+// snapshot of a socket that was away).
+function showTeamName(team) {
+  const shown = ui.teamName.textContent;
+  if (!team || team.name === shown) return;
+  document.title = document.title.replace(shown, team.name);
+  ui.teamName.textContent = team.name;
+}
+
 table.hooks.render.push((state) => {
   current = state;
+  showTeamName(state.team);
   const { me, round, settings } = state;
   const status = round ? round.status : "none";
   const voting = status === "voting";

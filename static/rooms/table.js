@@ -4,8 +4,10 @@
 // sent on connect (and on request after a version gap) makes the client whole.
 
 // Not changes of the table: applied whatever their version (docs/protocol.md).
+// rooms/protocol.py UNVERSIONED_EVENTS (rooms/tests/test_protocol.py keeps the two the same).
 const UNVERSIONED = new Set([
-  "snapshot", "presence_changed", "members_changed", "table_paused", "table_resumed",
+  "snapshot", "presence_changed", "members_changed", "team_renamed", "table_paused",
+  "table_resumed", "session_ended",
 ]);
 // Close codes after which reconnecting cannot help (rooms/protocol.py CLOSE_*).
 const FINAL_CLOSE = {

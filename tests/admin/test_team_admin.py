@@ -263,6 +263,20 @@ def test_a_facilitator_handover_on_the_team_page_reaches_open_tables(
     assert [e["data"] for e in c.channel.events()] == [{"user_id": c.newcomer.pk, "role": None}]
 
 
+def test_a_team_renamed_in_the_admin_is_renamed_on_open_tables(admin_client_, crew, committed):
+    c = crew
+    with committed("default"):
+        response = admin_client_.post(c.url, team_page_data(c.team, name="Crew Two"))
+    assert response.status_code == 302
+    assert [(e["type"], e["data"]) for e in c.channel.events()] == [
+        ("team_renamed", {"team": {"id": c.team.pk, "slug": c.team.slug, "name": "Crew Two"}})
+    ]
+    # Saved again unchanged: nothing to tell.
+    with committed("default"):
+        admin_client_.post(c.url, team_page_data(c.team, name="Crew Two"))
+    assert c.channel.events() == []
+
+
 @pytest.mark.parametrize("change", ["demote", "delete"])
 def test_the_team_page_keeps_the_last_facilitator_and_saves_nothing(
     admin_client_, crew, committed, change
