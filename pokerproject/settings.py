@@ -441,6 +441,9 @@ WHITENOISE_USE_FINDERS = DEBUG
 ROOM_MAX_FRAME_BYTES = env.int("ROOM_MAX_FRAME_BYTES", default=4096)
 ROOM_RATE_LIMIT_PER_SECOND = env.int("ROOM_RATE_LIMIT_PER_SECOND", default=20)
 ROOM_RATE_LIMIT_BURST = env.int("ROOM_RATE_LIMIT_BURST", default=40)
+# A socket whose frames are refused this many times in a row is closed (4429): each refusal
+# still costs a parse and an error frame.
+ROOM_RATE_LIMIT_CLOSE_AFTER = env.int("ROOM_RATE_LIMIT_CLOSE_AFTER", default=100)
 # The live table page's heartbeat: a ping every N seconds; no answer within M means the network
 # dropped silently and the page reconnects.
 ROOM_HEARTBEAT_SECONDS = env.float("ROOM_HEARTBEAT_SECONDS", default=15.0)

@@ -151,6 +151,8 @@ ERROR_CODES = {
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+# A socket that went on sending after ROOM_RATE_LIMIT_CLOSE_AFTER refused frames in a row.
+CLOSE_TOO_MANY_FRAMES = 4429
 # RFC 6455's "try again later": the team's database cannot be reached (after a
 # ``shard_unavailable`` error frame); the client reconnects with back-off.
 CLOSE_TRY_AGAIN = 1013

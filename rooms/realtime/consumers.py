@@ -98,6 +98,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     membership = None
     group: str | None = None
     session: str | None = None
+    refused_in_a_row = 0  # frames refused by the rate limit since the last one it let through
     # This socket's key in its team's presence rows (see ``__call__``).
     channel_name = ""
     # Team events reach the socket from the worker's fan-out (rooms.realtime.fanout),
@@ -310,6 +311,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
             # Every frame counts against the limit, bad and oversized ones too; a frame over
             # the limit is still parsed (frames are small) so the error can echo its request_id.
             allowed = self.bucket.take()
+            if allowed:
+                self.refused_in_a_row = 0
+            else:
+                self.refused_in_a_row += 1
+                if self.refused_in_a_row > settings.ROOM_RATE_LIMIT_CLOSE_AFTER:
+                    logger.warning("closing a flooding socket of user %s", self.membership.user_id)
+                    metrics.command(name, "rate_limited", started)
+                    self.gone = True
+                    await self.close(code=protocol.CLOSE_TOO_MANY_FRAMES)
+                    return
             try:
                 size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
                 if size > settings.ROOM_MAX_FRAME_BYTES:

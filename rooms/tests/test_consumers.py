@@ -332,6 +332,30 @@ async def test_flood_is_rate_limited(table, settings):
         await bob.close()
 
 
+async def test_a_client_that_keeps_flooding_is_disconnected(table, settings):
+    """Refused frames still cost the server a parse and an error frame each: a socket that
+    goes on sending past its limit is closed (4429) instead of being answered for ever."""
+    settings.ROOM_RATE_LIMIT_PER_SECOND = 0  # no refill during the test
+    settings.ROOM_RATE_LIMIT_BURST = 1
+    settings.ROOM_RATE_LIMIT_CLOSE_AFTER = 3
+    bob = await connect(table["bob"])
+    alice = await connect(table["alice"])
+    try:
+        assert (await bob.command("ping"))["type"] == "ack"
+        for _ in range(3):
+            assert (await bob.command("ping"))["code"] == "rate_limited"
+        await bob.ws.send_to(text_data='{"type": "ping", "request_id": "last"}')
+        assert (await bob.ws.receive_output(timeout=TIMEOUT)) == {
+            "type": "websocket.close",
+            "code": protocol.CLOSE_TOO_MANY_FRAMES,
+        }
+        # The others at the table are not affected.
+        assert (await alice.command("ping"))["type"] == "ack"
+    finally:
+        await alice.close()
+        await bob.close()
+
+
 async def refusal(slug: str, cookie: bytes | None = None) -> dict:
     """What the server answers a socket opened on ``slug``'s table with ``cookie``."""
     headers = [ORIGIN] + ([(b"cookie", cookie)] if cookie else [])
