@@ -10,7 +10,7 @@ ROOM_MAX_FRAME_BYTES ?= 4096
 WS_MAX_SIZE ?= $(shell echo $$(( $(ROOM_MAX_FRAME_BYTES) * 16 )))
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast lint typecheck format migrate demo admin check-deploy clean cluster cluster-stop bench schema faults
+.PHONY: help run test test-fast screenshots lint typecheck format migrate demo admin check-deploy clean cluster cluster-stop bench schema faults
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-14s %s\n", $$1, $$2}'
@@ -50,6 +50,11 @@ test: $(VENV)/.dev ## Run the whole test suite (services from the environment; e
 # One worker per core (pytest-xdist); each has its own in-memory SQLite or test_*_gwN databases.
 test-fast: $(VENV)/.dev ## Run the tests that start no browser and no process (servers, workers, Redis)
 	$(PY) -m pytest -n auto -m "not browser and not processes"
+
+# The browser tests photograph the main screens into var/screenshots/ on every run; this writes
+# them where the README shows them instead (tests/e2e/test_screenshots.py).
+screenshots: $(VENV)/.dev ## Refresh docs/screenshots/*.png (the README's pictures) in the browser; needs Chromium and Redis
+	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest tests/e2e/test_screenshots.py -q
 
 lint: $(VENV)/.dev ## ruff lint and format check, import contracts, mypy on the core packages
 	$(VENV)/bin/ruff check .

@@ -1,26 +1,35 @@
 """A real server and a real Chromium for the browser tests.
 
-The server is a separate Daphne process in embedded mode (in-memory channel layer, SQLite files
-in a temporary directory), migrated and seeded with the demo team. It has its own databases, so
-these tests never use pytest-django's ``db`` fixture.
+One Daphne process for the whole session, on the Redis channel layer (the pub/sub layer the
+cluster runs) and Redis cache, as deployed: ``REDIS_URL`` from the environment, the local Redis
+otherwise, under a key prefix of this session's own so that parallel runs on one Redis never hear
+each other's tables. Its databases are SQLite files in a temporary directory, migrated and seeded
+with the demo team, so these tests never use pytest-django's ``db`` fixture. Without a Redis the
+browser tests are skipped, except in CI where they must run.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO_PASSWORD = "e2e-demo-password"
+# The password `make run` gives the demo users, so the login page in the screenshots says what a
+# fresh install says.
+DEMO_PASSWORD = "poker-demo"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",
@@ -56,11 +65,30 @@ def _tail(path: Path, lines: int = 80) -> str:
         return "(no server log)"
 
 
-def _server_env(tmp: Path) -> dict[str, str]:
+def _reachable_redis() -> str:
+    """The Redis the live server uses: ``REDIS_URL``, or the local one; skipped (failed in CI)
+    when it does not answer."""
+    url = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except (redis.RedisError, OSError) as exc:
+        _skip_or_fail(f"no Redis at {url} for the browser tests' live server: {exc}")
+    return url
+
+
+def _server_env(tmp: Path, redis_url: str) -> dict[str, str]:
     env = os.environ.copy()
-    for name in ("REDIS_URL", "CELERY_BROKER_URL"):
-        env.pop(name, None)
+    # Celery stays eager (outbox tasks on the server's background threads): no worker here.
+    env.pop("CELERY_BROKER_URL", None)
+    env.pop("REDIS_CACHE_URL", None)
+    run_prefix = os.environ.get("CHANNEL_LAYER_PREFIX") or "poker"
     env.update(
+        REDIS_URL=redis_url,
+        CHANNEL_LAYER_BACKEND="pubsub",
+        # The run's prefix (CI sets one per run) plus one per session: two sessions of one run
+        # (`make test`, then a file by hand) and runs on other checkouts stay apart.
+        CHANNEL_LAYER_PREFIX=f"{run_prefix}-e2e-{uuid.uuid4().hex[:8]}",
+        DEMO_PASSWORD=DEMO_PASSWORD,
         DATABASE_URL=f"sqlite:///{tmp}/default.sqlite3",
         SHARD_URLS=f"eu-1@eu=sqlite:///{tmp}/shard-eu-1.sqlite3",
         DJANGO_DEBUG="true",
@@ -122,9 +150,11 @@ def mail_server():
 def live_server_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, mail_server
 ) -> Iterator[str]:
-    """Start a migrated, seeded Daphne on a free port; yield its base URL."""
+    """Start a migrated, seeded Daphne on the Redis channel layer on a free port; yield its base
+    URL."""
+    redis_url = _reachable_redis()
     tmp = tmp_path_factory.mktemp("e2e-server")
-    env = _server_env(tmp)
+    env = _server_env(tmp, redis_url)
     env["EMAIL_URL"] = mail_server.url
     _manage(env, "migrate_all")
     _manage(env, "seed_demo", "--password", DEMO_PASSWORD)
@@ -154,12 +184,46 @@ def live_server_url(
             process.wait()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def live_manage(request: pytest.FixtureRequest, live_server_url: str):
     """``live_manage("shell", "-c", code)``: a management command on the live server's
     databases (to set up a team of a test's own)."""
     env = request.config.stash[_server_env_key]
     return lambda *args: _manage(env, *args)
+
+
+TEAM_SETUP = """
+from accounts import services
+from accounts.models import Membership, User
+from accounts.roles import Role
+from stories import services as stories
+users = {{}}
+for name in ("lead", "bob", "carol", "olga"):
+    user, _ = User.objects.get_or_create(username="{prefix}-" + name)
+    user.first_name = name.capitalize()
+    user.set_password("{password}")
+    user.save()
+    users[name] = user
+team = services.team_create(name="{prefix}", creator=users["lead"])
+assert team.slug == "{prefix}", team.slug
+services.membership_add(team=team, user=users["bob"], role=Role.VOTER)
+services.membership_add(team=team, user=users["carol"], role=Role.VOTER)
+services.membership_add(team=team, user=users["olga"], role=Role.OBSERVER)
+lead = Membership.objects.select_related("team").get(team=team, user=users["lead"])
+for key, title in (("T-1", "Pay by card"), ("T-2", "Pay by invoice")):
+    stories.story_create(membership=lead, title=title, external_key=key)
+"""
+
+
+@pytest.fixture
+def team(live_manage, request: pytest.FixtureRequest) -> str:
+    """A team of this test's own on the live server, so that what the test changes (decks,
+    guests, auto-reveal, roles, members) touches no other test's table. Its slug is also the
+    prefix of its members' user names: ``<slug>-lead`` (facilitator), ``-bob`` and ``-carol``
+    (voters), ``-olga`` (observer), each with the demo password; two stories in its backlog."""
+    prefix = re.sub(r"[^a-z]", "", request.node.name.lower())[-20:]
+    live_manage("shell", "-c", TEAM_SETUP.format(prefix=prefix, password=DEMO_PASSWORD))
+    return prefix
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -1,28 +1,16 @@
-"""A guest joins the demo team's table by its guest link in a fresh browser, votes, reloads and
-signs up; the facilitator reveals and sees the guest's card. Against a Daphne on the Redis
+"""A guest joins a team's table by its guest link in a fresh browser, votes, reloads and signs
+up; the facilitator reveals and sees the guest's card. Against the live server on the Redis
 channel layer (and Redis cache), as the cluster runs it."""
 
 from __future__ import annotations
 
 import os
 import re
-import subprocess
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
-from tests.e2e.conftest import (
-    DEMO_PASSWORD,
-    _daphne,
-    _free_port,
-    _manage,
-    _server_env,
-    _skip_or_fail,
-    _wait_healthy,
-)
+from tests.e2e.conftest import DEMO_PASSWORD
 
 try:
     from playwright.sync_api import Browser, Page, expect
@@ -33,53 +21,10 @@ except ImportError:  # CI must run these tests; elsewhere a missing package only
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
-TEAM = "/teams/demo/"
-TABLE = "/teams/demo/table/"
 TIMEOUT_MS = 10_000
 GUEST_PASSWORD = "guest-turned-member-42"
 
 expect.set_options(timeout=TIMEOUT_MS)
-
-
-@pytest.fixture(scope="module")
-def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Daphne like the shared live server's, but on Redis (``REDIS_URL``, default the local
-    one) with the pub/sub channel layer under a prefix of its own."""
-    redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-    try:
-        redis.Redis.from_url(redis_url, socket_connect_timeout=2).ping()
-    except redis.RedisError:
-        _skip_or_fail(f"no Redis at {redis_url} for the guest browser test")
-    tmp = tmp_path_factory.mktemp("e2e-guests")
-    env = _server_env(tmp)
-    env.update(
-        REDIS_URL=redis_url,
-        CHANNEL_LAYER_BACKEND="pubsub",
-        CHANNEL_LAYER_PREFIX=f"e2e-guests-{uuid.uuid4().hex[:8]}",
-    )
-    _manage(env, "migrate_all")
-    _manage(env, "seed_demo", "--password", DEMO_PASSWORD)
-    port = _free_port()
-    log = tmp / "server.log"
-    url = f"http://127.0.0.1:{port}"
-    with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603 - our own daphne
-            [*_daphne(), "-b", "127.0.0.1", "-p", str(port), "pokerproject.asgi:application"],
-            cwd=Path(__file__).resolve().parents[2],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_healthy(url, process, log)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def new_page(browser: Browser, base_url: str, who: str, errors: list[str]) -> Page:
@@ -96,45 +41,46 @@ def live(page: Page) -> None:
 
 
 def test_a_guest_joins_by_link_votes_reloads_and_signs_up(
-    browser: Browser, redis_server_url: str, tmp_path: Path
+    browser: Browser, live_server_url: str, team: str, tmp_path: Path
 ):
+    team_page, table = f"/teams/{team}/", f"/teams/{team}/table/"
     errors: list[str] = []
-    alice = new_page(browser, redis_server_url, "alice", errors)
-    alice.goto(f"/accounts/login/?next={TEAM}")
-    alice.fill("#id_username", "alice")
-    alice.fill("#id_password", DEMO_PASSWORD)
-    alice.get_by_role("button", name="Log in", exact=True).click()
-    alice.wait_for_url(f"**{TEAM}")
+    lead = new_page(browser, live_server_url, "lead", errors)
+    lead.goto(f"/accounts/login/?next={team_page}")
+    lead.fill("#id_username", f"{team}-lead")
+    lead.fill("#id_password", DEMO_PASSWORD)
+    lead.get_by_role("button", name="Log in", exact=True).click()
+    lead.wait_for_url(f"**{team_page}")
 
-    # Alice lets guests in and copies the link.
-    alice.locator("input[name=allow_guests]").check()
-    alice.locator("select[name=guest_role]").select_option("voter")
-    alice.get_by_role("button", name="Save guest settings").click()
-    link = alice.locator("#guest-link").input_value()
-    copy = alice.locator("button[data-copy=guest-link]")
+    # The facilitator lets guests in and copies the link.
+    lead.locator("input[name=allow_guests]").check()
+    lead.locator("select[name=guest_role]").select_option("voter")
+    lead.get_by_role("button", name="Save guest settings").click()
+    link = lead.locator("#guest-link").input_value()
+    copy = lead.locator("button[data-copy=guest-link]")
     expect(copy).to_have_text("Copy")
     copy.click()
     expect(copy).to_have_text(re.compile(r"^(Copied|Selected: copy it)$"))
     assert re.search(r"/guest/[\w-]{32,}/$", link), link
-    alice.goto(TABLE)
-    live(alice)
+    lead.goto(table)
+    live(lead)
 
     # A fresh browser: no account, no cookie. A name, and the guest is at the table.
-    guest = new_page(browser, redis_server_url, "guest", errors)
+    guest = new_page(browser, live_server_url, "guest", errors)
     guest.goto(link)
     guest.fill("#id_name", "Gina Guest")
     guest.get_by_role("button", name="Join the table").click()
-    guest.wait_for_url(f"**{TABLE}")
+    guest.wait_for_url(f"**{table}")
     live(guest)
     expect(guest.locator("#my-role")).to_have_text("voter")
-    gina = alice.locator("#participants .seat", has_text="Gina Guest")
+    gina = lead.locator("#participants .seat", has_text="Gina Guest")
     expect(gina).to_have_attribute("data-online", "true")
     expect(gina).to_have_attribute("data-guest", "true")
     expect(gina.locator(".badge.guest")).to_have_text("guest")
-    seats = alice.locator("#participants .seat").count()
+    seats = lead.locator("#participants .seat").count()
 
-    # Alice starts a round; the guest votes 13; Alice sees that, not what.
-    alice.get_by_role("button", name="Start a round on the chosen story").click()
+    # The facilitator starts a round; the guest votes 13; the others see that, not what.
+    lead.get_by_role("button", name="Start a round on the chosen story").click()
     expect(guest.locator("#table")).to_have_attribute("data-round-status", "voting")
     guest.locator('#hand button.play-card[data-value="13"]').click()
     expect(gina).to_have_attribute("data-voted", "true")
@@ -148,14 +94,14 @@ def test_a_guest_joins_by_link_votes_reloads_and_signs_up(
     expect(guest.locator('#hand button.play-card[data-value="13"]')).to_have_attribute(
         "aria-pressed", "true"
     )
-    expect(alice.locator("#participants .seat")).to_have_count(seats)
+    expect(lead.locator("#participants .seat")).to_have_count(seats)
     expect(gina).to_have_attribute("data-online", "true")
 
-    # Alice reveals and sees the guest's card.
-    alice.get_by_role("button", name="Reveal the cards").click()
+    # The facilitator reveals and sees the guest's card.
+    lead.get_by_role("button", name="Reveal the cards").click()
     expect(gina.locator(".seat-card")).to_have_text("13")
     expect(guest.locator("#participants .seat.me .seat-card")).to_have_text("13")
-    alice.screenshot(path=tmp_path / "alice-sees-guest-vote.png", full_page=True)
+    lead.screenshot(path=tmp_path / "lead-sees-guest-vote.png", full_page=True)
 
     # The guest keeps the seat by signing up: the same member, now with an account.
     guest.get_by_role("link", name="Sign up to keep your seat").click()
@@ -164,21 +110,21 @@ def test_a_guest_joins_by_link_votes_reloads_and_signs_up(
     guest.fill("#id_password2", GUEST_PASSWORD)
     guest.get_by_role("button", name="Sign up").click()
     guest.wait_for_url("**/teams/")
-    expect(guest.locator(".team-list")).to_contain_text("Demo")
+    expect(guest.locator(".team-list")).to_contain_text(team)
     expect(guest.get_by_role("button", name=re.compile(r"Log out \(gina\)"))).to_be_visible()
-    guest.goto(TABLE)
+    guest.goto(table)
     live(guest)
     expect(guest.locator("#participants .seat.me")).to_contain_text("Gina Guest")
     expect(guest.locator("#participants .seat.me .badge.guest")).to_have_count(0)
-    expect(alice.locator("#participants .seat")).to_have_count(seats)
+    expect(lead.locator("#participants .seat")).to_have_count(seats)
 
     # And logs in with it from another browser.
-    again = new_page(browser, redis_server_url, "gina", errors)
-    again.goto(f"/accounts/login/?next={TABLE}")
+    again = new_page(browser, live_server_url, "gina", errors)
+    again.goto(f"/accounts/login/?next={table}")
     again.fill("#id_username", "gina")
     again.fill("#id_password", GUEST_PASSWORD)
     again.get_by_role("button", name="Log in", exact=True).click()
-    again.wait_for_url(f"**{TABLE}")
+    again.wait_for_url(f"**{table}")
     live(again)
     expect(again.locator("#participants .seat.me")).to_contain_text("Gina Guest")
     assert errors == []

@@ -2,8 +2,9 @@
 reveals, auto-reveal once everyone present has voted, kick and promote from the table, and a
 facilitator on a phone plays a round without scrolling to the controls.
 
-Each test sets up a team of its own (users ``<prefix>-lead``, ``-bob``, ``-carol`` and
-``-olga``), so what it changes (auto-reveal, roles, members) touches no other test's table.
+Each test plays at a team of its own (the ``team`` fixture: users ``<slug>-lead``, ``-bob``,
+``-carol`` and ``-olga``), so what it changes (auto-reveal, roles, members) touches no other
+test's table.
 """
 
 from __future__ import annotations
@@ -30,32 +31,6 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 expect.set_options(timeout=TIMEOUT_MS)
-
-SETUP = """
-from accounts import services
-from accounts.models import User
-from accounts.roles import Role
-users = {{}}
-for name in ("lead", "bob", "carol", "olga"):
-    user, _ = User.objects.get_or_create(username="{prefix}-" + name)
-    user.first_name = name.capitalize()
-    user.set_password("{password}")
-    user.save()
-    users[name] = user
-team = services.team_create(name="{prefix}", creator=users["lead"])
-assert team.slug == "{prefix}", team.slug
-services.membership_add(team=team, user=users["bob"], role=Role.VOTER)
-services.membership_add(team=team, user=users["carol"], role=Role.VOTER)
-services.membership_add(team=team, user=users["olga"], role=Role.OBSERVER)
-"""
-
-
-@pytest.fixture
-def team(live_manage, request) -> str:
-    """A team of this test's own; returns its slug (= the user names' prefix)."""
-    prefix = re.sub(r"[^a-z]", "", request.node.name.lower())[-20:]
-    live_manage("shell", "-c", SETUP.format(prefix=prefix, password=DEMO_PASSWORD))
-    return prefix
 
 
 def open_table(browser: Browser, base_url: str, slug: str, who: str, viewport: dict) -> Page:
