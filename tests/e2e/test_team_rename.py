@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.test_rounds import DESKTOP, close, open_table, team  # noqa: F401 - the fixture
+from tests.e2e.test_rounds import DESKTOP, close, open_table
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.processes]
 def test_a_renamed_team_is_renamed_on_open_tables(
     browser: Browser,
     live_server_url: str,
-    team: str,  # noqa: F811
+    team: str,
 ):
     lead = open_table(browser, live_server_url, team, "lead", DESKTOP)
     bob = open_table(browser, live_server_url, team, "bob", DESKTOP)
