@@ -6,7 +6,7 @@ import pytest
 from django.db import IntegrityError
 
 from accounts import roles
-from accounts.models import Team
+from accounts.models import Membership, Team
 from accounts.roles import Role
 from conftest import facilitator_of
 from rooms import selectors as room_selectors
@@ -132,6 +132,8 @@ def test_update_and_delete_of_another_teams_story_is_unknown_story(backlog, team
         services.story_delete(membership=b.lead, story_id=theirs.pk)
     with pytest.raises(table_services.UnknownStory):
         services.story_move(membership=b.lead, story_id=theirs.pk, offset=1)
+    with pytest.raises(table_services.UnknownStory):
+        services.story_move(membership=b.lead, story_id=theirs.pk, position=1)
     theirs.refresh_from_db(using=beta.shard)
     assert theirs.title == "Theirs"
 
@@ -226,6 +228,87 @@ def test_move_closes_gaps_in_positions(backlog):
     services.story_move(membership=b.lead, story_id=c.pk, offset=-1)
     assert titles(b) == ["A", "C", "B"]
     assert positions(b) == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("moved", "position", "order"),
+    [
+        ("C", 1, "C A B D"),
+        ("A", 3, "B C A D"),
+        ("B", 4, "A C D B"),
+        ("B", 2, "A B C D"),  # where it is
+        ("B", 99, "A C D B"),  # past the end: the end
+    ],
+)
+def test_move_to_a_position(backlog, moved, position, order):
+    b = backlog
+    stories = {s.title: s for s in create(b, "A", "B", "C", "D")}
+    ids = services.story_move(membership=b.bob, story_id=stories[moved].pk, position=position)
+    assert titles(b) == order.split()
+    assert ids == [stories[title].pk for title in order.split()]
+    assert positions(b) == [1, 2, 3, 4]
+
+
+def test_a_position_counts_in_the_order_of_the_moment_not_in_stored_numbers(backlog):
+    """Positions with gaps (10, 20, 35) still mean places 1, 2, 3."""
+    b = backlog
+    a, bb, c = create(b, "A", "B", "C")
+    for story, stored in ((a, 10), (bb, 20), (c, 35)):
+        Story.objects.using(b.shard).filter(pk=story.pk).update(position=stored)
+    services.story_move(membership=b.lead, story_id=a.pk, position=2)
+    assert titles(b) == ["B", "A", "C"]
+    assert positions(b) == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"position": 0}, "A position in the backlog counts from 1."),
+        ({"position": -3}, "A position in the backlog counts from 1."),
+        ({}, "Give exactly one of a position and an offset."),
+        ({"position": 1, "offset": 1}, "Give exactly one of a position and an offset."),
+    ],
+)
+def test_a_move_without_a_valid_place_is_refused_and_changes_nothing(backlog, kwargs, message):
+    b = backlog
+    _a, bb = create(b, "A", "B")
+    b.channel.events()
+    before = version(b)
+    with pytest.raises(services.InvalidMove) as refused:
+        b.act(services.story_move, membership=b.lead, story_id=bb.pk, **kwargs)
+    assert refused.value.message == message
+    assert refused.value.code == "invalid"
+    assert titles(b) == ["A", "B"]
+    assert version(b) == before
+    assert b.channel.events() == []
+
+
+def test_a_voter_moves_stories_only_while_the_team_lets_voters_edit_the_backlog(backlog):
+    b = backlog
+    _a, bb = create(b, "A", "B")
+    Team.objects.filter(pk=b.team.pk).update(voters_edit_backlog=False)
+    bob = Membership.objects.select_related("team").get(pk=b.bob.pk)
+    b.channel.events()
+    before = version(b)
+    with pytest.raises(roles.Forbidden, match="only facilitators edit the backlog"):
+        b.act(services.story_move, membership=bob, story_id=bb.pk, position=1)
+    assert titles(b) == ["A", "B"]
+    assert version(b) == before
+    assert b.channel.events() == []
+    # A facilitator still may.
+    lead = Membership.objects.select_related("team").get(pk=b.lead.pk)
+    services.story_move(membership=lead, story_id=bb.pk, position=1)
+    assert titles(b) == ["B", "A"]
+
+
+def test_a_move_to_a_position_reaches_open_tables_with_the_new_order(backlog):
+    b = backlog
+    a, bb, c = create(b, "A", "B", "C")
+    b.channel.events()
+    b.act(services.story_move, membership=b.bob, story_id=c.pk, position=1)
+    [event] = b.channel.events()
+    assert event["type"] == "backlog_changed"
+    assert [s["id"] for s in event["data"]["backlog"]] == [str(c.pk), str(a.pk), str(bb.pk)]
 
 
 # --- Permissions and announcements ------------------------------------------------------------
