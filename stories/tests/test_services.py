@@ -200,63 +200,40 @@ def test_delete_keeps_finished_rounds_in_history_detached(backlog):
 
 
 @pytest.mark.parametrize(
-    ("moved", "offset", "order"),
+    ("moved", "move", "order"),
     [
-        ("C", -1, "A C B D"),
-        ("B", 1, "A C B D"),
-        ("C", -(10**6), "C A B D"),  # top
-        ("B", 10**6, "A C D B"),  # bottom
-        ("A", -1, "A B C D"),  # already first
-        ("D", 1, "A B C D"),  # already last
-        ("A", 2, "B C A D"),
+        ("C", {"offset": -1}, "A C B D"),
+        ("B", {"offset": 1}, "A C B D"),
+        ("C", {"offset": -(10**6)}, "C A B D"),  # top
+        ("B", {"offset": 10**6}, "A C D B"),  # bottom
+        ("A", {"offset": -1}, "A B C D"),  # already first
+        ("D", {"offset": 1}, "A B C D"),  # already last
+        ("A", {"offset": 2}, "B C A D"),
+        ("C", {"position": 1}, "C A B D"),
+        ("A", {"position": 3}, "B C A D"),
+        ("B", {"position": 4}, "A C D B"),
+        ("B", {"position": 2}, "A B C D"),  # where it is
+        ("B", {"position": 99}, "A C D B"),  # past the end: the end
     ],
 )
-def test_move_renumbers_the_backlog(backlog, moved, offset, order):
+def test_move_renumbers_the_backlog(backlog, moved, move, order):
     b = backlog
     stories = {s.title: s for s in create(b, "A", "B", "C", "D")}
-    ids = services.story_move(membership=b.bob, story_id=stories[moved].pk, offset=offset)
+    ids = services.story_move(membership=b.bob, story_id=stories[moved].pk, **move)
     assert titles(b) == order.split()
     assert ids == [stories[title].pk for title in order.split()]
     assert positions(b) == [1, 2, 3, 4]
 
 
-def test_move_closes_gaps_in_positions(backlog):
+@pytest.mark.parametrize("move", [{"offset": -1}, {"position": 2}])
+def test_move_closes_gaps_in_positions(backlog, move):
+    """Stored positions with gaps (10, 20, 35) still mean places 1, 2, 3."""
     b = backlog
     a, bb, c = create(b, "A", "B", "C")
     for story, position in ((a, 10), (bb, 20), (c, 35)):
         Story.objects.using(b.shard).filter(pk=story.pk).update(position=position)
-    services.story_move(membership=b.lead, story_id=c.pk, offset=-1)
+    services.story_move(membership=b.lead, story_id=c.pk, **move)
     assert titles(b) == ["A", "C", "B"]
-    assert positions(b) == [1, 2, 3]
-
-
-@pytest.mark.parametrize(
-    ("moved", "position", "order"),
-    [
-        ("C", 1, "C A B D"),
-        ("A", 3, "B C A D"),
-        ("B", 4, "A C D B"),
-        ("B", 2, "A B C D"),  # where it is
-        ("B", 99, "A C D B"),  # past the end: the end
-    ],
-)
-def test_move_to_a_position(backlog, moved, position, order):
-    b = backlog
-    stories = {s.title: s for s in create(b, "A", "B", "C", "D")}
-    ids = services.story_move(membership=b.bob, story_id=stories[moved].pk, position=position)
-    assert titles(b) == order.split()
-    assert ids == [stories[title].pk for title in order.split()]
-    assert positions(b) == [1, 2, 3, 4]
-
-
-def test_a_position_counts_in_the_order_of_the_moment_not_in_stored_numbers(backlog):
-    """Positions with gaps (10, 20, 35) still mean places 1, 2, 3."""
-    b = backlog
-    a, bb, c = create(b, "A", "B", "C")
-    for story, stored in ((a, 10), (bb, 20), (c, 35)):
-        Story.objects.using(b.shard).filter(pk=story.pk).update(position=stored)
-    services.story_move(membership=b.lead, story_id=a.pk, position=2)
-    assert titles(b) == ["B", "A", "C"]
     assert positions(b) == [1, 2, 3]
 
 

@@ -3,8 +3,8 @@ with the mouse and with a finger, and with the keyboard alone. The new order is 
 shows it) and reaches the open tables of other members without a reload; a move the server
 refuses puts the row back and says why.
 
-Each test sets up a team of its own (users ``<prefix>-lead``, ``-bob`` and ``-olga``) with the
-stories A, B, C and D, in that order.
+Each test sets up a team of its own (users ``<prefix>-lead``, ``-bob``, ``-carol`` and
+``-olga``, as in test_rounds.py) with the stories A, B, C and D, in that order.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e import test_rounds as rounds
 from tests.e2e.conftest import DEMO_PASSWORD
 
 try:
@@ -26,31 +27,17 @@ except ImportError:  # CI must run these tests; elsewhere a missing package only
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
-TIMEOUT_MS = 10_000
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
+DESKTOP, PHONE, TIMEOUT_MS = rounds.DESKTOP, rounds.PHONE, rounds.TIMEOUT_MS
 
-expect.set_options(timeout=TIMEOUT_MS)
-
-SETUP = """
-from accounts import services
-from accounts.models import User
-from accounts.roles import Role
+# The table tests' team (lead, bob, carol voting, olga observing) with four stories.
+SETUP = (
+    rounds.SETUP
+    + """
 from stories.services import story_create_for_team
-users = {{}}
-for name in ("lead", "bob", "olga"):
-    user, _ = User.objects.get_or_create(username="{prefix}-" + name)
-    user.first_name = name.capitalize()
-    user.set_password("{password}")
-    user.save()
-    users[name] = user
-team = services.team_create(name="{prefix}", creator=users["lead"])
-assert team.slug == "{prefix}", team.slug
-services.membership_add(team=team, user=users["bob"], role=Role.VOTER)
-services.membership_add(team=team, user=users["olga"], role=Role.OBSERVER)
 for title in "ABCD":
     story_create_for_team(team=team, title=title)
 """
+)
 
 DELETE_STORY = """
 from accounts.models import Team
@@ -97,12 +84,6 @@ def open_backlog(browser: Browser, base_url: str, slug: str, who: str, **options
     return page
 
 
-def open_table(browser: Browser, base_url: str, slug: str, who: str) -> Page:
-    page = log_in(browser, base_url, slug, who, f"/teams/{slug}/table/")
-    expect(page.locator("#table")).to_have_attribute("data-connection", "live")
-    return page
-
-
 def backlog_titles(page: Page) -> Locator:
     return page.locator("ol.story-list > li.story .story-title")
 
@@ -136,12 +117,6 @@ def drag_with_the_mouse(page: Page, title: str, above: str) -> None:
     expect(page.locator("ol.story-list > li.drop-indicator")).to_have_count(0)
 
 
-def close(*pages: Page) -> None:
-    for page in pages:
-        assert page.errors == []  # type: ignore[attr-defined]
-        page.context.close()
-
-
 def test_reorder_by_mouse_and_by_keyboard_saves_and_reaches_open_tables(
     browser: Browser, live_server_url: str, team: str, tmp_path: Path
 ):
@@ -152,7 +127,7 @@ def test_reorder_by_mouse_and_by_keyboard_saves_and_reaches_open_tables(
     lead_table.on("pageerror", lambda error: lead_table.errors.append(str(error)))  # type: ignore[attr-defined]
     lead_table.goto(f"/teams/{team}/table/")
     expect(lead_table.locator("#table")).to_have_attribute("data-connection", "live")
-    bob_table = open_table(browser, live_server_url, team, "bob")
+    bob_table = rounds.open_table(browser, live_server_url, team, "bob", DESKTOP)
     expect(table_titles(bob_table)).to_have_text(["A", "B", "C", "D"])
     announcer = lead.locator("#announcer")
 
@@ -202,7 +177,7 @@ def test_reorder_by_mouse_and_by_keyboard_saves_and_reaches_open_tables(
     expect(backlog_titles(bob)).to_have_text(["D", "B", "C", "A"])
     expect(table_titles(bob_table)).to_have_text(["D", "B", "C", "A"])
     assert lead_table.errors == []  # type: ignore[attr-defined]
-    close(lead, bob_table, bob)  # the facilitator's table tab closes with their context
+    rounds.close(lead, bob_table, bob)  # the facilitator's table tab closes with their context
 
 
 def test_a_refused_move_puts_the_row_back_and_says_why(
@@ -236,7 +211,7 @@ def test_a_refused_move_puts_the_row_back_and_says_why(
     olga = log_in(browser, live_server_url, team, "olga", f"/teams/{team}/")
     expect(olga.locator("ol.story-list > li.story")).to_have_count(3)
     expect(olga.locator(".drag-handle")).to_have_count(0)
-    close(bob, lead, olga)
+    rounds.close(bob, lead, olga)
 
 
 def test_reorder_with_a_finger_on_a_phone(browser: Browser, live_server_url: str, team: str):
@@ -258,4 +233,4 @@ def test_reorder_with_a_finger_on_a_phone(browser: Browser, live_server_url: str
     expect(lead.locator("#announcer")).to_have_text("A moved to position 4 of 4.")
     lead.reload()
     expect(backlog_titles(lead)).to_have_text(["B", "C", "D", "A"])
-    close(lead)
+    rounds.close(lead)
