@@ -64,7 +64,7 @@ def team(live_manage, request) -> str:
 
 def log_in(browser: Browser, base_url: str, slug: str, who: str, path: str, **options) -> Page:
     """Log ``<slug>-<who>`` in and open ``path``; the page collects its script errors."""
-    context = browser.new_context(base_url=base_url, viewport=DESKTOP, **options)
+    context = browser.new_context(base_url=base_url, **{"viewport": DESKTOP, **options})
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     errors: list[str] = []
