@@ -119,7 +119,7 @@ def _move_input(post: QueryDict) -> dict[str, int]:
     a 1-based ``position`` (drag and drop, the keyboard). Raise InvalidMove for anything else."""
     if "position" in post:
         try:
-            return {"position": int(post["position"])}
+            return {"position": int(post.get("position", ""))}
         except ValueError:
             raise services.InvalidMove("A position in the backlog is a whole number.") from None
     offset = MOVE_DIRECTIONS.get(post.get("direction", ""))
