@@ -209,12 +209,7 @@ class StoryViewSet(viewsets.ViewSetMixin, TeamApi):
     def move(self, request: Request, slug: str, pk) -> Response:
         membership, story = self._story(request, slug, pk, Scope.WRITE)
         data = self._valid(self.MoveInputSerializer, request.data)
-        if "offset" in data:
-            offset = data["offset"]
-        else:
-            order = list(selectors.story_list(team=membership.team).values_list("pk", flat=True))
-            offset = data["position"] - 1 - order.index(story.pk)
-        order = services.story_move(membership=membership, story_id=story.pk, offset=offset)
+        order = services.story_move(membership=membership, story_id=story.pk, **data)
         return Response({"order": [str(pk) for pk in order]})
 
     @extend_schema(

@@ -38,6 +38,10 @@ class UnknownStory(DomainError):
     code = "unknown_story"
 
 
+class InvalidMove(DomainError):
+    code = "invalid"
+
+
 def _emit(name: str, team: Team, **data: Any) -> None:
     events.emit(events.Event(name, team, data), using=team.shard)
 
@@ -164,11 +168,24 @@ def story_delete(*, membership: Membership, story_id: uuid.UUID) -> None:
     story_delete_for_team(team=membership.team, story_id=story_id)
 
 
-def story_move(*, membership: Membership, story_id: uuid.UUID, offset: int) -> list[uuid.UUID]:
-    """Move a story ``offset`` places (negative: up) and renumber the backlog 1..n.
+def story_move(
+    *,
+    membership: Membership,
+    story_id: uuid.UUID,
+    offset: int | None = None,
+    position: int | None = None,
+) -> list[uuid.UUID]:
+    """Move a story ``offset`` places (negative: up) or to the 1-based ``position``, and
+    renumber the backlog 1..n. Give exactly one of them; a place past either end is the end.
 
+    The place a ``position`` names is worked out under the backlog's lock, so a move made
+    meanwhile by someone else cannot send the story anywhere but there.
     Returns the new order of story ids.
     """
+    if (offset is None) == (position is None):
+        raise InvalidMove("Give exactly one of a position and an offset.")
+    if position is not None and position < 1:
+        raise InvalidMove("A position in the backlog counts from 1.")
     _require_backlog_edit(membership)
     team = membership.team
     with team_atomic(team):
@@ -182,11 +199,12 @@ def story_move(*, membership: Membership, story_id: uuid.UUID, offset: int) -> l
         if index is None:
             raise UnknownStory("No such story in this team's backlog.")
         story = stories.pop(index)
-        stories.insert(max(0, min(len(stories), index + offset)), story)
+        target = position - 1 if position is not None else index + (offset or 0)
+        stories.insert(max(0, min(len(stories), target)), story)
         changed = []
-        for position, item in enumerate(stories, start=1):
-            if item.position != position:
-                item.position = position
+        for place, item in enumerate(stories, start=1):
+            if item.position != place:
+                item.position = place
                 changed.append(item)
         Story.objects.using(team.shard).bulk_update(changed, ["position"])
         _emit("story.moved", team, order=[s.pk for s in stories])

@@ -5,7 +5,7 @@ import uuid
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -109,18 +109,45 @@ def story_delete(request: HttpRequest, membership: Membership, pk: uuid.UUID) ->
     return redirect(_backlog_url(membership))
 
 
+MOVE_DIRECTIONS = {"up": -1, "down": 1, "top": -(10**6), "bottom": 10**6}
+# A refused move's status for the page's script; anything else it refuses is a 400.
+MOVE_REFUSAL_STATUS = {"forbidden": 403, "unknown_story": 404}
+
+
+def _move_input(post: QueryDict) -> dict[str, int]:
+    """The move a form or the page's script asks for: a ``direction`` (the up/down buttons) or
+    a 1-based ``position`` (drag and drop, the keyboard). Raise InvalidMove for anything else."""
+    if "position" in post:
+        try:
+            return {"position": int(post.get("position", ""))}
+        except ValueError:
+            raise services.InvalidMove("A position in the backlog is a whole number.") from None
+    offset = MOVE_DIRECTIONS.get(post.get("direction", ""))
+    if offset is None:
+        raise services.InvalidMove("Move a story up, down, to the top or to the bottom.")
+    return {"offset": offset}
+
+
 @require_POST
 @member_required
 def story_move(request: HttpRequest, membership: Membership, pk: uuid.UUID) -> HttpResponse:
-    offsets = {"up": -1, "down": 1, "top": -(10**6), "bottom": 10**6}
-    offset = offsets.get(request.POST.get("direction", ""))
-    if offset is None:
-        messages.error(request, "Move a story up, down, to the top or to the bottom.")
+    """Move a story. A plain form post is redirected back to the backlog (with a message if
+    refused); the backlog's script asks for JSON and gets the new order or the refusal."""
+    wants_json = request.get_preferred_type(["text/html", "application/json"]) == (
+        "application/json"
+    )
+    try:
+        order = services.story_move(membership=membership, story_id=pk, **_move_input(request.POST))
+    except DomainError as exc:
+        if wants_json:
+            return JsonResponse(
+                {"code": exc.code, "detail": exc.message},
+                status=MOVE_REFUSAL_STATUS.get(exc.code, 400),
+            )
+        messages.error(request, exc.message)
     else:
-        try:
-            services.story_move(membership=membership, story_id=pk, offset=offset)
-        except DomainError as exc:
-            messages.error(request, exc.message)
+        if wants_json:
+            return JsonResponse({"order": [str(story_id) for story_id in order]})
     return redirect(_backlog_url(membership) + f"#story-{pk}")
 
 

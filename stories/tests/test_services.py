@@ -6,7 +6,7 @@ import pytest
 from django.db import IntegrityError
 
 from accounts import roles
-from accounts.models import Team
+from accounts.models import Membership, Team
 from accounts.roles import Role
 from conftest import facilitator_of
 from rooms import selectors as room_selectors
@@ -132,6 +132,8 @@ def test_update_and_delete_of_another_teams_story_is_unknown_story(backlog, team
         services.story_delete(membership=b.lead, story_id=theirs.pk)
     with pytest.raises(table_services.UnknownStory):
         services.story_move(membership=b.lead, story_id=theirs.pk, offset=1)
+    with pytest.raises(table_services.UnknownStory):
+        services.story_move(membership=b.lead, story_id=theirs.pk, position=1)
     theirs.refresh_from_db(using=beta.shard)
     assert theirs.title == "Theirs"
 
@@ -198,34 +200,92 @@ def test_delete_keeps_finished_rounds_in_history_detached(backlog):
 
 
 @pytest.mark.parametrize(
-    ("moved", "offset", "order"),
+    ("moved", "move", "order"),
     [
-        ("C", -1, "A C B D"),
-        ("B", 1, "A C B D"),
-        ("C", -(10**6), "C A B D"),  # top
-        ("B", 10**6, "A C D B"),  # bottom
-        ("A", -1, "A B C D"),  # already first
-        ("D", 1, "A B C D"),  # already last
-        ("A", 2, "B C A D"),
+        ("C", {"offset": -1}, "A C B D"),
+        ("B", {"offset": 1}, "A C B D"),
+        ("C", {"offset": -(10**6)}, "C A B D"),  # top
+        ("B", {"offset": 10**6}, "A C D B"),  # bottom
+        ("A", {"offset": -1}, "A B C D"),  # already first
+        ("D", {"offset": 1}, "A B C D"),  # already last
+        ("A", {"offset": 2}, "B C A D"),
+        ("C", {"position": 1}, "C A B D"),
+        ("A", {"position": 3}, "B C A D"),
+        ("B", {"position": 4}, "A C D B"),
+        ("B", {"position": 2}, "A B C D"),  # where it is
+        ("B", {"position": 99}, "A C D B"),  # past the end: the end
     ],
 )
-def test_move_renumbers_the_backlog(backlog, moved, offset, order):
+def test_move_renumbers_the_backlog(backlog, moved, move, order):
     b = backlog
     stories = {s.title: s for s in create(b, "A", "B", "C", "D")}
-    ids = services.story_move(membership=b.bob, story_id=stories[moved].pk, offset=offset)
+    ids = services.story_move(membership=b.bob, story_id=stories[moved].pk, **move)
     assert titles(b) == order.split()
     assert ids == [stories[title].pk for title in order.split()]
     assert positions(b) == [1, 2, 3, 4]
 
 
-def test_move_closes_gaps_in_positions(backlog):
+@pytest.mark.parametrize("move", [{"offset": -1}, {"position": 2}])
+def test_move_closes_gaps_in_positions(backlog, move):
+    """Stored positions with gaps (10, 20, 35) still mean places 1, 2, 3."""
     b = backlog
     a, bb, c = create(b, "A", "B", "C")
     for story, position in ((a, 10), (bb, 20), (c, 35)):
         Story.objects.using(b.shard).filter(pk=story.pk).update(position=position)
-    services.story_move(membership=b.lead, story_id=c.pk, offset=-1)
+    services.story_move(membership=b.lead, story_id=c.pk, **move)
     assert titles(b) == ["A", "C", "B"]
     assert positions(b) == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"position": 0}, "A position in the backlog counts from 1."),
+        ({"position": -3}, "A position in the backlog counts from 1."),
+        ({}, "Give exactly one of a position and an offset."),
+        ({"position": 1, "offset": 1}, "Give exactly one of a position and an offset."),
+    ],
+)
+def test_a_move_without_a_valid_place_is_refused_and_changes_nothing(backlog, kwargs, message):
+    b = backlog
+    _a, bb = create(b, "A", "B")
+    b.channel.events()
+    before = version(b)
+    with pytest.raises(services.InvalidMove) as refused:
+        b.act(services.story_move, membership=b.lead, story_id=bb.pk, **kwargs)
+    assert refused.value.message == message
+    assert refused.value.code == "invalid"
+    assert titles(b) == ["A", "B"]
+    assert version(b) == before
+    assert b.channel.events() == []
+
+
+def test_a_voter_moves_stories_only_while_the_team_lets_voters_edit_the_backlog(backlog):
+    b = backlog
+    _a, bb = create(b, "A", "B")
+    Team.objects.filter(pk=b.team.pk).update(voters_edit_backlog=False)
+    bob = Membership.objects.select_related("team").get(pk=b.bob.pk)
+    b.channel.events()
+    before = version(b)
+    with pytest.raises(roles.Forbidden, match="only facilitators edit the backlog"):
+        b.act(services.story_move, membership=bob, story_id=bb.pk, position=1)
+    assert titles(b) == ["A", "B"]
+    assert version(b) == before
+    assert b.channel.events() == []
+    # A facilitator still may.
+    lead = Membership.objects.select_related("team").get(pk=b.lead.pk)
+    services.story_move(membership=lead, story_id=bb.pk, position=1)
+    assert titles(b) == ["B", "A"]
+
+
+def test_a_move_to_a_position_reaches_open_tables_with_the_new_order(backlog):
+    b = backlog
+    a, bb, c = create(b, "A", "B", "C")
+    b.channel.events()
+    b.act(services.story_move, membership=b.bob, story_id=c.pk, position=1)
+    [event] = b.channel.events()
+    assert event["type"] == "backlog_changed"
+    assert [s["id"] for s in event["data"]["backlog"]] == [str(c.pk), str(a.pk), str(bb.pk)]
 
 
 # --- Permissions and announcements ------------------------------------------------------------

@@ -242,6 +242,147 @@ def test_reorder_with_an_unknown_direction_changes_nothing(team):
     assert messages_of(response) == ["Move a story up, down, to the top or to the bottom."]
 
 
+# --- Moving to a position (drag and drop, the keyboard): one endpoint, JSON for the script ----
+
+
+def move(client: Client, t, story_id, data: dict, **headers):
+    return client.post(url("story_move", t, story_id), data, headers=headers)
+
+
+def move_json(client: Client, t, story_id, data: dict):
+    return move(client, t, story_id, data, accept="application/json")
+
+
+def test_a_plain_form_moves_a_story_to_a_position_and_goes_back_to_the_backlog(team):
+    t = team
+    _a, _b, c = add(t, "A", "B", "C")
+    response = move(t.as_bob, t, c.pk, {"position": "1"}, accept="text/html,*/*;q=0.8")
+    assert response.status_code == 302
+    assert response["Location"] == f"{t.team.get_absolute_url()}#story-{c.pk}"
+    assert titles(t) == ["C", "A", "B"]
+
+
+def test_the_backlog_script_gets_the_new_order_as_json(team):
+    t = team
+    a, b, c = add(t, "A", "B", "C")
+    response = move_json(t.as_bob, t, a.pk, {"position": "3"})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"order": [str(b.pk), str(c.pk), str(a.pk)]}
+    assert titles(t) == ["B", "C", "A"]
+    # The up/down buttons answer JSON as well when asked.
+    assert move_json(t.as_bob, t, a.pk, {"direction": "up"}).json()["order"][1] == str(a.pk)
+
+
+def test_a_move_checks_the_csrf_token_the_script_sends_in_a_header(team):
+    t = team
+    a, _b = add(t, "A", "B")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(t.bob.user)
+    client.get(url("team_detail", t))
+    token = client.cookies["csrftoken"].value
+    assert move_json(client, t, a.pk, {"position": "2"}).status_code == 403
+    assert titles(t) == ["A", "B"]
+    response = move(
+        client, t, a.pk, {"position": "2"}, accept="application/json", x_csrftoken=token
+    )
+    assert response.status_code == 200
+    assert titles(t) == ["B", "A"]
+
+
+@pytest.mark.parametrize(
+    ("data", "detail"),
+    [
+        ({"position": "0"}, "A position in the backlog counts from 1."),
+        ({"position": "-1"}, "A position in the backlog counts from 1."),
+        ({"position": "two"}, "A position in the backlog is a whole number."),
+        ({"position": ""}, "A position in the backlog is a whole number."),
+        ({"direction": "sideways"}, "Move a story up, down, to the top or to the bottom."),
+    ],
+)
+def test_a_move_to_no_valid_place_is_a_clear_400_and_changes_nothing(team, data, detail):
+    t = team
+    _a, b = add(t, "A", "B")
+    response = move_json(t.as_lead, t, b.pk, data)
+    assert response.status_code == 400
+    assert response.json() == {"code": "invalid", "detail": detail}
+    assert titles(t) == ["A", "B"]
+    # A plain form gets the same sentence as a message on the backlog page.
+    response = move(t.as_lead, t, b.pk, data)
+    assert response.status_code == 302
+    assert messages_of(response) == [detail]
+    assert titles(t) == ["A", "B"]
+
+
+def test_members_who_may_not_edit_the_backlog_are_refused_a_move(team):
+    """An observer never; a voter once the team keeps the backlog to facilitators."""
+    t = team
+    _a, b = add(t, "A", "B")
+    refused = move_json(t.as_olga, t, b.pk, {"position": "1"})
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "forbidden"
+    assert "may not" in refused.json()["detail"]
+    t.team.voters_edit_backlog = False
+    t.team.save(update_fields=["voters_edit_backlog"])
+    refused = move_json(t.as_bob, t, b.pk, {"position": "1"})
+    assert refused.status_code == 403
+    assert refused.json() == {
+        "code": "forbidden",
+        "detail": "In this team only facilitators edit the backlog.",
+    }
+    assert titles(t) == ["A", "B"]
+    assert move_json(t.as_lead, t, b.pk, {"position": "1"}).status_code == 200
+    assert titles(t) == ["B", "A"]
+
+
+def test_moving_a_deleted_or_another_teams_story_is_a_404(team, team_factory):
+    t = team
+    _a, b = add(t, "A", "B")
+    story_services.story_delete(membership=t.lead, story_id=b.pk)
+    gone = move_json(t.as_lead, t, b.pk, {"position": "1"})
+    assert gone.status_code == 404
+    assert gone.json() == {
+        "code": "unknown_story",
+        "detail": "No such story in this team's backlog.",
+    }
+    other = team_factory("Beta")
+    theirs, second = (
+        story_services.story_create(membership=facilitator_of(other), title=title)
+        for title in ("Theirs", "Second")
+    )
+    # Through this team's URL: no such story in this backlog.
+    assert move_json(t.as_lead, t, second.pk, {"position": "1"}).status_code == 404
+    assert [s.title for s in selectors.story_list(team=other)] == ["Theirs", "Second"]
+    assert titles(t) == ["A"]
+    # Not a member of that team: its URL does not exist for them.
+    assert (
+        move_json(
+            t.as_lead, SimpleNamespace(slug=other.slug), theirs.pk, {"position": "2"}
+        ).status_code
+        == 404
+    )
+    assert [s.title for s in selectors.story_list(team=other)] == ["Theirs", "Second"]
+
+
+def test_only_members_who_may_edit_the_backlog_get_the_reorder_handles(team):
+    t = team
+    [story] = add(t, "A")
+    lead_page = t.as_lead.get(url("team_detail", t)).content.decode()
+    assert 'class="icon drag-handle"' in lead_page
+    assert f'data-move-url="{url("story_move", t, story.pk)}"' in lead_page
+    assert "js/backlog.js" in lead_page
+    assert 'id="announcer" aria-live="polite"' in lead_page
+    page = t.as_olga.get(url("team_detail", t)).content.decode()
+    assert "drag-handle" not in page
+    assert "data-move-url" not in page
+    assert "js/backlog.js" not in page
+    t.team.voters_edit_backlog = False
+    t.team.save(update_fields=["voters_edit_backlog"])
+    page = t.as_bob.get(url("team_detail", t)).content.decode()
+    assert "drag-handle" not in page
+    assert "js/backlog.js" not in page
+
+
 def test_backlog_actions_only_accept_post(team):
     t = team
     [story] = add(t, "A")

@@ -102,6 +102,17 @@ def test_move_by_position_and_by_offset(alpha):
     assert both.status_code == 400
 
 
+def test_move_past_the_end_is_to_the_end_and_position_0_is_refused(alpha):
+    first, _second = alpha.stories
+    response = alpha.rw.post(url(alpha, f"{first.pk}/move/"), {"position": 50}, format="json")
+    assert response.status_code == 200
+    assert keys_of(alpha) == ["ALP-2", "ALP-1"]
+    zero = alpha.rw.post(url(alpha, f"{first.pk}/move/"), {"position": 0}, format="json")
+    assert zero.status_code == 400
+    assert zero.json()["code"] == "invalid"
+    assert keys_of(alpha) == ["ALP-2", "ALP-1"]
+
+
 def test_upsert_creates_then_updates_never_duplicates(alpha):
     batch = {
         "stories": [
