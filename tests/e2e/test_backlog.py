@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import test_rounds as rounds
-from tests.e2e.conftest import DEMO_PASSWORD
+from tests.e2e.conftest import DEMO_PASSWORD, TEAM_SETUP
 
 try:
     from playwright.sync_api import Browser, Locator, Page, expect
@@ -29,11 +29,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
 DESKTOP, PHONE, TIMEOUT_MS = rounds.DESKTOP, rounds.PHONE, rounds.TIMEOUT_MS
 
-# The table tests' team (lead, bob, carol voting, olga observing) with four stories.
+# The browser tests' team (lead, bob, carol voting, olga observing) with the four stories A-D
+# instead of its usual two.
 SETUP = (
-    rounds.SETUP
+    TEAM_SETUP
     + """
-from stories.services import story_create_for_team
+from stories.models import Story
+from stories.services import story_create_for_team, story_delete_for_team
+for story in Story.objects.using(team.shard).filter(team_id=team.pk):
+    story_delete_for_team(team=team, story_id=story.pk)
 for title in "ABCD":
     story_create_for_team(team=team, title=title)
 """
