@@ -108,8 +108,9 @@ def _type_error(field: serializers.Field, value: object) -> str | None:
 
 class InputSerializer(serializers.Serializer):
     """A request body read as the schema describes it: each value of the JSON type its field
-    says (DRF would take 5 for "5", "5" for 5 and "yes" for true), and text that DRF trims
-    refused as blank when it holds nothing but spaces by either reckoning (NON_BLANK_PATTERN)."""
+    says (DRF would take 5 for "5", "5" for 5 and "yes" for true), text that DRF trims
+    refused as blank when it holds nothing but spaces by either reckoning (NON_BLANK_PATTERN),
+    and text longer than its maxLength refused before it is trimmed."""
 
     def to_internal_value(self, data):
         if isinstance(data, Mapping):
@@ -127,6 +128,15 @@ class InputSerializer(serializers.Serializer):
                     and is_blank(value)
                 ):
                     errors[name] = [str(field.error_messages["blank"])]
+                elif (
+                    isinstance(field, serializers.CharField)
+                    and field.max_length is not None
+                    and isinstance(value, str)
+                    and len(value) > field.max_length
+                ):
+                    # DRF measures after trimming; the schema's maxLength counts what was sent.
+                    message = field.error_messages["max_length"].format(max_length=field.max_length)
+                    errors[name] = [str(message)]
             if errors:
                 # Report the other fields' errors too, as DRF does.
                 try:

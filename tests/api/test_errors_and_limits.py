@@ -74,3 +74,20 @@ def test_keys_are_stored_hashed_with_a_visible_prefix(alpha):
     assert key.prefix == alpha.rw_key[:16]
     assert alpha.rw_key not in str(ApiKey.objects.filter(pk=key.pk).values().first())
     assert key_client(alpha.rw_key[:-1] + "x").get("/api/v1/teams/").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "limit"),
+    [("table/rounds/", "title", 200), ("stories/", "title", 200)],
+)
+def test_text_longer_than_the_schema_allows_is_refused_even_with_spaces_at_its_ends(
+    alpha, path, field, limit
+):
+    """The schema's maxLength counts what is sent; DRF would trim first and take 200
+    characters and a space. The API answers as its schema says."""
+    url = f"/api/v1/teams/{alpha.slug}/{path}"
+    for text in ("x" * limit + " ", " " + "x" * limit, "x" * (limit + 1)):
+        response = alpha.rw.post(url, {field: text}, format="json")
+        assert response.status_code == 400, (text, response.content)
+        assert field in response.json()["errors"]
+    assert alpha.rw.post(url, {field: "x" * limit}, format="json").status_code == 201
