@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -36,8 +37,41 @@ def per_thousand(cpu_pct: dict[str, float], idle_pct: dict[str, float], seconds:
     }
 
 
+class Spy:
+    """py-spy on the first worker around one phase (``--profile``): raw collapsed stacks of
+    every thread, written when the phase ends."""
+
+    def __init__(self, pid: int | None, path: Path | None, extra: list[str]) -> None:
+        self.pid, self.path, self.extra = pid, path, extra
+        self.proc: subprocess.Popen | None = None
+
+    async def __aenter__(self) -> None:
+        if self.pid is None or self.path is None:
+            return
+        spy = str(ROOT / ".venv" / "bin" / "py-spy")
+        command = [spy, "record", "-r", "200", "-p", str(self.pid), "-f", "raw"]
+        command += ["-o", str(self.path), "--nonblocking", *self.extra]
+        self.proc = subprocess.Popen(  # noqa: S603, ASYNC220 - starting it does not block
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        await asyncio.sleep(1)  # attached
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGINT)
+            await asyncio.to_thread(self.proc.wait, 30)
+
+
 async def measure(args: argparse.Namespace, seed: dict, url: str) -> dict:
-    probe = procstats.Probe(procstats.cluster_pids())
+    pids = procstats.cluster_pids()
+    probe = procstats.Probe(pids)
+    out = Path(args.out).parent if args.out else ROOT / "var" / "bench"
+    worker = pids["workers"][0] if args.profile and pids.get("workers") else None
+
+    def spy(name: str) -> Spy:
+        path = out / f"spy-{args.prefix}-{name}.txt" if worker else None
+        return Spy(worker, path, ["--gil"] if args.profile == "gil" else [])
+
     generator = load.Generator(url, seed)
     connect = await generator.connect(100, probe, retries=3)
     print(f"burst: {connect['sockets']} sockets, {connect['failures']} failed", flush=True)
@@ -47,7 +81,8 @@ async def measure(args: argparse.Namespace, seed: dict, url: str) -> dict:
     report: dict = {"connect": connect, "idle": idle}
     if args.votes:
         seconds = args.votes / args.rate
-        step = await generator.vote_step(args.rate, seconds, probe)
+        async with spy("votes"):
+            step = await generator.vote_step(args.rate, seconds, probe)
         step["per_1000_votes_cpu_s"] = per_thousand(
             step["cpu"], idle["cpu"], step["seconds"], step["votes_acked"]
         )
@@ -59,9 +94,10 @@ async def measure(args: argparse.Namespace, seed: dict, url: str) -> dict:
             flush=True,
         )
     bursts = []
-    for _ in range(args.bursts):
+    for i in range(args.bursts):
         await generator.replay(concurrency=100)
-        burst = await generator.reveal_burst(probe)
+        async with spy(f"burst{i}"):
+            burst = await generator.reveal_burst(probe)
         burst["per_1000_reveals_cpu_s"] = per_thousand(
             burst["cpu"], idle["cpu"], burst["seconds"], burst["teams"]
         )
@@ -95,6 +131,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=100, help="votes/s of the vote step")
     parser.add_argument("--idle-seconds", type=float, default=5)
     parser.add_argument("--out", default="")
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="all",
+        choices=("all", "gil"),
+        help="py-spy the worker in each phase: every running thread, or the GIL's holder only",
+    )
     args = parser.parse_args(argv)
     procstats.use_uvloop()
     env = read_env(CLUSTER_ENV)
