@@ -15,7 +15,9 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
-CLUSTER_RUN = ROOT / "var" / "cluster" / "run"
+# The cluster's files: var/cluster unless CLUSTER_DIR moves them (deploy/cluster/cluster.sh).
+CLUSTER_DIR = Path(os.environ.get("CLUSTER_DIR") or ROOT / "var" / "cluster")
+CLUSTER_RUN = CLUSTER_DIR / "run"
 # What counts as "the server" for the memory target: the processes that hold the sockets and
 # carry the events (PostgreSQL and Celery are reported beside it).
 SERVER_GROUPS = ("workers", "lb", "redis", "raw")

@@ -36,7 +36,9 @@ import psutil
 from bench import load, procstats
 
 ROOT = Path(__file__).resolve().parent.parent
-CLUSTER_ENV = ROOT / "var" / "cluster" / "env"
+# Where `deploy/cluster/cluster.sh` keeps its files (the script's own CLUSTER_DIR).
+CLUSTER_DIR = procstats.CLUSTER_DIR
+CLUSTER_ENV = CLUSTER_DIR / "env"
 CLUSTER_SCRIPT = ROOT / "deploy" / "cluster" / "cluster.sh"
 DEFAULT_RATES = "100,250,500,750,1000,1500,2000,3000"
 

@@ -77,6 +77,8 @@ OUTBOX = outbox.register(
         due=lambda now, grace: Q(next_attempt_at__lte=now, created_at__lte=now - grace),
         key="round_id",
         distinct=True,  # one task copies a round to every region still waiting for it
+        # A reveal batch's rounds in one message (replication.tasks.replicate_rounds).
+        many_task="replication.replicate_rounds",
         resend_after=SWEEP_RESEND_AFTER,
         # Copies go to this deployment's own shards: in the embedded mode they are applied
         # inline, so a finished round is in every region once its reveal has answered.
@@ -190,6 +192,21 @@ def outbox_deliver(*, shard: str, round_id: uuid.UUID) -> int:
         )
     if failure is not None:
         raise failure
+    return delivered
+
+
+def outbox_deliver_many(*, shard: str, round_ids: list[uuid.UUID]) -> int:
+    """``outbox_deliver`` for each round in turn (one reveal batch's). A round whose copy fails
+    has its failure recorded on its rows and is queued alone, so its retries do not repeat the
+    others; returns how many copies were delivered."""
+    delivered = 0
+    for round_id in round_ids:
+        try:
+            delivered += outbox_deliver(shard=shard, round_id=round_id)
+        except Exception as exc:
+            logger.warning("copy of round %s failed in a batch: %s", round_id, type(exc).__name__)
+            if not OUTBOX.eager():  # embedded mode: a retry would run inline; the sweep has it
+                OUTBOX.enqueue(shard, round_id, countdown=outbox.backoff(1).total_seconds())
     return delivered
 
 

@@ -25,6 +25,17 @@ def replicate_round(shard: str, round_id: str) -> int:
     return services.outbox_deliver(shard=shard, round_id=uuid.UUID(round_id))
 
 
+@shared_task(
+    name="replication.replicate_rounds",
+    acks_late=True,
+    reject_on_worker_lost=True,  # given back whole: rounds already copied are then no-ops
+)
+def replicate_rounds(shard: str, round_ids: list[str]) -> int:
+    """The rounds of one reveal batch, in one message; a round that fails goes on alone, on
+    ``replicate_round``'s retries (services.outbox_deliver_many)."""
+    return services.outbox_deliver_many(shard=shard, round_ids=[uuid.UUID(r) for r in round_ids])
+
+
 @shared_task(name="replication.sweep", acks_late=True)
 def sweep() -> int:
     return services.outbox_sweep()

@@ -71,3 +71,37 @@ def test_only_replication_runs_inline_when_eager():
         "notifications-directory": False,
         "notifications-team": False,
     }
+
+
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_an_outbox_with_a_batch_task_queues_a_commits_keys_in_few_messages(settings, monkeypatch):
+    """One message per ``many_limit`` keys at commit; a lone key goes to the one-key task."""
+    settings.OUTBOX_EAGER_IN_BACKGROUND = False
+    box = an_outbox(inline_when_eager=True)
+    box.many_task, box.many_limit = "replication.replicate_rounds", 100
+    single, many = [], []
+    monkeypatch.setattr(box, "enqueue", lambda shard, key, **kw: single.append(key))
+    monkeypatch.setattr(box, "enqueue_many", lambda shard, keys: many.append(len(keys)))
+    with transaction.atomic(using="default"):
+        box.enqueue_on_commit("default", [*range(250), 0, 1])  # repeats are queued once
+        assert many == []
+    assert many == [100, 100, 50]
+    with transaction.atomic(using="default"):
+        box.enqueue_on_commit("default", ["a"])
+    assert single == ["a"]
+    assert many == [100, 100, 50]
+
+
+def test_a_batch_message_names_every_key(monkeypatch):
+    """``enqueue_many`` sends the shard and the keys as text, in one message."""
+    sent = []
+
+    class Task:
+        def apply_async(self, *, args, retry):
+            sent.append((args, retry))
+
+    monkeypatch.setitem(celery_app.tasks, "replication.replicate_rounds", Task())
+    box = an_outbox(inline_when_eager=True)
+    box.many_task = "replication.replicate_rounds"
+    box.enqueue_many("eu-1", [1, "b"])
+    assert sent == [(["eu-1", ["1", "b"]], False)]

@@ -353,3 +353,62 @@ def test_pending_copies_moved_with_a_team_never_land_in_its_new_home_region(
     for alias in registry.shards_in_region(team.region):
         assert not RoundReplica.objects.using(alias).filter(pk=round_.pk).exists()
     assert all(diff.agrees for diff in region_diffs(team=team))
+
+
+@pytest.fixture
+def eu_tables(team_factory, add_member):
+    """Two voting tables of region eu on one shard: (shard, [facilitator of each])."""
+    by_shard: dict[str, list] = {}
+    for name in ("Ein", "Zwei", "Drei"):  # eu has two shards: two of three share one
+        team = team_factory(name, region="eu")
+        lead = facilitator_of(team)
+        voter = add_member(team, f"{name.lower()}-voter", Role.VOTER)
+        table.round_start(membership=lead)
+        table.vote_cast(membership=voter, value="5")
+        by_shard.setdefault(team.shard, []).append(lead)
+    shard, leads = next((s, leads) for s, leads in by_shard.items() if len(leads) >= 2)
+    return shard, leads[:2]
+
+
+def test_a_reveal_batch_queues_its_rounds_in_one_message(eu_tables, monkeypatch):
+    """One broker message for the batch's rounds, not one per round, and only at commit."""
+    shard, leads = eu_tables
+    single, many = [], []
+    monkeypatch.setattr(services.OUTBOX, "enqueue", lambda s, key, **kw: single.append(key))
+    monkeypatch.setattr(services.OUTBOX, "enqueue_many", lambda s, keys: many.append((s, keys)))
+    with transaction.atomic(using=shard):
+        results = table.rounds_reveal_batch(alias=shard, pending=leads)
+        assert many == []  # nothing before the commit
+    assert single == []
+    assert many == [(shard, [result.round.pk for result in results])]
+
+
+def test_a_batch_of_copies_delivers_each_round_and_queues_a_failed_one_alone(
+    eu_tables, monkeypatch
+):
+    """A round whose copy fails has its failure recorded and goes on alone (its own task's
+    retries); the batch's other rounds are copied."""
+    shard, leads = eu_tables
+    monkeypatch.setattr(services.OUTBOX, "enqueue_many", lambda s, keys: None)  # not delivered
+    good, bad = (r.round for r in table.rounds_reveal_batch(alias=shard, pending=leads))
+    copy_apply = services.round_copy_apply
+
+    def failing_for_bad(*, alias, payload, home_region):
+        if payload["id"] == str(bad.pk):
+            raise ConnectionError("target shard unreachable")
+        return copy_apply(alias=alias, payload=payload, home_region=home_region)
+
+    queued = []
+    monkeypatch.setattr(services, "round_copy_apply", failing_for_bad)
+    monkeypatch.setattr(services.OUTBOX, "eager", lambda: False)
+    monkeypatch.setattr(
+        services.OUTBOX, "enqueue", lambda s, key, **kw: queued.append((s, key, kw["countdown"]))
+    )
+    delivered = services.outbox_deliver_many(shard=shard, round_ids=[bad.pk, good.pk])
+    assert delivered == len(other_regions(leads[0].team))
+    assert queued == [(shard, bad.pk, 2.0)]
+    rows = OutboxEntry.objects.using(shard)
+    assert all(e.delivered_at is not None for e in rows.filter(round_id=good.pk))
+    failed = list(rows.filter(round_id=bad.pk))
+    assert failed
+    assert all(e.delivered_at is None and "unreachable" in e.last_error for e in failed)
