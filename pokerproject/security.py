@@ -42,8 +42,14 @@ class SecurityHeadersMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
-        # A view that already said no-store (a secret shown once) keeps its exact header.
-        if self._personal(request) and "no-store" not in response.get("Cache-Control", ""):
+        # A view that already said no-store (a secret shown once) keeps its exact header; one
+        # that said public (the JavaScript catalogue, the same for everyone) keeps its caching.
+        cache_control = response.get("Cache-Control", "")
+        if (
+            "no-store" not in cache_control
+            and "public" not in cache_control
+            and self._personal(request)
+        ):
             add_never_cache_headers(response)
         return response
 

@@ -65,6 +65,9 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language of each request (the language cookie, then Accept-Language): after sessions,
+    # before CommonMiddleware (Django's documented order).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -514,6 +517,9 @@ JIRA_TIMEOUT_SECONDS = env.float("JIRA_TIMEOUT_SECONDS", default=15.0)
 JIRA_ALLOW_PRIVATE_TARGETS = env.bool("JIRA_ALLOW_PRIVATE_TARGETS", default=DEBUG)
 
 LANGUAGE_CODE = "en-us"
+# The languages a request may get; the rest fall back to LANGUAGE_CODE.
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

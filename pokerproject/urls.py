@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from accounts import views as account_views
 from pokerproject import health
+from pokerproject.jsi18n import CachedJavaScriptCatalog
 
 urlpatterns = [
     path("", account_views.home, name="home"),
@@ -12,6 +13,8 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics, name="prometheus-django-metrics"),
     path("admin/", admin.site.urls),
+    # The translations of static/'s scripts (gettext, ngettext, interpolate), on every page.
+    path("jsi18n/", CachedJavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("api/v1/", include(("api.urls", "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its script from a URL of its own instead of inline (the CSP).

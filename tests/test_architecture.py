@@ -70,8 +70,9 @@ LAYOUT = {
     "pokerproject/health.py": "",
     "pokerproject/inputs.py": "import api\n",
     "pokerproject/security.py": "",
+    "pokerproject/jsi18n.py": "",
     "pokerproject/wsgi.py": "",
-    "pokerproject/urls.py": "import api\nfrom pokerproject import health\n",
+    "pokerproject/urls.py": "import api\nfrom pokerproject import health, jsi18n\n",
     "pokerproject/asgi.py": "from rooms.realtime import consumers\n",
 }
 

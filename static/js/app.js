@@ -4,6 +4,8 @@
 //   <select data-autosubmit>                  submits its form when changed
 //   <input data-select-on-focus>              selects its text when clicked or focused
 //   <button data-copy="input-id">             copies that field's value to the clipboard
+// Its own texts come from Django's JavaScript catalogue (/jsi18n/, loaded before it: gettext).
+// The confirm() questions are the template's data-confirm, translated with the page.
 "use strict";
 
 document.addEventListener("submit", (event) => {
@@ -36,9 +38,9 @@ document.addEventListener("click", async (event) => {
   field.select();
   try {
     await navigator.clipboard.writeText(field.value);
-    button.textContent = "Copied";
+    button.textContent = gettext("Copied");
   } catch {
     // No clipboard (an insecure origin, or refused): the text is selected for a manual copy.
-    button.textContent = "Selected: copy it";
+    button.textContent = gettext("Selected: copy it");
   }
 });

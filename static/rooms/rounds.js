@@ -5,6 +5,8 @@
 // Protocol: rooms/protocol.py and docs/protocol.md.
 
 const table = window.pokerTable;
+// Texts through Django's JavaScript catalogue (gettext), filled by table.js's `format`.
+const { format, roleName } = table;
 const $ = (id) => document.getElementById(id);
 const ui = {
   timer: $("round-timer"),
@@ -106,9 +108,14 @@ function showTimer() {
   const left = Math.max(0, countdown.until - performance.now());
   ui.timer.hidden = false;
   ui.timer.dataset.state = left > 0 ? (left <= 10000 ? "ending" : "running") : "over";
-  const label = left > 0 ? formatLeft(left) : "Time is up";
-  ui.timer.textContent = countdown.autoReveal && left > 0 ? `⏱ ${label} · auto-reveal` : `⏱ ${label}`;
-  ui.timer.setAttribute("aria-label", left > 0 ? `${formatLeft(left)} left` : "Time is up");
+  const label = left > 0 ? formatLeft(left) : gettext("Time is up");
+  ui.timer.textContent = countdown.autoReveal && left > 0
+    ? `⏱ ${format(gettext("%(time)s · auto-reveal"), { time: label })}`
+    : `⏱ ${label}`;
+  ui.timer.setAttribute(
+    "aria-label",
+    left > 0 ? format(gettext("%(time)s left"), { time: formatLeft(left) }) : gettext("Time is up"),
+  );
   if (tick === null) tick = setInterval(showTimer, 250);
 }
 
@@ -149,7 +156,7 @@ table.hooks.render.push((state) => {
     }
     const timer = voting ? round.timer : null;
     ui.timerStart.disabled = !voting;
-    ui.timerStart.textContent = timer ? "Restart timer" : "Start timer";
+    ui.timerStart.textContent = timer ? gettext("Restart timer") : gettext("Start timer");
     ui.timerExtend.disabled = !timer;
     ui.timerStop.disabled = !timer;
   }
@@ -177,22 +184,22 @@ function decorateSeats(state, status, isFacilitator) {
     const card = seat.querySelector(".seat-card");
     if (person.voting === false && person.role !== "observer") {
       seat.classList.add("sitting-out");
-      seat.querySelector(".seat-meta").append(el("span", { className: "sits-out", text: "not voting" }));
+      seat.querySelector(".seat-meta").append(el("span", { className: "sits-out", text: gettext("not voting") }));
     }
     if (card && card.classList.contains("face-up")) {
       if (flipping) card.classList.add("flip");
       const value = values.get(userId);
-      if (spread && value === stats.min) mark(seat, card, "low", "lowest card");
-      else if (spread && value === stats.max) mark(seat, card, "high", "highest card");
+      if (spread && value === stats.min) mark(seat, card, "low", gettext("lowest"), gettext("lowest card"));
+      else if (spread && value === stats.max) mark(seat, card, "high", gettext("highest"), gettext("highest card"));
     }
     if (isFacilitator && userId !== state.me.user_id) seat.append(memberMenu(person));
   }
 }
 
-function mark(seat, card, kind, said) {
+function mark(seat, card, kind, shown, said) {
   card.classList.add(kind);
   seat.dataset.extreme = kind;
-  seat.append(el("span", { className: `extreme ${kind}`, text: kind === "low" ? "lowest" : "highest" }));
+  seat.append(el("span", { className: `extreme ${kind}`, text: shown }));
   const sr = seat.querySelector(".sr-only");
   if (sr) sr.textContent = `${sr.textContent}, ${said}`;
 }
@@ -203,22 +210,30 @@ function memberMenu(person) {
   const menu = el(
     "details",
     { className: "member-menu", dataset: { userId: String(person.user_id) }, open: openMenu === person.user_id },
-    el("summary", { "aria-label": `Manage ${person.name}`, text: "Manage" }),
+    el("summary", { "aria-label": format(gettext("Manage %(name)s"), { name: person.name }), text: gettext("Manage") }),
   );
   menu.addEventListener("toggle", () => {
     if (menu.open) openMenu = person.user_id;
     else if (openMenu === person.user_id) openMenu = null;
   });
-  const role = el("select", { "aria-label": `Role of ${person.name}`, className: "member-role" });
-  for (const name of ROLES) role.append(el("option", { value: name, text: name, selected: name === person.role }));
+  const role = el("select", {
+    "aria-label": format(gettext("Role of %(name)s"), { name: person.name }),
+    className: "member-role",
+  });
+  for (const name of ROLES) {
+    role.append(el("option", { value: name, text: roleName(name), selected: name === person.role }));
+  }
   role.addEventListener("change", () => {
     table.send("set_role", { user_id: person.user_id, role: role.value });
   });
   const sitOut = el("button", {
     type: "button",
     className: "secondary member-voting",
-    text: person.voting === false ? "Let vote" : "Not voting",
-    "aria-label": person.voting === false ? `Let ${person.name} vote` : `${person.name} does not vote`,
+    text: person.voting === false ? gettext("Let vote") : gettext("Not voting"),
+    "aria-label": format(
+      person.voting === false ? gettext("Let %(name)s vote") : gettext("%(name)s does not vote"),
+      { name: person.name },
+    ),
     hidden: person.role === "observer",
   });
   sitOut.addEventListener("click", () => {
@@ -227,8 +242,8 @@ function memberMenu(person) {
   const remove = el("button", {
     type: "button",
     className: "danger member-remove",
-    text: "Remove",
-    "aria-label": `Remove ${person.name} from the team`,
+    text: gettext("Remove"),
+    "aria-label": format(gettext("Remove %(name)s from the team"), { name: person.name }),
   });
   remove.addEventListener("click", () => {
     openMenu = null;

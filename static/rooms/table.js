@@ -3,6 +3,11 @@
 // Protocol: rooms/protocol.py and docs/protocol.md. The page carries no game state; the snapshot
 // sent on connect (and on request after a version gap) makes the client whole.
 
+// Texts: Django's JavaScript catalogue (/jsi18n/, loaded before this module) defines gettext,
+// ngettext, gettext_noop and interpolate in the page's language; `format` fills a translated
+// text's %(name)s fields.
+const format = (text, values) => interpolate(text, values, true);
+
 // Not changes of the table: applied whatever their version (docs/protocol.md).
 // rooms/protocol.py UNVERSIONED_EVENTS (rooms/tests/test_protocol.py keeps the two the same).
 const UNVERSIONED = new Set([
@@ -11,10 +16,48 @@ const UNVERSIONED = new Set([
 ]);
 // Close codes after which reconnecting cannot help (rooms/protocol.py CLOSE_*).
 const FINAL_CLOSE = {
-  4401: "Your session has ended.",
-  4403: "You are not a member of this team.",
-  4404: "This team does not exist.",
+  4401: gettext("Your session has ended."),
+  4403: gettext("You are not a member of this team."),
+  4404: gettext("This team does not exist."),
 };
+// The error codes of the protocol (rooms/protocol.py ERROR_CODES, with the same English texts):
+// the page says a refusal in its own language, whatever language the server speaks.
+const ERROR_TEXTS = {
+  bad_json: gettext_noop("The frame is not valid JSON."),
+  bad_frame: gettext_noop("The frame must be a JSON object with a string 'type'."),
+  frame_too_large: gettext_noop("The frame is larger than the server accepts."),
+  rate_limited: gettext_noop("Too many frames: slow down."),
+  unknown_command: gettext_noop("No such command."),
+  invalid: gettext_noop("A field is missing or has the wrong type."),
+  forbidden: gettext_noop("Your role does not allow this."),
+  not_in_deck: gettext_noop("That card is not in the room's deck."),
+  unknown_deck: gettext_noop("No such deck."),
+  invalid_deck: gettext_noop("The deck is not valid."),
+  unknown_story: gettext_noop("No such story in this team's backlog."),
+  no_active_round: gettext_noop("No round is being played."),
+  round_not_voting: gettext_noop("Votes are closed."),
+  round_not_revealed: gettext_noop("Reveal the cards first."),
+  round_in_progress: gettext_noop("A round is being played."),
+  invalid_estimate: gettext_noop("The estimate is empty or too long."),
+  backlog_done: gettext_noop("Every story in the backlog has an estimate."),
+  not_voting: gettext_noop("You sit this round out: turn voting back on first."),
+  invalid_timer: gettext_noop("The timer's length is out of range."),
+  no_timer: gettext_noop("No timer is running."),
+  unknown_member: gettext_noop("No such member in this team."),
+  invalid_role: gettext_noop("No such role."),
+  last_facilitator: gettext_noop("A team needs at least one facilitator."),
+  paused: gettext_noop("The table is paused while the team moves; try again shortly."),
+  moved: gettext_noop("The team has moved; reconnect."),
+  shard_unavailable: gettext_noop("The team's database cannot be reached; nothing was changed. Retry shortly."),
+  internal: gettext_noop("Something went wrong on the server; nothing was changed."),
+};
+// Roles are sent as their names (voter, observer, facilitator); shown in the page's language.
+const ROLE_NAMES = {
+  voter: gettext("voter"),
+  observer: gettext("observer"),
+  facilitator: gettext("facilitator"),
+};
+const roleName = (role) => ROLE_NAMES[role] || role;
 // The heartbeat (docs/protocol.md, `ping`): a silent network drop shows within about
 // HEARTBEAT + TIMEOUT; the pong's version says whether events were lost.
 const HEARTBEAT_MS = Number(document.getElementById("table").dataset.heartbeatMs) || 15000;
@@ -23,7 +66,7 @@ const HEARTBEAT_TIMEOUT_MS =
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 15000;
 const TOAST_MS = 6000;
-const CARD_LABELS = { "?": "? (not sure)", "☕": "☕ (I need a break)" };
+const CARD_LABELS = { "?": gettext("? (not sure)"), "☕": gettext("☕ (I need a break)") };
 
 const root = document.getElementById("table");
 const $ = (id) => document.getElementById(id);
@@ -153,7 +196,7 @@ let stopped = false; // the page is going away
 let refused = false; // the server closed with a final code: reconnecting cannot help
 // The server said the team's database cannot be reached (`shard_unavailable`): the page says so
 // until a heartbeat or a snapshot goes through again, then asks for the table.
-const UNAVAILABLE_TEXT = "The team's database cannot be reached: retrying…";
+const UNAVAILABLE_TEXT = gettext("The team's database cannot be reached: retrying…");
 let unavailable = false;
 
 function setConnection(status, text, { login = false } = {}) {
@@ -172,11 +215,11 @@ function connect() {
   clearTimeout(retryTimer);
   clearInterval(countdownTimer);
   if (!navigator.onLine) {
-    setConnection("offline", "Offline: waiting for the network…");
+    setConnection("offline", gettext("Offline: waiting for the network…"));
     return;
   }
-  if (attempt === 0) setConnection("connecting", "Connecting…");
-  else setConnection("reconnecting", "Reconnecting…");
+  if (attempt === 0) setConnection("connecting", gettext("Connecting…"));
+  else setConnection("reconnecting", gettext("Reconnecting…"));
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const ws = new WebSocket(`${scheme}//${location.host}${root.dataset.wsPath}`);
   socket = ws;
@@ -230,7 +273,8 @@ function onClose(event) {
   // Commands that were not answered: a vote is sent again once connected, the rest are told.
   for (const command of pending.values()) {
     if (!["ping", "get_snapshot", "cast_vote", "withdraw_vote"].includes(command.type)) {
-      toast(`The connection dropped before "${command.type.replace("_", " ")}" was confirmed: try again.`, "error");
+      const text = gettext('The connection dropped before "%(command)s" was confirmed: try again.');
+      toast(format(text, { command: command.type.replace("_", " ") }), "error");
     }
   }
   pending.clear();
@@ -253,10 +297,11 @@ function scheduleReconnect() {
   const delay = Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
   attempt += 1;
   const due = Date.now() + delay;
-  setConnection("reconnecting", unavailable ? UNAVAILABLE_TEXT : "Connection lost: reconnecting");
+  setConnection("reconnecting", unavailable ? UNAVAILABLE_TEXT : gettext("Connection lost: reconnecting"));
   // The countdown is visual only (aria-hidden) so screen readers are not told every second.
   const tick = () => {
-    ui.connCount.textContent = `in ${Math.max(1, Math.ceil((due - Date.now()) / 1000))}s…`;
+    const seconds = Math.max(1, Math.ceil((due - Date.now()) / 1000));
+    ui.connCount.textContent = format(ngettext("in %(seconds)ss…", "in %(seconds)ss…", seconds), { seconds });
   };
   tick();
   countdownTimer = setInterval(tick, 1000);
@@ -270,7 +315,7 @@ window.addEventListener("offline", () => {
   if (socket !== null || refused) return; // an open socket notices by itself when it drops
   clearTimeout(retryTimer);
   clearInterval(countdownTimer);
-  setConnection("offline", "Offline: waiting for the network…");
+  setConnection("offline", gettext("Offline: waiting for the network…"));
 });
 window.addEventListener("pagehide", () => {
   stopped = true;
@@ -290,7 +335,7 @@ window.addEventListener("pageshow", (event) => {
 
 function send(type, data = {}, { quiet = false } = {}) {
   if (socket === null || socket.readyState !== WebSocket.OPEN) {
-    if (!quiet) toast("Not connected: the command was not sent.", "error");
+    if (!quiet) toast(gettext("Not connected: the command was not sent."), "error");
     return null;
   }
   requestSeq += 1;
@@ -322,7 +367,7 @@ function onFrame(frame) {
       unavailable = false;
       attempt = 0;
       clearInterval(countdownTimer);
-      setConnection("live", "Live");
+      setConnection("live", gettext("Live"));
       startHeartbeat();
       resendVoteIntent();
       render();
@@ -368,7 +413,7 @@ function onAck(frame) {
     if (unavailable) {
       // The database answers again: whatever happened meanwhile, take the table afresh.
       unavailable = false;
-      setConnection("live", "Live");
+      setConnection("live", gettext("Live"));
       requestSnapshot();
       return;
     }
@@ -401,13 +446,23 @@ function onError(frame) {
     unavailable = true;
     setConnection("unavailable", UNAVAILABLE_TEXT);
     if (command.type === "ping" || command.type === null) return;
-    toast(`${frame.message} (${frame.code})`, "error");
+    toast(`${errorText(frame)} (${frame.code})`, "error");
     render();
     return;
   }
   if (command.type === "cast_vote" || command.type === "withdraw_vote") voteIntent = null;
-  toast(`${frame.message} (${frame.code})`, "error");
+  toast(`${errorText(frame)} (${frame.code})`, "error");
   render(); // puts back form values (the deck picker) that the refused command had changed
+}
+
+// A refusal in the page's language. The server's message where the page has no text of its own
+// for the code (a newer code) or no translation of it (English): the server's message may say
+// more, such as which field was wrong.
+function errorText(frame) {
+  const english = ERROR_TEXTS[frame.code];
+  if (english === undefined) return frame.message;
+  const text = gettext(english);
+  return text === english ? frame.message || english : text;
 }
 
 // Return whether the state changed.
@@ -474,7 +529,7 @@ function applyEvent(event) {
       break;
     case "table_session_ended":
       // Notifications e-mail the session's summary to the members who opted in.
-      toast("The session has ended: its summary is on its way.", "info");
+      toast(gettext("The session has ended: its summary is on its way."), "info");
       break;
     default:
       // An event of another module of the table, or one this page does not know (the version
@@ -498,10 +553,12 @@ function render() {
   const isObserver = me.role === "observer";
   root.dataset.roundStatus = status;
   root.dataset.role = me.role;
-  ui.role.textContent = me.role;
+  ui.role.textContent = roleName(me.role);
   ui.role.className = `badge role-${me.role}`;
   ui.paused.hidden = !state.paused;
-  ui.paused.textContent = state.paused ? `The table is paused (${state.paused}); it resumes shortly.` : "";
+  ui.paused.textContent = state.paused
+    ? format(gettext("The table is paused (%(reason)s); it resumes shortly."), { reason: state.paused })
+    : "";
 
   renderRound(status);
   renderParticipants(status);
@@ -519,20 +576,21 @@ function renderRound(status) {
   const { round } = state;
   const story = round ? storyOf(round.story_id) : null;
   ui.roundKey.textContent = story && story.external_key ? story.external_key : "";
-  ui.roundText.textContent = round ? round.title || "Quick round" : "No round yet";
-  ui.roundEyebrow.textContent = round ? "Current round" : "The table is open";
+  ui.roundText.textContent = round ? round.title || gettext("Quick round") : gettext("No round yet");
+  ui.roundEyebrow.textContent = round ? gettext("Current round") : gettext("The table is open");
   // "X of Y": the voters at the table (present, playing cards, not sitting out) and how many of
   // them have voted; absent members are not waited for.
   const present = state.participants.filter(
     (p) => p.online && (p.voting === undefined ? p.role !== "observer" : p.voting),
   );
   const votedHere = present.filter((p) => state.voted.has(p.user_id)).length;
+  const count = { voted: votedHere, total: present.length };
   const labels = {
-    none: "Waiting to start",
-    voting: `Voting · ${votedHere} of ${present.length} voted`,
-    revealed: "Revealed",
-    accepted: `Estimated: ${round && round.estimate}`,
-    cancelled: "Cancelled",
+    none: gettext("Waiting to start"),
+    voting: format(ngettext("Voting · %(voted)s of %(total)s voted", "Voting · %(voted)s of %(total)s voted", votedHere), count),
+    revealed: gettext("Revealed"),
+    accepted: format(gettext("Estimated: %(estimate)s"), { estimate: round && round.estimate }),
+    cancelled: gettext("Cancelled"),
   };
   ui.roundStatus.textContent = labels[status] || status;
   ui.roundStatus.dataset.status = status;
@@ -550,18 +608,25 @@ function announce(now) {
   if (before === null) return; // the page just loaded: nothing happened yet
   const { round } = state;
   let text = "";
+  const voted = () =>
+    format(ngettext("%(voted)s of %(total)s voted.", "%(voted)s of %(total)s voted.", now.voted), {
+      voted: now.voted,
+      total: now.of,
+    });
   if (now.status === "voting" && (now.roundId !== before.roundId || before.status !== "voting")) {
-    text = `Round started: ${round.title || "Quick round"}. ${now.voted} of ${now.of} voted.`;
+    const title = round.title || gettext("Quick round");
+    text = `${format(gettext("Round started: %(title)s."), { title })} ${voted()}`;
   } else if (now.status === "voting" && (now.voted !== before.voted || now.of !== before.of)) {
-    text = `${now.voted} of ${now.of} voted.`;
+    text = voted();
   } else if (now.status === "revealed" && before.status !== "revealed") {
     const stats = round.stats || {};
-    const parts = [`Cards revealed: ${stats.votes ?? 0} ${stats.votes === 1 ? "vote" : "votes"}`];
-    if (stats.suggestion) parts.push(`suggested estimate ${stats.suggestion}`);
-    if (stats.consensus) parts.push("consensus");
+    const votes = stats.votes ?? 0;
+    const parts = [format(ngettext("Cards revealed: %(count)s vote", "Cards revealed: %(count)s votes", votes), { count: votes })];
+    if (stats.suggestion) parts.push(format(gettext("suggested estimate %(estimate)s"), { estimate: stats.suggestion }));
+    if (stats.consensus) parts.push(gettext("consensus"));
     text = `${parts.join(", ")}.`;
   } else if (now.status === "accepted" && before.status !== "accepted") {
-    text = `Estimate accepted: ${round.estimate}.`;
+    text = format(gettext("Estimate accepted: %(estimate)s."), { estimate: round.estimate });
   }
   if (text) ui.announcer.textContent = text;
 }
@@ -577,36 +642,39 @@ function renderParticipants(status) {
     let said;
     if (p.role === "observer") {
       card = el("span", { className: "seat-card observer", "aria-hidden": "true" }, eyeIcon());
-      said = "observing";
+      said = gettext("observing");
     } else if (revealed && values.has(p.user_id)) {
       const value = values.get(p.user_id);
       card = el("span", { className: "seat-card face-up", text: value });
-      said = "voted";
+      said = gettext("voted");
     } else if (voted) {
       // Face down. Only the voter's own page knows the value before reveal.
       card = el("span", { className: `seat-card face-down${mine && state.myVote ? " mine" : ""}` });
       if (mine && state.myVote) card.append(el("span", { className: "mine-value", text: state.myVote }));
-      said = "has voted";
+      said = gettext("has voted");
     } else {
       card = el("span", { className: "seat-card empty", "aria-hidden": "true" });
-      if (status === "voting") said = "has not voted yet";
-      else if (revealed) said = "did not vote";
+      if (status === "voting") said = gettext("has not voted yet");
+      else if (revealed) said = gettext("did not vote");
       else said = "";
     }
     const name = el(
       "span",
       { className: "seat-name" },
-      el("span", { className: "presence", title: p.online ? "online" : "offline", "aria-hidden": "true" }),
+      el("span", { className: "presence", title: p.online ? gettext("online") : gettext("offline"), "aria-hidden": "true" }),
       el("span", { className: "seat-label", text: p.name }),
     );
     const extras = el(
       "span",
       { className: "seat-meta" },
-      el("span", { className: `badge role-${p.role}`, text: p.role }),
+      el("span", { className: `badge role-${p.role}`, text: roleName(p.role) }),
       // Joined through the guest link, without an account: the name is theirs to choose.
-      p.guest ? el("span", { className: "badge guest", text: "guest" }) : null,
-      mine ? el("span", { className: "you", text: "you" }) : null,
-      el("span", { className: "sr-only", text: [p.online ? "online" : "offline", said].filter(Boolean).join(", ") }),
+      p.guest ? el("span", { className: "badge guest", text: gettext("guest") }) : null,
+      mine ? el("span", { className: "you", text: gettext("you") }) : null,
+      el("span", {
+        className: "sr-only",
+        text: [p.online ? gettext("online") : gettext("offline"), said].filter(Boolean).join(", "),
+      }),
     );
     return el(
       "li",
@@ -659,7 +727,7 @@ function renderHand(status) {
           type: "button",
           className: "play-card",
           dataset: { value },
-          "aria-label": `Vote ${CARD_LABELS[value] || value}`,
+          "aria-label": format(gettext("Vote %(card)s"), { card: CARD_LABELS[value] || value }),
           "aria-pressed": "false",
           text: value,
         }),
@@ -679,14 +747,17 @@ function renderHand(status) {
     button.disabled = !voting || !live;
   }
   const hints = {
-    none: "Waiting for the facilitator to start a round.",
+    none: gettext("Waiting for the facilitator to start a round."),
     voting: intent && intent.value
-      ? `Sending ${intent.value}…`
+      ? format(gettext("Sending %(card)s…"), { card: intent.value })
       : state.myVote
-      ? `You played ${state.myVote}. Pick another card to change it, or the same one to take it back.`
-      : "Pick a card. Nobody sees it until the cards are revealed.",
-    revealed: "The cards are revealed.",
-    accepted: "The estimate is recorded.",
+      ? format(
+        gettext("You played %(card)s. Pick another card to change it, or the same one to take it back."),
+        { card: state.myVote },
+      )
+      : gettext("Pick a card. Nobody sees it until the cards are revealed."),
+    revealed: gettext("The cards are revealed."),
+    accepted: gettext("The estimate is recorded."),
   };
   ui.handHint.textContent = hints[status] || "";
 }
@@ -702,7 +773,7 @@ ui.hand.addEventListener("click", (event) => {
   } else {
     voteIntent = { value, roundId };
     if (send("cast_vote", { value }, { quiet: true }) === null) {
-      toast("Not connected: your card is played as soon as the connection is back.", "info");
+      toast(gettext("Not connected: your card is played as soon as the connection is back."), "info");
     }
   }
   render();
@@ -715,14 +786,14 @@ function renderResults(status, isFacilitator) {
   ui.results.hidden = !show;
   if (!show) return;
   const tiles = [
-    ["votes", "Votes", String(stats.votes)],
-    ["mean", "Mean", formatNumber(stats.mean)],
+    ["votes", gettext("Votes"), String(stats.votes)],
+    ["mean", gettext("Mean"), formatNumber(stats.mean)],
     // An ordinal deck (sizes) has no numeric median: its median card, by the deck's order.
-    ["median", "Median", stats.median == null && stats.median_card ? stats.median_card : formatNumber(stats.median)],
-    ["mode", "Mode", stats.mode.length ? stats.mode.join(", ") : "–"],
-    ["range", "Min – max", stats.min === null ? "–" : `${stats.min} – ${stats.max}`],
-    ["spread", "Spread", formatNumber(stats.spread)],
-    ["consensus", "Consensus", stats.consensus ? "Yes" : "No"],
+    ["median", gettext("Median"), stats.median == null && stats.median_card ? stats.median_card : formatNumber(stats.median)],
+    ["mode", gettext("Mode"), stats.mode.length ? stats.mode.join(", ") : "–"],
+    ["range", gettext("Min – max"), stats.min === null ? "–" : `${stats.min} – ${stats.max}`],
+    ["spread", gettext("Spread"), formatNumber(stats.spread)],
+    ["consensus", gettext("Consensus"), stats.consensus ? gettext("Yes") : gettext("No")],
   ];
   ui.stats.replaceChildren(
     ...tiles.map(([key, label, value]) =>
@@ -743,19 +814,21 @@ function renderResults(status, isFacilitator) {
         { className: `dist-row${stats.mode.includes(card) ? " top" : ""}`, dataset: { card } },
         el("span", { className: "mini-card", text: card }),
         bar,
-        el("span", { className: "count", text: `${count} ${count === 1 ? "vote" : "votes"}` }),
+        el("span", { className: "count", text: format(ngettext("%(count)s vote", "%(count)s votes", count), { count }) }),
       );
     }),
   );
   ui.suggestion.replaceChildren(
-    "Suggested estimate ",
+    `${gettext("Suggested estimate")} `,
     el("strong", { className: "estimate", text: stats.suggestion || "–" }),
   );
-  if (stats.consensus) ui.suggestion.append(el("span", { className: "consensus", text: " · consensus!" }));
+  if (stats.consensus) {
+    ui.suggestion.append(el("span", { className: "consensus", text: ` · ${gettext("consensus!")}` }));
+  }
   ui.accepted.hidden = status !== "accepted";
   if (status === "accepted") {
     ui.accepted.replaceChildren(
-      "Accepted estimate ",
+      `${gettext("Accepted estimate")} `,
       el("strong", { className: "estimate", text: round.estimate }),
     );
   }
@@ -799,7 +872,7 @@ function renderControls(status) {
   }
   ui.deckSelect.value = state.deck.key;
   ui.deckSelect.disabled = !live || voting;
-  ui.deckSelect.title = voting ? "Change the deck between rounds" : "";
+  ui.deckSelect.title = voting ? gettext("Change the deck between rounds") : "";
 }
 
 function renderStorySelect(todo) {
@@ -811,7 +884,7 @@ function renderStorySelect(todo) {
     groups.push(
       el(
         "optgroup",
-        { label: "To estimate" },
+        { label: gettext("To estimate") },
         ...todo.map((s) => el("option", { value: s.id, text: label(s) })),
       ),
     );
@@ -820,12 +893,12 @@ function renderStorySelect(todo) {
     groups.push(
       el(
         "optgroup",
-        { label: "Estimated" },
+        { label: gettext("Estimated") },
         ...done.map((s) => el("option", { value: s.id, text: `${label(s)} (${s.estimate})` })),
       ),
     );
   }
-  if (!groups.length) groups.push(el("option", { value: "", text: "The backlog is empty" }));
+  if (!groups.length) groups.push(el("option", { value: "", text: gettext("The backlog is empty") }));
   ui.storySelect.replaceChildren(...groups);
   if (previous && state.backlog.some((s) => String(s.id) === previous)) ui.storySelect.value = previous;
 }
@@ -833,9 +906,14 @@ function renderStorySelect(todo) {
 function renderBacklog() {
   const current = state.round ? state.round.story_id : null;
   const todo = state.backlog.filter((s) => !s.estimate).length;
-  ui.backlogCount.textContent = state.backlog.length ? `${todo} of ${state.backlog.length} to estimate` : "";
+  ui.backlogCount.textContent = state.backlog.length
+    ? format(ngettext("%(todo)s of %(total)s to estimate", "%(todo)s of %(total)s to estimate", todo), {
+      todo,
+      total: state.backlog.length,
+    })
+    : "";
   if (!state.backlog.length) {
-    ui.backlog.replaceChildren(el("li", { className: "muted empty", text: "No stories yet." }));
+    ui.backlog.replaceChildren(el("li", { className: "muted empty", text: gettext("No stories yet.") }));
     return;
   }
   ui.backlog.replaceChildren(
@@ -854,8 +932,8 @@ function renderBacklog() {
           el("span", { text: s.title }),
         ),
         s.estimate
-          ? el("span", { className: "estimate", title: "Accepted estimate", text: s.estimate })
-          : el("span", { className: "estimate none", title: "Not estimated yet", text: "–" }),
+          ? el("span", { className: "estimate", title: gettext("Accepted estimate"), text: s.estimate })
+          : el("span", { className: "estimate none", title: gettext("Not estimated yet"), text: "–" }),
       ),
     ),
   );
@@ -878,14 +956,14 @@ ui.quickForm.addEventListener("submit", (event) => {
 });
 ui.deckSelect.addEventListener("change", () => send("set_deck", { deck: ui.deckSelect.value }));
 ui.endSessionBtn.addEventListener("click", () => {
-  if (window.confirm("End the session? Its summary is sent to the members who asked for it.")) {
+  if (window.confirm(gettext("End the session? Its summary is sent to the members who asked for it."))) {
     send("end_session");
   }
 });
 function accept(next) {
   const value = ui.acceptValue.value.trim();
   if (!value) {
-    toast("Type the estimate to accept.", "error");
+    toast(gettext("Type the estimate to accept."), "error");
     ui.acceptValue.focus();
     return;
   }
@@ -897,7 +975,7 @@ ui.acceptForm.addEventListener("submit", (event) => {
 });
 ui.acceptNextBtn.addEventListener("click", () => accept(true));
 
-window.pokerTable = { hooks, send, render: () => render() };
+window.pokerTable = { hooks, send, render: () => render(), format, roleName };
 connect();
 
 // --- keyboard shortcuts ---------------------------------------------------------------------

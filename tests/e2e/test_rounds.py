@@ -33,10 +33,13 @@ PHONE = {"width": 390, "height": 844}
 expect.set_options(timeout=TIMEOUT_MS)
 
 
-def open_table(browser: Browser, base_url: str, slug: str, who: str, viewport: dict) -> Page:
-    """Log ``<slug>-<who>`` in and open the team's live table."""
+def open_table(
+    browser: Browser, base_url: str, slug: str, who: str, viewport: dict, locale: str = "en-US"
+) -> Page:
+    """Log ``<slug>-<who>`` in with a browser set to ``locale`` (its Accept-Language) and open
+    the team's live table."""
     table = f"/teams/{slug}/table/"
-    context = browser.new_context(base_url=base_url, viewport=viewport)
+    context = browser.new_context(base_url=base_url, viewport=viewport, locale=locale)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     errors: list[str] = []
@@ -45,7 +48,7 @@ def open_table(browser: Browser, base_url: str, slug: str, who: str, viewport: d
     page.goto(f"/accounts/login/?next={table}")
     page.fill("#id_username", f"{slug}-{who}")
     page.fill("#id_password", DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in", exact=True).click()
+    page.press("#id_password", "Enter")  # the button's name is in the page's language
     page.wait_for_url(f"**{table}")
     expect(page.locator("#table")).to_have_attribute("data-connection", "live")
     return page
