@@ -65,6 +65,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The page's language: the language cookie (the selector in the header), else Accept-Language.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -506,7 +508,10 @@ JIRA_TIMEOUT_SECONDS = env.float("JIRA_TIMEOUT_SECONDS", default=15.0)
 # Jira sites on private addresses are refused unless this is on (same reasoning as webhooks).
 JIRA_ALLOW_PRIVATE_TARGETS = env.bool("JIRA_ALLOW_PRIVATE_TARGETS", default=DEBUG)
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# English is the default and the source language; the catalogue lives in locale/ (`make messages`).
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -12,6 +12,8 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics, name="prometheus-django-metrics"),
     path("admin/", admin.site.urls),
+    # Django's set_language: the footer's selector posts here; it sets the language cookie.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(("api.urls", "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its script from a URL of its own instead of inline (the CSP).

@@ -27,7 +27,7 @@ from accounts import roles
 from accounts import services as account_services
 from accounts.models import Membership, Team
 from pokerproject import events
-from pokerproject.errors import DomainError
+from pokerproject.errors import DomainError, gettext_noop
 from pokerproject.regions import registry
 from pokerproject.regions.guard import shard_scope, team_atomic
 from rooms import game, presence, protocol, selectors, sql
@@ -157,7 +157,7 @@ def round_start(
         if story_id is not None:
             story = story_selectors.story_get(team=team, story_id=story_id)
             if story is None:
-                raise UnknownStory("No such story in this team's backlog.")
+                raise UnknownStory(gettext_noop("No such story in this team's backlog."))
         round_ = _open_round(team, room, story=story, title=title, user_id=membership.user_id)
     return TableUpdate(version=room.version, round=round_)
 
@@ -171,7 +171,7 @@ def round_start_next(*, membership: Membership) -> TableUpdate:
         current = room.current_round.story if room.current_round_id else None
         story = story_selectors.story_next_unestimated(team=team, after=current)
         if story is None:
-            raise BacklogDone("Every story in the backlog has an estimate.")
+            raise BacklogDone(gettext_noop("Every story in the backlog has an estimate."))
         round_ = _open_round(team, room, story=story, title="", user_id=membership.user_id)
     return TableUpdate(version=room.version, round=round_)
 
@@ -208,9 +208,11 @@ def _require_table(
     if membership is not None and action is not None:
         roles.require(membership.role, action)
     if (membership.team_id if membership is not None else team_id) in moved:
-        raise TeamMoved("The team has moved to another shard.")
+        raise TeamMoved(gettext_noop("The team has moved to another shard."))
     if table is not None and table.paused:
-        raise TablePaused("The table is paused while the team moves; try again in a moment.")
+        raise TablePaused(
+            gettext_noop("The table is paused while the team moves; try again in a moment.")
+        )
 
 
 def votes_cast_batch(
@@ -515,7 +517,10 @@ def _deck_validated(team: Team, *, name: object, cards: list, deck_id: int | Non
     valid = game.validate_deck(game.custom_deck_key(deck_id or 0), name, cards)
     taken = Deck.objects.filter(team=team, name=valid.name).exclude(pk=deck_id)
     if valid.name in {d.name for d in game.DECKS.values()} or taken.exists():
-        raise DuplicateDeck(f"The team already has a deck named {valid.name!r}.")
+        raise DuplicateDeck(
+            gettext_noop("The team already has a deck named %(name)s."),
+            params={"name": repr(valid.name)},
+        )
     return valid
 
 
@@ -530,7 +535,10 @@ def deck_create_for_team(*, team: Team, name: object, cards: list) -> Deck:
             )
             _decks_changed(team)
     except IntegrityError:  # the same name, saved concurrently since the check
-        raise DuplicateDeck(f"The team already has a deck named {valid.name!r}.") from None
+        raise DuplicateDeck(
+            gettext_noop("The team already has a deck named %(name)s."),
+            params={"name": repr(valid.name)},
+        ) from None
     return deck
 
 
@@ -546,7 +554,10 @@ def deck_update_for_team(*, team: Team, deck_id: object, name: object, cards: li
             deck.save(update_fields=["name", "cards", "values", "updated_at"])
             _decks_changed(team)
     except IntegrityError:  # the same name, saved concurrently since the check
-        raise DuplicateDeck(f"The team already has a deck named {valid.name!r}.") from None
+        raise DuplicateDeck(
+            gettext_noop("The team already has a deck named %(name)s."),
+            params={"name": repr(valid.name)},
+        ) from None
     return deck
 
 
@@ -708,7 +719,7 @@ def member_set_voting(
     if target != membership.user_id:
         roles.require(membership.role, roles.Action.RUN_TABLE)
         if not Membership.objects.filter(team_id=team.pk, user_id=target).exists():
-            raise UnknownMember("No such member in this team.")
+            raise UnknownMember(gettext_noop("No such member in this team."))
     with team_atomic(team):
         room = _lock_table(team, membership)
         sitting_out = [u for u in room.not_voting if u != target]
@@ -802,7 +813,7 @@ def table_member_remove(*, membership: Membership, user_id: int) -> None:
     """Remove a member from the team at the table, through the directory's own service (the
     same as the team page's): their sockets close and they cannot come back until re-added."""
     if not Membership.objects.filter(team_id=membership.team_id, user_id=user_id).exists():
-        raise UnknownMember("No such member in this team.")
+        raise UnknownMember(gettext_noop("No such member in this team."))
     account_services.membership_remove(actor=membership, user_id=user_id)
 
 
@@ -810,9 +821,9 @@ def table_member_set_role(*, membership: Membership, user_id: int, role: str) ->
     """Give a member another role at the table, through the directory's own service."""
     roles.require(membership.role, roles.Action.MANAGE_MEMBERS)
     if role not in {r.value for r in roles.Role}:
-        raise InvalidRole(f"No such role: {role[:40]!r}.")
+        raise InvalidRole(gettext_noop("No such role: %(role)s."), params={"role": repr(role[:40])})
     if not Membership.objects.filter(team_id=membership.team_id, user_id=user_id).exists():
-        raise UnknownMember("No such member in this team.")
+        raise UnknownMember(gettext_noop("No such member in this team."))
     account_services.membership_set_role(actor=membership, user_id=user_id, role=role)
 
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from accounts import roles
 from pokerproject import events
-from pokerproject.errors import DomainError
+from pokerproject.errors import DomainError, gettext_noop
 from pokerproject.regions.guard import team_atomic
 from stories import imports
 from stories.imports import ImportRefused, ImportRow
@@ -53,7 +53,7 @@ def _get(team: Team, story_id: uuid.UUID, *, lock: bool = False) -> Story:
         stories = stories.select_for_update()
     story = stories.filter(pk=story_id).first()
     if story is None:
-        raise UnknownStory("No such story in this team's backlog.")
+        raise UnknownStory(gettext_noop("No such story in this team's backlog."))
     return story
 
 
@@ -180,7 +180,7 @@ def story_move(*, membership: Membership, story_id: uuid.UUID, offset: int) -> l
         )
         index = next((i for i, s in enumerate(stories) if s.pk == story_id), None)
         if index is None:
-            raise UnknownStory("No such story in this team's backlog.")
+            raise UnknownStory(gettext_noop("No such story in this team's backlog."))
         story = stories.pop(index)
         stories.insert(max(0, min(len(stories), index + offset)), story)
         changed = []
@@ -241,12 +241,17 @@ def stories_upsert(
     """
     _require_backlog_edit(membership)
     if len(items) > limit:
-        raise UpsertRefused(f"At most {limit} stories per request.", code="invalid")
+        raise UpsertRefused(
+            gettext_noop("At most %(limit)s stories per request."),
+            code="invalid",
+            params={"limit": limit},
+        )
     keys = [str(item.get("external_key", "")).strip() for item in items]
     named = [key for key in keys if key]
     if len(set(named)) != len(named):
         raise UpsertRefused(
-            "Each external_key may appear once per request.", code="repeated_external_key"
+            gettext_noop("Each external_key may appear once per request."),
+            code="repeated_external_key",
         )
     team = membership.team
     result = UpsertResult()
@@ -320,14 +325,14 @@ def stories_import(*, membership: Membership, rows: list[ImportRow]) -> UpsertRe
     refuses the import (the pages pass only the valid rows of a preview)."""
     _require_backlog_edit(membership)
     if not rows:
-        raise ImportRefused("There is no story to import.", code="empty")
+        raise ImportRefused(gettext_noop("There is no story to import."), code="empty")
     imports.validate(rows)
     bad = [row.line for row in rows if not row.valid]
     if bad:
         raise ImportRefused(
-            f"{len(bad)} rows have errors (line {', '.join(map(str, bad[:10]))}); "
-            "fix or leave them out.",
+            gettext_noop("%(count)s rows have errors (line %(lines)s); fix or leave them out."),
             code="invalid_rows",
+            params={"count": len(bad), "lines": ", ".join(map(str, bad[:10]))},
         )
     return stories_upsert(
         membership=membership, items=[row.item() for row in rows], limit=imports.MAX_IMPORT_ROWS

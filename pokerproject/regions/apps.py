@@ -13,7 +13,11 @@ class RegionsConfig(AppConfig):
 
         connection_created.connect(on_connection_created, dispatch_uid="regions.shard_guard")
 
-        from pokerproject import metrics, outbox
+        from django.utils.translation import gettext
+
+        from pokerproject import errors, metrics, outbox
 
         metrics.install()
         outbox.register_metrics()
+        # The rules' refusals are shown in the request's language (pokerproject/errors.py).
+        errors.use_translation(gettext)
