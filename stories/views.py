@@ -8,6 +8,7 @@ from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts import roles
@@ -15,7 +16,7 @@ from accounts import selectors as account_selectors
 from accounts.decorators import member_required
 from accounts.forms import InviteForm
 from accounts.models import Membership
-from pokerproject.errors import DomainError
+from pokerproject.errors import DomainError, gettext_noop
 from stories import exports, imports, selectors, services
 from stories.forms import ImportForm, StoryForm
 
@@ -61,7 +62,7 @@ def _save_story(request: HttpRequest, membership: Membership, form: StoryForm, s
         else:
             services.story_update(membership=membership, story_id=story_id, **form.cleaned_data)
     except IntegrityError:
-        return "Another story of this team already has that key."
+        return _("Another story of this team already has that key.")
     except DomainError as exc:
         return exc.message
     return None
@@ -72,7 +73,7 @@ def _save_story(request: HttpRequest, membership: Membership, form: StoryForm, s
 def story_create(request: HttpRequest, membership: Membership) -> HttpResponse:
     form = StoryForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "A story needs a title; the link must be a URL.")
+        messages.error(request, _("A story needs a title; the link must be a URL."))
         return redirect(_backlog_url(membership))
     error = _save_story(request, membership, form)
     if error:
@@ -88,7 +89,7 @@ def story_edit(request: HttpRequest, membership: Membership, pk: uuid.UUID) -> H
     if request.method == "POST" and form.is_valid():
         error = _save_story(request, membership, form, story_id=story.pk)
         if error is None:
-            messages.success(request, "Story saved.")
+            messages.success(request, _("Story saved."))
             return redirect(_backlog_url(membership))
         messages.error(request, error)
     return render(
@@ -103,7 +104,7 @@ def story_edit(request: HttpRequest, membership: Membership, pk: uuid.UUID) -> H
 def story_delete(request: HttpRequest, membership: Membership, pk: uuid.UUID) -> HttpResponse:
     try:
         services.story_delete(membership=membership, story_id=pk)
-        messages.success(request, "Story deleted.")
+        messages.success(request, _("Story deleted."))
     except DomainError as exc:
         messages.error(request, exc.message)
     return redirect(_backlog_url(membership))
@@ -115,7 +116,7 @@ def story_move(request: HttpRequest, membership: Membership, pk: uuid.UUID) -> H
     offsets = {"up": -1, "down": 1, "top": -(10**6), "bottom": 10**6}
     offset = offsets.get(request.POST.get("direction", ""))
     if offset is None:
-        messages.error(request, "Move a story up, down, to the top or to the bottom.")
+        messages.error(request, _("Move a story up, down, to the top or to the bottom."))
     else:
         try:
             services.story_move(membership=membership, story_id=pk, offset=offset)
@@ -136,7 +137,9 @@ def _import_source(form: ImportForm) -> tuple[str, str]:
         return imports.decode(upload.read()), imports.CSV
     text = form.cleaned_data.get("text") or ""
     if not text.strip():
-        raise imports.ImportRefused("Choose a CSV file or paste stories.", code="empty")
+        raise imports.ImportRefused(
+            gettext_noop("Choose a CSV file or paste stories."), code="empty"
+        )
     return text, form.cleaned_data["kind"]
 
 
@@ -148,7 +151,7 @@ def story_import(request: HttpRequest, membership: Membership) -> HttpResponse:
     if not roles.can_edit_backlog(
         membership.role, voters_may_edit=membership.team.voters_edit_backlog
     ):
-        raise PermissionDenied("Only members who may edit the backlog import stories.")
+        raise PermissionDenied(_("Only members who may edit the backlog import stories."))
     team = membership.team
     context: dict = {"membership": membership, "team": team, "limits": imports}
     form = ImportForm(request.POST or None, request.FILES or None)
@@ -166,12 +169,18 @@ def story_import(request: HttpRequest, membership: Membership) -> HttpResponse:
             )
             messages.success(
                 request,
-                f"Imported {len(result.created)} new, {len(result.updated)} updated, "
-                f"{len(result.unchanged)} unchanged stories.",
+                _("Imported %(new)s new, %(updated)s updated, %(unchanged)s unchanged stories.")
+                % {
+                    "new": len(result.created),
+                    "updated": len(result.updated),
+                    "unchanged": len(result.unchanged),
+                },
             )
             return redirect(_backlog_url(membership))
     except IntegrityError:
-        messages.error(request, "Another story took one of these keys meanwhile; nothing imported.")
+        messages.error(
+            request, _("Another story took one of these keys meanwhile; nothing imported.")
+        )
         return render(request, "stories/import.html", {**context, "form": form}, status=409)
     except DomainError as exc:
         messages.error(request, exc.message)
