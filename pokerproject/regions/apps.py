@@ -1,11 +1,12 @@
 from django.apps import AppConfig
 from django.db.backends.signals import connection_created
+from django.utils.translation import gettext_lazy as _
 
 
 class RegionsConfig(AppConfig):
     name = "pokerproject.regions"
     label = "regions"
-    verbose_name = "Regions and shards"
+    verbose_name = _("Regions and shards")
 
     def ready(self) -> None:
         from pokerproject.regions import checks  # noqa: F401  (registers the system checks)
