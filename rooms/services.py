@@ -245,7 +245,9 @@ def votes_cast_batch(
                     _require_table(membership, roles.Action.CAST_VOTE, table, moved)
                     game.require_voting(table.status if table is not None else None)
                     if membership.user_id in (table.not_voting or ()):
-                        raise game.NotVoting("You sit this round out: turn voting back on first.")
+                        raise game.NotVoting(
+                            gettext_noop("You sit this round out: turn voting back on first.")
+                        )
                     card = game.validate_vote(
                         game.Deck(table.deck, table.deck, tuple(table.cards)), value
                     )
@@ -400,7 +402,9 @@ def round_restart(*, membership: Membership) -> TableUpdate:
         room = _lock_table(team, membership, roles.Action.RESTART)
         previous = room.current_round
         if previous is None:
-            raise game.WrongRoundState("No round is being played.", code="no_active_round")
+            raise game.WrongRoundState(
+                gettext_noop("No round is being played."), code="no_active_round"
+            )
         if previous.status == game.RoundStatus.VOTING:
             previous.status = game.RoundStatus.CANCELLED
             previous.version += 1
@@ -583,7 +587,7 @@ def deck_set_default_for_team(*, team: Team, deck: str) -> TableUpdate:
 def _require_team_deck(team: Team, deck_id: object) -> Deck:
     deck = team_deck_get(team=team, deck_id=deck_id)
     if deck is None:
-        raise game.UnknownDeck("No such deck in this team.")
+        raise game.UnknownDeck(gettext_noop("No such deck in this team."))
     return deck
 
 
@@ -786,7 +790,7 @@ def round_timer_extend(*, membership: Membership, seconds: int | None = None) ->
         room = _lock_table(team, membership)
         round_ = _voting_round(room)
         if round_.timer_ends_at is None:
-            raise game.InvalidTimer("No timer is running.", code="no_timer")
+            raise game.InvalidTimer(gettext_noop("No timer is running."), code="no_timer")
         round_.timer_ends_at = max(round_.timer_ends_at, timezone.now()) + timedelta(seconds=more)
         round_.timer_seconds = min(game.MAX_TIMER_SECONDS, round_.timer_seconds + more)
         _timer_changed(team, room, round_)
@@ -801,7 +805,7 @@ def round_timer_stop(*, membership: Membership) -> TableUpdate:
         room = _lock_table(team, membership)
         round_ = _voting_round(room)
         if round_.timer_ends_at is None:
-            raise game.InvalidTimer("No timer is running.", code="no_timer")
+            raise game.InvalidTimer(gettext_noop("No timer is running."), code="no_timer")
         round_.timer_ends_at = None
         round_.timer_seconds = 0
         round_.timer_auto_reveal = False
