@@ -107,7 +107,9 @@ def decode(data: bytes) -> str:
 
 def too_large() -> ImportRefused:
     return ImportRefused(
-        f"The file is larger than {MAX_IMPORT_BYTES // 1024} KiB; split it.", code="too_large"
+        gettext_noop("The file is larger than %(size)s KiB; split it."),
+        code="too_large",
+        params={"size": MAX_IMPORT_BYTES // 1024},
     )
 
 
@@ -125,8 +127,9 @@ def _check_text(text: str) -> str:
 def _too_many(count: int) -> None:
     if count > MAX_IMPORT_ROWS:
         raise ImportRefused(
-            f"{count} stories: at most {MAX_IMPORT_ROWS} per import; split the file.",
+            gettext_noop("%(count)s stories: at most %(max)s per import; split the file."),
             code="too_many_rows",
+            params={"count": count, "max": MAX_IMPORT_ROWS},
         )
 
 
