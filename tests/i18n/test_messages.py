@@ -92,7 +92,7 @@ def test_a_session_summary_ended_in_german_is_german(crew):
         table.table_session_end(membership=crew.lead)
     sent = next(m for m in mail.outbox if m.to == ["fan@example.com"])
     assert sent.subject == "Falken: 1 Runde, 1 Schätzung (Sitzung 1)"
-    assert "[F-1] Anmeldeseite: 8 (Median 6.5, Mittelwert 6.5)" in sent.body
+    assert "[F-1] Anmeldeseite: 8 (Median 6,5, Mittelwert 6,5)" in sent.body
     assert "Abmelden (ein Klick):" in sent.body
 
 
