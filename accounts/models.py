@@ -7,12 +7,19 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.roles import GUEST_ROLES, Role
 from pokerproject.regions.placement import GlobalModel, Placement
 
-ROLE_CHOICES = [(role.value, role.value.capitalize()) for role in Role]
-GUEST_ROLE_CHOICES = [(role.value, role.value.capitalize()) for role in GUEST_ROLES]
+# What forms, pages and the admin show, in the active language; the stored value stays English.
+ROLE_LABELS = {
+    Role.FACILITATOR: _("Facilitator"),
+    Role.VOTER: _("Voter"),
+    Role.OBSERVER: _("Observer"),
+}
+ROLE_CHOICES = [(role.value, ROLE_LABELS[role]) for role in Role]
+GUEST_ROLE_CHOICES = [(role.value, ROLE_LABELS[role]) for role in GUEST_ROLES]
 
 
 class User(AbstractUser):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pokerproject.errors import DomainError
+from pokerproject.errors import DomainError, Text, gettext_noop
 
 
 class Forbidden(DomainError):
@@ -60,20 +60,27 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.MANAGE_TEAM: _FACILITATOR,
 }
 
-# What each action is, as the end of "An observer may not ...".
-DESCRIPTIONS: dict[Action, str] = {
-    Action.START_ROUND: "start a round",
-    Action.CAST_VOTE: "vote",
-    Action.REVEAL: "reveal the cards",
-    Action.RESTART: "restart the round",
-    Action.ACCEPT: "accept an estimate",
-    Action.SET_DECK: "change the deck",
-    Action.MANAGE_BACKLOG: "edit the backlog",
-    Action.MANAGE_MEMBERS: "manage the members",
-    Action.MANAGE_DECKS: "manage the decks",
-    Action.MANAGE_TEAM: "change the team's settings",
-    Action.END_SESSION: "end the session",
-    Action.RUN_TABLE: "run the table",
+# What each action is, as the end of "An observer may not ...". Text: translated with the refusal.
+DESCRIPTIONS: dict[Action, Text] = {
+    Action.START_ROUND: Text(gettext_noop("start a round")),
+    Action.CAST_VOTE: Text(gettext_noop("vote")),
+    Action.REVEAL: Text(gettext_noop("reveal the cards")),
+    Action.RESTART: Text(gettext_noop("restart the round")),
+    Action.ACCEPT: Text(gettext_noop("accept an estimate")),
+    Action.SET_DECK: Text(gettext_noop("change the deck")),
+    Action.MANAGE_BACKLOG: Text(gettext_noop("edit the backlog")),
+    Action.MANAGE_MEMBERS: Text(gettext_noop("manage the members")),
+    Action.MANAGE_DECKS: Text(gettext_noop("manage the decks")),
+    Action.MANAGE_TEAM: Text(gettext_noop("change the team's settings")),
+    Action.END_SESSION: Text(gettext_noop("end the session")),
+    Action.RUN_TABLE: Text(gettext_noop("run the table")),
+}
+
+# Each role as the subject of a sentence, whole: the article depends on the language's word.
+SUBJECTS: dict[Role, Text] = {
+    Role.FACILITATOR: Text(gettext_noop("A facilitator")),
+    Role.VOTER: Text(gettext_noop("A voter")),
+    Role.OBSERVER: Text(gettext_noop("An observer")),
 }
 
 
@@ -82,10 +89,20 @@ def with_article(word: str) -> str:
     return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
 
 
-def refusal(role: str, action: Action) -> str:
-    """The sentence a refusal shows: "An observer may not vote." """
-    sentence = f"{with_article(role)} may not {DESCRIPTIONS[action]}."
-    return sentence[0].upper() + sentence[1:]
+def _subject(role: str) -> str:
+    try:
+        return SUBJECTS[Role(role)]
+    except ValueError:  # no role of ours: named as it is, in English
+        sentence = with_article(role)
+        return sentence[0].upper() + sentence[1:]
+
+
+def refusal(role: str, action: Action) -> Forbidden:
+    """The refusal of ``action`` to ``role``: "An observer may not vote." """
+    return Forbidden(
+        gettext_noop("%(role)s may not %(action)s."),
+        params={"role": _subject(role), "action": DESCRIPTIONS[action]},
+    )
 
 
 def can(role: str, action: Action) -> bool:
@@ -97,7 +114,7 @@ def can(role: str, action: Action) -> bool:
 
 def require(role: str, action: Action) -> None:
     if not can(role, action):
-        raise Forbidden(refusal(role, action))
+        raise refusal(role, action)
 
 
 def can_edit_backlog(role: str, *, voters_may_edit: bool) -> bool:
@@ -110,4 +127,4 @@ def can_edit_backlog(role: str, *, voters_may_edit: bool) -> bool:
 def require_backlog_edit(role: str, *, voters_may_edit: bool) -> None:
     require(role, Action.MANAGE_BACKLOG)
     if not can_edit_backlog(role, voters_may_edit=voters_may_edit):
-        raise Forbidden("In this team only facilitators edit the backlog.")
+        raise Forbidden(gettext_noop("In this team only facilitators edit the backlog."))

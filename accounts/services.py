@@ -17,7 +17,7 @@ from django.utils.text import slugify
 from accounts import roles
 from accounts.models import Invite, Membership, Team, User
 from pokerproject import events
-from pokerproject.errors import DomainError
+from pokerproject.errors import DomainError, gettext_noop
 from pokerproject.regions import registry
 
 events.declare("team.created", "team.deleted", "team.renamed", "membership.changed")
@@ -71,7 +71,7 @@ def team_create(
     hashing and recorded here, in the directory, so the team can later be moved without
     rehashing the others. Without a ``slug`` one is made from the name."""
     if creator is not None and creator.is_guest:
-        raise GuestOnly("Sign up to create a team of your own.")
+        raise GuestOnly(gettext_noop("Sign up to create a team of your own."))
     region = region or registry.home_region()
     registry.shards_in_region(region)  # raises UnknownRegion before anything is written
     for _ in range(5):
@@ -171,16 +171,22 @@ def team_settings_update(
     admin; the role check is the caller's, ``roles.Action.MANAGE_TEAM``)."""
     name = name.strip() if isinstance(name, str) else ""
     if not name:
-        raise InvalidSettings("A team needs a name.")
+        raise InvalidSettings(gettext_noop("A team needs a name."))
     if len(name) > TEAM_NAME_MAX_LENGTH:
-        raise InvalidSettings(f"A team's name has at most {TEAM_NAME_MAX_LENGTH} characters.")
+        raise InvalidSettings(
+            gettext_noop("A team's name has at most %(max)s characters."),
+            params={"max": TEAM_NAME_MAX_LENGTH},
+        )
     low, high = TIMER_SECONDS_RANGE
     if (
         isinstance(timer_default_seconds, bool)
         or not isinstance(timer_default_seconds, int)
         or not low <= timer_default_seconds <= high
     ):
-        raise InvalidSettings(f"The timer's default is {low} to {high} seconds.")
+        raise InvalidSettings(
+            gettext_noop("The timer's default is %(low)s to %(high)s seconds."),
+            params={"low": low, "high": high},
+        )
     with transaction.atomic(using="default"):
         if bool(allow_guests) != team.allow_guests:
             # Through the guests' own service: turning guests off also removes current guests.
@@ -206,7 +212,7 @@ def _require_facilitator_left(team: Team, *, changing: Membership) -> None:
         pk=changing.pk
     )
     if not others.exists():
-        raise LastFacilitator("A team needs at least one facilitator.")
+        raise LastFacilitator(gettext_noop("A team needs at least one facilitator."))
 
 
 def membership_add(*, team: Team, user: User, role: str = roles.Role.VOTER) -> Membership:
@@ -232,7 +238,9 @@ def membership_set_role_for_team(*, team: Team, user_id: int, role: str) -> Memb
             .get(team=team, user_id=user_id)
         )
         if new_role not in roles.GUEST_ROLES and target.user.is_guest:
-            raise GuestOnly("A guest can be a voter or an observer; they sign up to do more.")
+            raise GuestOnly(
+                gettext_noop("A guest can be a voter or an observer; they sign up to do more.")
+            )
         if new_role != roles.Role.FACILITATOR:
             _require_facilitator_left(team, changing=target)
         target.role = new_role
@@ -325,7 +333,7 @@ def invite_revoke(*, actor: Membership, invite_id: int) -> None:
 def invite_accept(*, invite: Invite, user: User) -> Membership:
     """Join the invite's team; a member who follows a link again keeps the role they have."""
     if user.is_guest:
-        raise GuestOnly("Sign up to keep your seat before you join another team.")
+        raise GuestOnly(gettext_noop("Sign up to keep your seat before you join another team."))
     return membership_add(team=invite.team, user=user, role=invite.role)
 
 
@@ -343,7 +351,7 @@ def guests_configure_for_team(*, team: Team, allowed: bool, role: str) -> Team:
     admin's permissions)."""
     guest_role = roles.Role(role)
     if guest_role not in roles.GUEST_ROLES:
-        raise GuestOnly("Guests are voters or observers.")
+        raise GuestOnly(gettext_noop("Guests are voters or observers."))
     with transaction.atomic(using="default"):
         team = Team.objects.select_for_update().get(pk=team.pk)
         team.allow_guests, team.guest_role = allowed, guest_role
@@ -382,11 +390,15 @@ def guest_name_clean(name: str) -> str:
     textContent."""
     cleaned = " ".join(name.split())
     if not cleaned:
-        raise InvalidGuestName("Choose a name the others will see.")
+        raise InvalidGuestName(gettext_noop("Choose a name the others will see."))
     if len(cleaned) > GUEST_NAME_MAX:
-        raise InvalidGuestName(f"A name has at most {GUEST_NAME_MAX} characters.")
+        raise InvalidGuestName(
+            gettext_noop("A name has at most %(max)s characters."), params={"max": GUEST_NAME_MAX}
+        )
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in cleaned):
-        raise InvalidGuestName("A name may not contain control or invisible characters.")
+        raise InvalidGuestName(
+            gettext_noop("A name may not contain control or invisible characters.")
+        )
     return cleaned
 
 
@@ -405,10 +417,10 @@ def guest_join(*, token: str, name: str) -> Membership:
     with transaction.atomic(using="default"):
         team = guest_team_for_token(token=token)
         if team is None:
-            raise GuestsNotAllowed("This guest link is not valid (any more).")
+            raise GuestsNotAllowed(gettext_noop("This guest link is not valid (any more)."))
         team = Team.objects.select_for_update().get(pk=team.pk)
         if not team.allow_guests or team.guest_token != token:  # changed while we looked
-            raise GuestsNotAllowed("This guest link is not valid (any more).")
+            raise GuestsNotAllowed(gettext_noop("This guest link is not valid (any more)."))
         user = User(username=f"guest-{secrets.token_hex(8)}", first_name=display, is_guest=True)
         user.set_unusable_password()
         user.save()
@@ -440,16 +452,16 @@ def guest_claim(*, user: User, username: str, password: str, email: str = "") ->
     with transaction.atomic(using="default"):
         user = User.objects.select_for_update().get(pk=user.pk)
         if not user.is_guest:
-            raise NotAGuest("This account has signed up already.")
+            raise NotAGuest(gettext_noop("This account has signed up already."))
         if User.objects.filter(username__iexact=username).exclude(pk=user.pk).exists():
-            raise UsernameTaken("A user with that username already exists.")
+            raise UsernameTaken(gettext_noop("A user with that username already exists."))
         user.username, user.email, user.is_guest = username, email, False
         user.set_password(password)
         try:
             with transaction.atomic(using="default"):
                 user.save(update_fields=["username", "email", "is_guest", "password"])
         except IntegrityError:
-            raise UsernameTaken("A user with that username already exists.") from None
+            raise UsernameTaken(gettext_noop("A user with that username already exists.")) from None
     return user
 
 

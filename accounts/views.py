@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts import selectors, services
@@ -84,7 +85,9 @@ def team_create(request: HttpRequest) -> HttpResponse:
         except services.GuestOnly as exc:
             messages.error(request, exc.message)
             return redirect("dashboard")
-        messages.success(request, f"Team {team.name} created. Invite your teammates below.")
+        messages.success(
+            request, _("Team %(team)s created. Invite your teammates below.") % {"team": team.name}
+        )
         return redirect(team.get_absolute_url())
     return render(request, "accounts/team_form.html", {"form": form})
 
@@ -98,14 +101,16 @@ def _back(membership: Membership):
 def member_role(request: HttpRequest, membership: Membership) -> HttpResponse:
     form = RoleForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose a member and a role.")
+        messages.error(request, _("Choose a member and a role."))
         return _back(membership)
     try:
         services.membership_set_role(
             actor=membership, user_id=form.cleaned_data["user_id"], role=form.cleaned_data["role"]
         )
     except (DomainError, Membership.DoesNotExist) as exc:
-        messages.error(request, str(exc) if isinstance(exc, DomainError) else "No such member.")
+        messages.error(
+            request, exc.message if isinstance(exc, DomainError) else _("No such member.")
+        )
     return _back(membership)
 
 
@@ -116,12 +121,12 @@ def member_remove(request: HttpRequest, membership: Membership) -> HttpResponse:
         user_id = int(request.POST.get("user_id", ""))
         services.membership_remove(actor=membership, user_id=user_id)
     except (ValueError, Membership.DoesNotExist):
-        messages.error(request, "No such member.")
+        messages.error(request, _("No such member."))
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
         if user_id == request.user.pk:
-            messages.success(request, f"You left {membership.team.name}.")
+            messages.success(request, _("You left %(team)s.") % {"team": membership.team.name})
             return redirect("dashboard")
     return _back(membership)
 
@@ -133,7 +138,7 @@ def invite_create(request: HttpRequest, membership: Membership) -> HttpResponse:
     try:
         if form.is_valid():
             services.invite_create(actor=membership, role=form.cleaned_data["role"])
-            messages.success(request, "Invite link created: share it with your teammates.")
+            messages.success(request, _("Invite link created: share it with your teammates."))
     except DomainError as exc:
         messages.error(request, exc.message)
     return _back(membership)
@@ -159,7 +164,7 @@ def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
         except DomainError as exc:
             messages.error(request, exc.message)
             return redirect("dashboard")
-        messages.success(request, f"Welcome to {invite.team.name}.")
+        messages.success(request, _("Welcome to %(team)s.") % {"team": invite.team.name})
         return redirect(invite.team.get_absolute_url())
     return render(request, "accounts/invite_accept.html", {"invite": invite})
 
@@ -172,7 +177,7 @@ def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
 def guest_settings(request: HttpRequest, membership: Membership) -> HttpResponse:
     form = GuestSettingsForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Guests join as voters or observers.")
+        messages.error(request, _("Guests join as voters or observers."))
         return _back(membership)
     try:
         team = services.guests_configure(
@@ -184,9 +189,13 @@ def guest_settings(request: HttpRequest, membership: Membership) -> HttpResponse
         messages.error(request, exc.message)
     else:
         if team.allow_guests:
-            messages.success(request, f"Guests may join as {team.guest_role}s with the link.")
+            messages.success(
+                request,
+                _("Guests join with the link, as %(role)s.")
+                % {"role": team.get_guest_role_display()},
+            )
         else:
-            messages.success(request, "Guests are off; current guests have left the team.")
+            messages.success(request, _("Guests are off; current guests have left the team."))
     return redirect(membership.team.get_absolute_url() + "#guests")
 
 
@@ -195,7 +204,7 @@ def guest_settings(request: HttpRequest, membership: Membership) -> HttpResponse
 def guest_link_rotate(request: HttpRequest, membership: Membership) -> HttpResponse:
     try:
         services.guest_link_rotate(actor=membership)
-        messages.success(request, "New guest link: the old one no longer works.")
+        messages.success(request, _("New guest link: the old one no longer works."))
     except DomainError as exc:
         messages.error(request, exc.message)
     return redirect(membership.team.get_absolute_url() + "#guests")
@@ -228,7 +237,7 @@ def guest_join(request: HttpRequest, token: str) -> HttpResponse:
     status = 200
     if request.method == "POST" and form.is_valid():
         if not _guest_joins_left(request):
-            form.add_error(None, "Too many guests joined from your address: try again later.")
+            form.add_error(None, _("Too many guests joined from your address: try again later."))
             status = 429
         else:
             try:
@@ -267,7 +276,9 @@ def guest_claim(request: HttpRequest) -> HttpResponse:
         else:
             # The new password would end this session like any other: keep it signed in.
             update_session_auth_hash(request, user)
-            messages.success(request, f"Welcome, {user.username}: the seat is yours.")
+            messages.success(
+                request, _("Welcome, %(name)s: the seat is yours.") % {"name": user.username}
+            )
             # A guest belonged to one team: back to its table, where they were playing.
             membership = selectors.membership_list_for_user(user=user).first()
             if membership is None:

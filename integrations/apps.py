@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class IntegrationsConfig(AppConfig):
     name = "integrations"
     label = "integrations"
-    verbose_name = "Integrations: API keys, webhooks, Jira"
+    verbose_name = _("Integrations: API keys, webhooks, Jira")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

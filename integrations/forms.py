@@ -1,46 +1,53 @@
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from integrations.models import Scope
 from integrations.services import EVENT_TYPES
 
 
 class ApiKeyForm(forms.Form):
-    name = forms.CharField(max_length=80, help_text="What uses it, e.g. “Jira bot”.")
+    name = forms.CharField(
+        label=_("Name"), max_length=80, help_text=_("What uses it, e.g. “Jira bot”.")
+    )
     scopes = forms.MultipleChoiceField(
+        label=_("Scopes"),
         choices=Scope.choices,
         initial=[Scope.READ],
         widget=forms.CheckboxSelectMultiple,
-        help_text="read: stories, rounds, estimates, table; write: change the backlog and start "
-        "rounds; webhooks: manage webhook subscriptions.",
+        help_text=_(
+            "read: stories, rounds, estimates, table; write: change the backlog and start "
+            "rounds; webhooks: manage webhook subscriptions."
+        ),
     )
 
 
 class WebhookEndpointForm(forms.Form):
-    url = forms.URLField(max_length=500, label="URL", assume_scheme="https")
-    description = forms.CharField(max_length=200, required=False)
+    url = forms.URLField(max_length=500, label=_("URL"), assume_scheme="https")
+    description = forms.CharField(label=_("Description"), max_length=200, required=False)
     events = forms.MultipleChoiceField(
+        label=_("Events"),
         choices=[(e, e) for e in EVENT_TYPES],
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="None checked: every event.",
+        help_text=_("None checked: every event."),
     )
 
 
 class JiraConnectionForm(forms.Form):
     site_url = forms.URLField(
         max_length=300,
-        label="Site URL",
+        label=_("Site URL"),
         assume_scheme="https",
-        help_text="https://your-site.atlassian.net",
+        help_text=_("https://your-site.atlassian.net"),
     )
-    email = forms.EmailField(label="Account e-mail")
+    email = forms.EmailField(label=_("Account e-mail"))
     api_token = forms.CharField(
-        label="API token",
+        label=_("API token"),
         widget=forms.PasswordInput,
-        help_text="From id.atlassian.com → Security → API tokens. Stored encrypted.",
+        help_text=_("From id.atlassian.com → Security → API tokens. Stored encrypted."),
     )
     write_back = forms.BooleanField(
-        required=False, initial=True, label="Write accepted estimates to Jira"
+        required=False, initial=True, label=_("Write accepted estimates to Jira")
     )
 
 

@@ -36,7 +36,7 @@ from accounts.models import Membership
 from integrations import crypto, netguard
 from integrations.models import JiraConnection, JiraSync, SyncStatus
 from pokerproject import events, outbox
-from pokerproject.errors import DomainError
+from pokerproject.errors import DomainError, gettext_noop
 from rooms import game
 from stories.models import Story
 from stories.services import UpsertResult, stories_upsert
@@ -69,8 +69,15 @@ OUTBOX = outbox.register(
 class JiraError(DomainError):
     code = "jira_error"
 
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None):
-        super().__init__(message, code=code)
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        params: dict[str, object] | None = None,
+    ):
+        super().__init__(message, code=code, params=params)
         self.status = status
 
 
@@ -149,14 +156,20 @@ class JiraClient:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise JiraError(
-                f"Jira unreachable: {type(exc).__name__}", code="jira_unreachable"
+                gettext_noop("Jira unreachable: %(error)s"),
+                code="jira_unreachable",
+                params={"error": type(exc).__name__},
             ) from exc
         except netguard.UnsafeUrl as exc:  # the site's name turned private since it was saved
             raise JiraError(str(exc), code="unsafe_url") from exc
         if response.status_code == 401:
-            raise JiraUnauthorized("Jira refused the e-mail and API token (401).", status=401)
+            raise JiraUnauthorized(
+                gettext_noop("Jira refused the e-mail and API token (401)."), status=401
+            )
         if response.status_code == 429:
-            raise JiraRateLimited("Jira rate limit (429).", retry_after=_retry_after(response))
+            raise JiraRateLimited(
+                gettext_noop("Jira rate limit (429)."), retry_after=_retry_after(response)
+            )
         if response.status_code == 400 and "not on the appropriate screen" in response.text:
             raise JiraFieldNotOnScreen(_error_text(response), status=400)
         if response.status_code >= 400:
@@ -390,7 +403,8 @@ def _push(connection: JiraConnection, sync: JiraSync) -> _Outcome:
         editable = client.editmeta(sync.issue_key).get("fields", {})
         if field not in editable:
             raise JiraFieldNotOnScreen(
-                f"{connection.story_points_field_name or field} is not on the issue's edit screen."
+                gettext_noop("%(field)s is not on the issue's edit screen."),
+                params={"field": connection.story_points_field_name or field},
             )
         client.update_issue(sync.issue_key, {field: points})
     finally:

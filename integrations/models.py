@@ -14,6 +14,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Team, User
 from pokerproject.regions.ids import uuid7
@@ -21,9 +22,9 @@ from pokerproject.regions.placement import GlobalModel, RegionalModel
 
 
 class Scope(models.TextChoices):
-    READ = "read", "Read"
-    WRITE = "write", "Write"
-    WEBHOOKS = "webhooks", "Webhooks"
+    READ = "read", _("Read")
+    WRITE = "write", _("Write")
+    WEBHOOKS = "webhooks", _("Webhooks")
 
 
 class ApiKey(GlobalModel):
@@ -92,10 +93,10 @@ class WebhookEndpoint(GlobalModel):
 
 
 class DeliveryStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    DELIVERED = "delivered", "Delivered"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+    PENDING = "pending", _("Pending")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class WebhookDelivery(RegionalModel):
@@ -182,10 +183,10 @@ class JiraConnection(GlobalModel):
 
 
 class SyncStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    DONE = "done", "Written to Jira"
-    FAILED = "failed", "Failed"
-    SKIPPED = "skipped", "Skipped"
+    PENDING = "pending", _("Pending")
+    DONE = "done", _("Written to Jira")
+    FAILED = "failed", _("Failed")
+    SKIPPED = "skipped", _("Skipped")
 
 
 class JiraSync(RegionalModel):

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-from pokerproject.errors import DomainError
+from pokerproject.errors import DomainError, gettext_noop
 
 
 class UnsafeUrl(DomainError):
@@ -37,9 +37,9 @@ def check_url(url: str, *, allow_private: bool) -> None:
     (any address when ``allow_private``)."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UnsafeUrl("Only http:// and https:// URLs are allowed.")
+        raise UnsafeUrl(gettext_noop("Only http:// and https:// URLs are allowed."))
     if parts.username or parts.password:
-        raise UnsafeUrl("Credentials in the URL are not allowed.")
+        raise UnsafeUrl(gettext_noop("Credentials in the URL are not allowed."))
     if not allow_private:
         _public_addresses(parts.hostname, parts.port or 443)
 
@@ -49,10 +49,12 @@ def _public_addresses(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise UnsafeUrl(f"Cannot resolve {host}.") from exc
+        raise UnsafeUrl(gettext_noop("Cannot resolve %(host)s."), params={"host": host}) from exc
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     if any(_is_private(address) for address in addresses):
-        raise UnsafeUrl(f"{host} resolves to a private or local address.")
+        raise UnsafeUrl(
+            gettext_noop("%(host)s resolves to a private or local address."), params={"host": host}
+        )
     return addresses
 
 

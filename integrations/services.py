@@ -25,7 +25,7 @@ from integrations.models import (
     WebhookEndpoint,
 )
 from pokerproject import events
-from pokerproject.errors import DomainError
+from pokerproject.errors import DomainError, gettext_noop
 from pokerproject.regions.guard import team_atomic
 
 KEY_PREFIX = "pk_live_"
@@ -61,7 +61,9 @@ def _clean_scopes(scopes: list[str]) -> list[str]:
     # A list, not any iterable: the admin's JSON field may hold a string or an object.
     chosen = sorted({str(s) for s in scopes}) if isinstance(scopes, list | tuple) else []
     if not chosen or any(s not in Scope.values for s in chosen):
-        raise IntegrationError("Choose one or more of read, write, webhooks.", code="invalid")
+        raise IntegrationError(
+            gettext_noop("Choose one or more of read, write, webhooks."), code="invalid"
+        )
     return chosen
 
 
@@ -165,11 +167,15 @@ def new_webhook_secret() -> str:
 
 def _clean_events(events: list[str]) -> list[str]:
     if not isinstance(events, list | tuple):
-        raise IntegrationError("Give a list of event types.", code="invalid")
+        raise IntegrationError(gettext_noop("Give a list of event types."), code="invalid")
     events = [str(e) for e in events]
     unknown = sorted(set(events) - set(EVENT_TYPES))
     if unknown:
-        raise IntegrationError(f"Unknown event types: {', '.join(unknown)}.", code="invalid")
+        raise IntegrationError(
+            gettext_noop("Unknown event types: %(types)s."),
+            code="invalid",
+            params={"types": ", ".join(unknown)},
+        )
     return sorted(set(events))
 
 
@@ -188,7 +194,10 @@ def webhook_endpoint_create(
         limit = settings.WEBHOOK_MAX_ENDPOINTS_PER_TEAM
         if WebhookEndpoint.objects.filter(team_id=actor.team.pk).count() >= limit:
             raise IntegrationError(
-                f"A team has at most {limit} webhooks: delete one before adding another.",
+                gettext_noop(
+                    "A team has at most %(limit)s webhooks: delete one before adding another."
+                ),
+                params={"limit": limit},
                 code="too_many_webhooks",
             )
         endpoint = WebhookEndpoint.objects.create(
@@ -208,7 +217,7 @@ def _endpoint(team: Team, endpoint_id: int, *, lock: bool = False) -> WebhookEnd
         endpoints = endpoints.select_for_update()
     endpoint = endpoints.filter(pk=endpoint_id).first()
     if endpoint is None:
-        raise IntegrationError("No such webhook endpoint.", code="not_found")
+        raise IntegrationError(gettext_noop("No such webhook endpoint."), code="not_found")
     return endpoint
 
 

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts import roles
@@ -23,7 +24,7 @@ def facilitator_required(view):
     @member_required
     def wrapper(request: HttpRequest, membership: Membership, *args, **kwargs):
         if not roles.can(membership.role, roles.Action.MANAGE_MEMBERS):
-            raise PermissionDenied("Only facilitators manage integrations.")
+            raise PermissionDenied(_("Only facilitators manage integrations."))
         return view(request, membership, *args, **kwargs)
 
     wrapper.__name__ = view.__name__
@@ -57,7 +58,7 @@ def _secret_page(request, membership, *, title: str, secret: str, note: str) -> 
 def api_key_create(request: HttpRequest, membership: Membership) -> HttpResponse:
     form = ApiKeyForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "A key needs a name and at least one scope.")
+        messages.error(request, _("A key needs a name and at least one scope."))
         return redirect(_back(membership))
     key, raw = services.api_key_create(
         actor=membership, name=form.cleaned_data["name"], scopes=form.cleaned_data["scopes"]
@@ -65,9 +66,9 @@ def api_key_create(request: HttpRequest, membership: Membership) -> HttpResponse
     return _secret_page(
         request,
         membership,
-        title=f"API key “{key.name}” created",
+        title=_("API key “%(name)s” created") % {"name": key.name},
         secret=raw,
-        note="Copy it now: it is shown only once. Send it as “Authorization: Bearer <key>”.",
+        note=_("Copy it now: it is shown only once. Send it as “Authorization: Bearer <key>”."),
     )
 
 
@@ -75,7 +76,7 @@ def api_key_create(request: HttpRequest, membership: Membership) -> HttpResponse
 @facilitator_required
 def api_key_revoke(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
     if services.api_key_revoke(actor=membership, key_id=pk):
-        messages.success(request, "API key revoked.")
+        messages.success(request, _("API key revoked."))
     return redirect(_back(membership))
 
 
@@ -84,7 +85,7 @@ def api_key_revoke(request: HttpRequest, membership: Membership, pk: int) -> Htt
 def webhook_create(request: HttpRequest, membership: Membership) -> HttpResponse:
     form = WebhookEndpointForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "A webhook needs an http(s) URL.")
+        messages.error(request, _("A webhook needs an http(s) URL."))
         return redirect(_back(membership))
     try:
         endpoint, secret = services.webhook_endpoint_create(actor=membership, **form.cleaned_data)
@@ -94,9 +95,9 @@ def webhook_create(request: HttpRequest, membership: Membership) -> HttpResponse
     return _secret_page(
         request,
         membership,
-        title=f"Webhook for {endpoint.url} created",
+        title=_("Webhook for %(url)s created") % {"url": endpoint.url},
         secret=secret,
-        note="Its signing secret: copy it now, it is shown only once.",
+        note=_("Its signing secret: copy it now, it is shown only once."),
     )
 
 
@@ -132,10 +133,12 @@ def webhook_rotate(request: HttpRequest, membership: Membership, pk: int) -> Htt
     return _secret_page(
         request,
         membership,
-        title=f"New secret for {endpoint.url}",
+        title=_("New secret for %(url)s") % {"url": endpoint.url},
         secret=secret,
-        note="The previous secret keeps signing next to this one for a while (24 h by "
-        "default), so switch your receiver now.",
+        note=_(
+            "The previous secret keeps signing next to this one for a while (24 h by "
+            "default), so switch your receiver now."
+        ),
     )
 
 
@@ -146,7 +149,9 @@ def webhook_toggle(request: HttpRequest, membership: Membership, pk: int) -> Htt
     services.webhook_endpoint_set_active(
         actor=membership, endpoint_id=endpoint.pk, active=not endpoint.is_active
     )
-    messages.success(request, "Webhook " + ("disabled." if endpoint.is_active else "enabled."))
+    messages.success(
+        request, _("Webhook disabled.") if endpoint.is_active else _("Webhook enabled.")
+    )
     return redirect(reverse("webhook_detail", args=[membership.team.slug, endpoint.pk]))
 
 
@@ -155,7 +160,7 @@ def webhook_toggle(request: HttpRequest, membership: Membership, pk: int) -> Htt
 def webhook_delete(request: HttpRequest, membership: Membership, pk: int) -> HttpResponse:
     endpoint = _endpoint_or_404(membership, pk)
     services.webhook_endpoint_delete(actor=membership, endpoint_id=endpoint.pk)
-    messages.success(request, "Webhook deleted.")
+    messages.success(request, _("Webhook deleted."))
     return redirect(_back(membership))
 
 
@@ -168,10 +173,14 @@ def jira_settings(request: HttpRequest, membership: Membership) -> HttpResponse:
         try:
             connection = jira.connection_save(actor=membership, **form.cleaned_data)
         except DomainError as exc:
-            messages.error(request, f"Could not connect: {exc.message}")
+            messages.error(request, _("Could not connect: %(error)s") % {"error": exc.message})
         else:
-            found = connection.story_points_field_name or "no story points field found"
-            messages.success(request, f"Connected to {connection.site_url} ({found}).")
+            found = connection.story_points_field_name or _("no story points field found")
+            messages.success(
+                request,
+                _("Connected to %(site)s (%(field)s).")
+                % {"site": connection.site_url, "field": found},
+            )
             return redirect(reverse("jira_settings", args=[team.slug]))
     return render(
         request,
@@ -192,12 +201,12 @@ def jira_settings(request: HttpRequest, membership: Membership) -> HttpResponse:
 def jira_import(request: HttpRequest, membership: Membership) -> HttpResponse:
     form = JiraImportForm(request.POST)
     if not form.is_valid() or selectors.jira_connection_get(team=membership.team) is None:
-        messages.error(request, "Connect Jira and enter a JQL query first.")
+        messages.error(request, _("Connect Jira and enter a JQL query first."))
     else:
         result = tasks.jira_import.delay(
             membership.team.pk, membership.user_id, form.cleaned_data["jql"]
         )
-        text = result.result if result.ready() else "Import started; reload to see the result."
+        text = result.result if result.ready() else _("Import started; reload to see the result.")
         messages.info(request, str(text))
     return redirect(reverse("jira_settings", args=[membership.team.slug]))
 
@@ -206,5 +215,5 @@ def jira_import(request: HttpRequest, membership: Membership) -> HttpResponse:
 @facilitator_required
 def jira_disconnect(request: HttpRequest, membership: Membership) -> HttpResponse:
     jira.connection_delete(actor=membership)
-    messages.success(request, "Jira disconnected; the token is deleted.")
+    messages.success(request, _("Jira disconnected; the token is deleted."))
     return redirect(reverse("jira_settings", args=[membership.team.slug]))

@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class NotificationsConfig(AppConfig):
     name = "notifications"
     label = "notifications"
-    verbose_name = "Notifications: e-mail and Slack"
+    verbose_name = _("Notifications: e-mail and Slack")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

@@ -3,6 +3,7 @@ import logging
 from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import PasswordResetForm
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import ROLE_CHOICES
 from notifications import services
@@ -12,22 +13,22 @@ logger = logging.getLogger(__name__)
 
 
 class InviteEmailForm(forms.Form):
-    email = forms.EmailField(label="E-mail address")
-    role = forms.ChoiceField(choices=ROLE_CHOICES, initial="voter")
+    email = forms.EmailField(label=_("E-mail address"))
+    role = forms.ChoiceField(label=_("Role"), choices=ROLE_CHOICES, initial="voter")
 
 
 class PreferenceForm(forms.Form):
     session_summaries = forms.BooleanField(
-        required=False, label="E-mail me a summary when a session of my teams ends"
+        required=False, label=_("E-mail me a summary when a session of my teams ends")
     )
 
 
 class SlackWebhookForm(forms.Form):
     url = forms.URLField(
         max_length=500,
-        label="Slack incoming webhook URL",
+        label=_("Slack incoming webhook URL"),
         assume_scheme="https",
-        help_text="Slack (or a compatible chat) gets each session's summary.",
+        help_text=_("Slack (or a compatible chat) gets each session's summary."),
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Team, User
 from pokerproject.regions.ids import uuid7
@@ -56,21 +57,21 @@ class SlackWebhook(GlobalModel):
 
 
 class Kind(models.TextChoices):
-    INVITE = "invite", "Invite"
-    PASSWORD_RESET = "password_reset", "Password reset"
-    SESSION_SUMMARY = "session_summary", "Session summary"
+    INVITE = "invite", _("Invite")
+    PASSWORD_RESET = "password_reset", _("Password reset")
+    SESSION_SUMMARY = "session_summary", _("Session summary")
 
 
 class Channel(models.TextChoices):
-    EMAIL = "email", "E-mail"
-    SLACK = "slack", "Slack"
+    EMAIL = "email", _("E-mail")
+    SLACK = "slack", _("Slack")
 
 
 class Status(models.TextChoices):
-    PENDING = "pending", "Pending"
-    SENT = "sent", "Sent"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+    PENDING = "pending", _("Pending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class Message(models.Model):

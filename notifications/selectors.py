@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from accounts.models import Membership, Team, User
 from notifications.models import Preference, SlackWebhook, TableSession
@@ -80,7 +81,9 @@ def session_summary(
         stats = round_.stats or {}
         items.append(
             {
-                "title": (story.title if story else "") or round_.title or "Untitled round",
+                "title": (story.title if story else "")
+                or round_.title
+                or gettext("Untitled round"),
                 "external_key": story.external_key if story else "",
                 "url": story.url if story else "",
                 "story_link": (

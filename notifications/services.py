@@ -36,6 +36,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django.utils.translation import get_language, override
 
 from accounts import roles
 from accounts import services as account_services
@@ -54,7 +55,7 @@ from notifications.models import (
     TeamMessage,
 )
 from pokerproject import events, outbox
-from pokerproject.errors import DomainError
+from pokerproject.errors import DomainError, gettext_noop
 from pokerproject.regions.guard import team_atomic
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,20 @@ class TooManyInvites(DomainError):
 
 class BadUnsubscribeLink(DomainError):
     code = "bad_unsubscribe_link"
+
+
+def _language() -> str:
+    """The language a message is written in: the one active where it was caused (the request's,
+    by LocaleMiddleware), stored on the row so that every attempt renders it the same."""
+    return get_language() or settings.LANGUAGE_CODE
+
+
+def _message_language(message: Message) -> str:
+    """The row's language if this server still offers it; rows from before it was stored, or
+    with a language since dropped, are rendered in the default language."""
+    language = message.context.get("language")
+    offered = {code for code, _name in settings.LANGUAGES}
+    return language if language in offered else settings.LANGUAGE_CODE
 
 
 class _Cancel(Exception):
@@ -124,10 +139,10 @@ def _user_of_token(token: str) -> User:
     try:
         user_id = signing.loads(token, salt=UNSUBSCRIBE_SALT)["u"]
     except (signing.BadSignature, KeyError, TypeError) as exc:
-        raise BadUnsubscribeLink("This unsubscribe link is not valid.") from exc
+        raise BadUnsubscribeLink(gettext_noop("This unsubscribe link is not valid.")) from exc
     user = User.objects.filter(pk=user_id).first()
     if user is None:
-        raise BadUnsubscribeLink("This unsubscribe link is not valid.")
+        raise BadUnsubscribeLink(gettext_noop("This unsubscribe link is not valid."))
     return user
 
 
@@ -173,14 +188,16 @@ def invite_email_send(*, actor: Membership, email: str, role: str, base_url: str
     try:
         validate_email(email)
     except ValidationError as exc:
-        raise InvalidEmail("Enter a valid e-mail address.") from exc
+        raise InvalidEmail(gettext_noop("Enter a valid e-mail address.")) from exc
     since = timezone.now() - timedelta(hours=1)
     with transaction.atomic(using="default"):
         recent = DirectoryMessage.objects.filter(
             kind=Kind.INVITE, context__team_id=actor.team_id, created_at__gte=since
         ).count()
         if recent >= settings.NOTIFICATIONS_INVITES_PER_HOUR:
-            raise TooManyInvites("Too many invites sent from this team in the last hour.")
+            raise TooManyInvites(
+                gettext_noop("Too many invites sent from this team in the last hour.")
+            )
         invite = account_services.invite_create(actor=actor, role=role)
         message = DirectoryMessage.objects.create(
             kind=Kind.INVITE,
@@ -190,6 +207,7 @@ def invite_email_send(*, actor: Membership, email: str, role: str, base_url: str
                 "team_id": actor.team_id,
                 "inviter": actor.user.display_name,
                 "base_url": base_url,
+                "language": _language(),
             },
         )
         DIRECTORY_OUTBOX.enqueue_on_commit("default", [message.pk])
@@ -203,7 +221,7 @@ def password_reset_request(*, user: User, base_url: str) -> DirectoryMessage:
             kind=Kind.PASSWORD_RESET,
             recipient=user.email,
             user_id=user.pk,
-            context={"base_url": base_url},
+            context={"base_url": base_url, "language": _language()},
         )
         DIRECTORY_OUTBOX.enqueue_on_commit("default", [message.pk])
     return message
@@ -235,7 +253,7 @@ def session_record(*, team: Team, ended_at: Any, ended_by_id: int | None) -> Tab
     )
     if not summary["rounds"]:
         return session
-    context = {"base_url": selectors.base_url()}
+    context = {"base_url": selectors.base_url(), "language": _language()}
     messages = [
         TeamMessage(
             team_id=team.pk,
@@ -398,12 +416,13 @@ def message_send(*, alias: str, message_id: uuid.UUID) -> str:
     rows = _model_for(alias).objects.using(alias).filter(pk=message.pk)
     permanent = False
     try:
-        context = _context(alias, message)
-        if message.channel == Channel.SLACK:
-            assert isinstance(message, TeamMessage)  # noqa: S101 - Slack posts are a team's
-            _post_slack(message, context)
-        else:
-            _send_email(message, context)
+        with override(_message_language(message)):
+            context = _context(alias, message)
+            if message.channel == Channel.SLACK:
+                assert isinstance(message, TeamMessage)  # noqa: S101 - Slack posts are a team's
+                _post_slack(message, context)
+            else:
+                _send_email(message, context)
         error = ""
     except _Cancel as exc:
         rows.update(status=Status.CANCELLED, locked_until=None, last_error=str(exc)[:300])

@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -24,7 +25,7 @@ def _back(membership: Membership) -> HttpResponse:
 def invite_email(request: HttpRequest, membership: Membership) -> HttpResponse:
     form = InviteEmailForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Enter a valid e-mail address and a role.")
+        messages.error(request, _("Enter a valid e-mail address and a role."))
         return _back(membership)
     try:
         services.invite_email_send(
@@ -36,7 +37,9 @@ def invite_email(request: HttpRequest, membership: Membership) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Invite sent to {form.cleaned_data['email']}.")
+        messages.success(
+            request, _("Invite sent to %(email)s.") % {"email": form.cleaned_data["email"]}
+        )
     return _back(membership)
 
 
@@ -46,14 +49,14 @@ def slack_webhook(request: HttpRequest, membership: Membership) -> HttpResponse:
     try:
         if request.POST.get("remove"):
             services.slack_webhook_remove(actor=membership)
-            messages.success(request, "Slack summaries turned off.")
+            messages.success(request, _("Slack summaries turned off."))
             return _back(membership)
         form = SlackWebhookForm(request.POST)
         if not form.is_valid():
-            messages.error(request, "Enter the webhook's https:// URL.")
+            messages.error(request, _("Enter the webhook's https:// URL."))
             return _back(membership)
         services.slack_webhook_set(actor=membership, url=form.cleaned_data["url"])
-        messages.success(request, "Session summaries will be posted to Slack.")
+        messages.success(request, _("Session summaries will be posted to Slack."))
     except DomainError as exc:
         messages.error(request, exc.message)
     return _back(membership)
@@ -73,7 +76,7 @@ def preferences(request: HttpRequest) -> HttpResponse:
             user=user,  # type: ignore[arg-type]
             session_summaries=form.cleaned_data["session_summaries"],
         )
-        messages.success(request, "Your notification settings are saved.")
+        messages.success(request, _("Your notification settings are saved."))
         return redirect("notification_preferences")
     return render(request, "notifications/preferences.html", {"form": form})
 

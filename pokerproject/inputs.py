@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.template.loader import render_to_string
+from django.utils.translation import gettext, gettext_noop
 
 from api.problems import problem_response
 
@@ -39,7 +40,7 @@ class UnstorableInputMiddleware:
     """Answer 400 to a query string or form body with a NUL or a lone surrogate: a problem
     document under /api/, a page elsewhere."""
 
-    MESSAGE = "Text may not contain NUL characters or unpaired surrogates."
+    MESSAGE = gettext_noop("Text may not contain NUL characters or unpaired surrogates.")
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -65,5 +66,5 @@ class UnstorableInputMiddleware:
                 "The request is not valid; see errors.",
                 errors={name: [self.MESSAGE] for name in names},
             )
-        body = render_to_string("400.html", {"message": self.MESSAGE}, request=request)
+        body = render_to_string("400.html", {"message": gettext(self.MESSAGE)}, request=request)
         return HttpResponseBadRequest(body)

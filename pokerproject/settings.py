@@ -65,8 +65,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    # The language of each request (the language cookie, then Accept-Language): after sessions,
-    # before CommonMiddleware (Django's documented order).
+    # The page's language: the language cookie (the selector in the footer), else Accept-Language.
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -516,8 +515,8 @@ JIRA_TIMEOUT_SECONDS = env.float("JIRA_TIMEOUT_SECONDS", default=15.0)
 # Jira sites on private addresses are refused unless this is on (same reasoning as webhooks).
 JIRA_ALLOW_PRIVATE_TARGETS = env.bool("JIRA_ALLOW_PRIVATE_TARGETS", default=DEBUG)
 
-LANGUAGE_CODE = "en-us"
-# The languages a request may get; the rest fall back to LANGUAGE_CODE.
+LANGUAGE_CODE = "en"
+# English is the default and the source language; the catalogue lives in locale/ (`make messages`).
 LANGUAGES = [("en", "English"), ("de", "Deutsch")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"

@@ -15,6 +15,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # The translations of static/'s scripts (gettext, ngettext, interpolate), on every page.
     path("jsi18n/", CachedJavaScriptCatalog.as_view(), name="javascript-catalog"),
+    # Django's set_language: the footer's selector posts here; it sets the language cookie.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(("api.urls", "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its script from a URL of its own instead of inline (the CSP).

@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ReplicationConfig(AppConfig):
     name = "replication"
     label = "replication"
-    verbose_name = "Cross-region replication"
+    verbose_name = _("Cross-region replication")
 
     def ready(self) -> None:
         from pokerproject import events

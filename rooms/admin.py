@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Max
+from django.utils.translation import gettext as _
 
 from pokerproject.admin import ServiceAdmin
 from pokerproject.regions.admin import ReadOnlyShardAdmin
@@ -72,7 +73,7 @@ class DeckAdmin(ServiceAdmin):
     def make_default(self, request, queryset):
         for deck in queryset.select_related("team"):
             services.deck_set_default_for_team(team=deck.team, deck=deck.key)
-        self.message_user(request, "Default decks changed.", messages.SUCCESS)
+        self.message_user(request, _("Default decks changed."), messages.SUCCESS)
 
 
 @admin.register(Room)

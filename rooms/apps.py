@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class RoomsConfig(AppConfig):
     name = "rooms"
-    verbose_name = "Rounds and live tables"
+    verbose_name = _("Rounds and live tables")
 
     def ready(self) -> None:
         from django.contrib.auth import get_user_model

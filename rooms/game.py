@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
-from pokerproject.errors import DomainError
+from pokerproject.errors import DomainError, gettext_noop
 
 UNSURE = "?"
 BREAK = "☕"
@@ -141,7 +141,9 @@ def get_deck(key: str) -> Deck:
     try:
         return DECKS[key]
     except KeyError:
-        raise UnknownDeck(f"Unknown deck {key!r}.") from None
+        raise UnknownDeck(
+            gettext_noop("Unknown deck %(key)s."), params={"key": repr(key)}
+        ) from None
 
 
 def card_value(card: str) -> float | None:
@@ -185,7 +187,10 @@ def parse_cards(text: str) -> list[Card]:
         if sep:
             value = card_value(number.strip())
             if value is None:
-                raise InvalidDeck(f"The value of {label!r} must be a number, not {number!r}.")
+                raise InvalidDeck(
+                    gettext_noop("The value of %(label)s must be a number, not %(number)s."),
+                    params={"label": repr(label), "number": repr(number)},
+                )
         cards.append((label, value))
     return cards
 
@@ -198,39 +203,58 @@ def validate_deck(key: str, name: object, cards: Iterable[tuple[object, object]]
     value. At least MIN_SIZED_CARDS cards are not special, and there are at most MAX_CARDS.
     """
     if not isinstance(name, str) or not name.strip():
-        raise InvalidDeck("A deck needs a name.")
+        raise InvalidDeck(gettext_noop("A deck needs a name."))
     name = name.strip()
     if len(name) > MAX_DECK_NAME_LENGTH or not name.isprintable():
-        raise InvalidDeck(f"A deck's name has at most {MAX_DECK_NAME_LENGTH} printable characters.")
+        raise InvalidDeck(
+            gettext_noop("A deck's name has at most %(max)s printable characters."),
+            params={"max": MAX_DECK_NAME_LENGTH},
+        )
     labels: list[str] = []
     values: list[tuple[str, float]] = []
     for label, value in cards:
         if not isinstance(label, str) or not label.strip():
-            raise InvalidDeck("Every card needs a label.")
+            raise InvalidDeck(gettext_noop("Every card needs a label."))
         label = label.strip()
         if len(label) > MAX_CARD_LENGTH or not label.isprintable():
             raise InvalidDeck(
-                f"A card's label is at most {MAX_CARD_LENGTH} printable characters: {label[:20]!r}."
+                gettext_noop("A card's label is at most %(max)s printable characters: %(label)s."),
+                params={"max": MAX_CARD_LENGTH, "label": repr(label[:20])},
             )
         if label in labels:
-            raise InvalidDeck(f"The card {label!r} is in the deck twice.")
+            raise InvalidDeck(
+                gettext_noop("The card %(label)s is in the deck twice."),
+                params={"label": repr(label)},
+            )
         if value is not None:
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise InvalidDeck(f"The value of {label!r} must be a number.")
+                raise InvalidDeck(
+                    gettext_noop("The value of %(label)s must be a number."),
+                    params={"label": repr(label)},
+                )
             if not math.isfinite(value):
-                raise InvalidDeck(f"The value of {label!r} must be a finite number.")
+                raise InvalidDeck(
+                    gettext_noop("The value of %(label)s must be a finite number."),
+                    params={"label": repr(label)},
+                )
             if label in SPECIAL_LABELS:
-                raise InvalidDeck(f"{label!r} is a special card: it has no value.")
+                raise InvalidDeck(
+                    gettext_noop("%(label)s is a special card: it has no value."),
+                    params={"label": repr(label)},
+                )
         elif label not in SPECIAL_LABELS:
             value = card_value(label)
         labels.append(label)
         if value is not None:
             values.append((label, float(value)))
     if len(labels) > MAX_CARDS:
-        raise InvalidDeck(f"A deck has at most {MAX_CARDS} cards.")
+        raise InvalidDeck(
+            gettext_noop("A deck has at most %(max)s cards."), params={"max": MAX_CARDS}
+        )
     if sum(label not in SPECIAL_LABELS for label in labels) < MIN_SIZED_CARDS:
         raise InvalidDeck(
-            f"A deck needs at least {MIN_SIZED_CARDS} cards besides ?, ☕, ∞ and pass."
+            gettext_noop("A deck needs at least %(min)s cards besides ?, ☕, ∞ and pass."),
+            params={"min": MIN_SIZED_CARDS},
         )
     return Deck(key=key, name=name, cards=tuple(labels), values=tuple(values))
 
@@ -250,22 +274,25 @@ FINISHED_STATUSES = frozenset({RoundStatus.REVEALED, RoundStatus.ACCEPTED})
 
 def require_voting(status: str | None) -> None:
     if status is None:
-        raise WrongRoundState("No round is being played.", code="no_active_round")
+        raise WrongRoundState(gettext_noop("No round is being played."), code="no_active_round")
     if status != RoundStatus.VOTING:
-        raise WrongRoundState("Votes are closed: the cards are revealed.", code="round_not_voting")
+        raise WrongRoundState(
+            gettext_noop("Votes are closed: the cards are revealed."), code="round_not_voting"
+        )
 
 
 def require_revealed(status: str | None) -> None:
     if status is None:
-        raise WrongRoundState("No round is being played.", code="no_active_round")
+        raise WrongRoundState(gettext_noop("No round is being played."), code="no_active_round")
     if status not in FINISHED_STATUSES:
-        raise WrongRoundState("Reveal the cards first.", code="round_not_revealed")
+        raise WrongRoundState(gettext_noop("Reveal the cards first."), code="round_not_revealed")
 
 
 def require_can_start(status: str | None) -> None:
     if status == RoundStatus.VOTING:
         raise WrongRoundState(
-            "A round is being played: reveal or restart it first.", code="round_in_progress"
+            gettext_noop("A round is being played: reveal or restart it first."),
+            code="round_in_progress",
         )
 
 
@@ -275,16 +302,22 @@ def validate_vote(deck: Deck, value: object) -> str:
         card = value.strip()
         if card in deck.cards:
             return card
-    raise NotInDeck(f"{value!r} is not a card of the {deck.name} deck.")
+    raise NotInDeck(
+        gettext_noop("%(value)s is not a card of the %(deck)s deck."),
+        params={"value": repr(value), "deck": deck.name},
+    )
 
 
 def validate_estimate(value: object) -> str:
     """An accepted estimate: a deck card or any short label such as '5', 'L' or '3d'."""
     if not isinstance(value, str) or not value.strip():
-        raise InvalidEstimate("An estimate must be a non-empty text.")
+        raise InvalidEstimate(gettext_noop("An estimate must be a non-empty text."))
     estimate = value.strip()
     if len(estimate) > MAX_ESTIMATE_LENGTH:
-        raise InvalidEstimate(f"An estimate has at most {MAX_ESTIMATE_LENGTH} characters.")
+        raise InvalidEstimate(
+            gettext_noop("An estimate has at most %(max)s characters."),
+            params={"max": MAX_ESTIMATE_LENGTH},
+        )
     return estimate
 
 
@@ -433,10 +466,11 @@ def validate_timer_seconds(value: object, *, default: int) -> int:
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidTimer("The timer's length must be a whole number of seconds.")
+        raise InvalidTimer(gettext_noop("The timer's length must be a whole number of seconds."))
     if not MIN_TIMER_SECONDS <= value <= MAX_TIMER_SECONDS:
         raise InvalidTimer(
-            f"The timer runs between {MIN_TIMER_SECONDS} and {MAX_TIMER_SECONDS} seconds."
+            gettext_noop("The timer runs between %(min)s and %(max)s seconds."),
+            params={"min": MIN_TIMER_SECONDS, "max": MAX_TIMER_SECONDS},
         )
     return value
 

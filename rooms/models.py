@@ -7,6 +7,7 @@ A finished round also lives, read-only, in every other region as a ``RoundReplic
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Team
 from pokerproject.regions.ids import uuid7
@@ -14,7 +15,14 @@ from pokerproject.regions.placement import GlobalModel, RegionalModel
 from rooms import game
 from rooms.game import DEFAULT_DECK, RoundStatus
 
-ROUND_STATUS_CHOICES = [(s.value, s.value.capitalize()) for s in RoundStatus]
+# Labels the admin shows, in the active language (the stored value stays English).
+ROUND_STATUS_LABELS = {
+    RoundStatus.VOTING: _("Voting"),
+    RoundStatus.REVEALED: _("Revealed"),
+    RoundStatus.ACCEPTED: _("Accepted"),
+    RoundStatus.CANCELLED: _("Cancelled"),
+}
+ROUND_STATUS_CHOICES = [(s.value, ROUND_STATUS_LABELS[s]) for s in RoundStatus]
 
 
 class Room(RegionalModel):

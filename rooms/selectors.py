@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts import roles
 from accounts.models import Membership, Team, User
+from pokerproject.errors import gettext_noop
 from pokerproject.regions import registry
 from pokerproject.regions.guard import shard_scope
 from rooms import game, presence
@@ -88,7 +89,9 @@ def deck_get(*, team: Team, key: str) -> game.Deck:
     deck_id = game.custom_deck_id(key)
     deck = team_deck_get(team=team, deck_id=deck_id) if deck_id is not None else None
     if deck is None:
-        raise game.UnknownDeck(f"Unknown deck {key[:40]!r}.")
+        raise game.UnknownDeck(
+            gettext_noop("Unknown deck %(key)s."), params={"key": repr(key[:40])}
+        )
     return deck.as_game_deck()
 
 
@@ -185,7 +188,7 @@ def room_get(*, team: Team) -> Room:
     if room is not None:
         return room
     if Team.objects.filter(pk=team.pk).values_list("shard", flat=True).first() != team.shard:
-        raise TeamMoved("The team has moved to another shard.")
+        raise TeamMoved(gettext_noop("The team has moved to another shard."))
     return Room(team_id=team.pk)
 
 

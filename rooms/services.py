@@ -27,7 +27,7 @@ from accounts import roles
 from accounts import services as account_services
 from accounts.models import Membership, Team
 from pokerproject import events
-from pokerproject.errors import DomainError
+from pokerproject.errors import DomainError, gettext_noop
 from pokerproject.regions import registry
 from pokerproject.regions.guard import shard_scope, team_atomic
 from rooms import game, presence, protocol, selectors, sql
@@ -157,7 +157,7 @@ def round_start(
         if story_id is not None:
             story = story_selectors.story_get(team=team, story_id=story_id)
             if story is None:
-                raise UnknownStory("No such story in this team's backlog.")
+                raise UnknownStory(gettext_noop("No such story in this team's backlog."))
         round_ = _open_round(team, room, story=story, title=title, user_id=membership.user_id)
     return TableUpdate(version=room.version, round=round_)
 
@@ -171,7 +171,7 @@ def round_start_next(*, membership: Membership) -> TableUpdate:
         current = room.current_round.story if room.current_round_id else None
         story = story_selectors.story_next_unestimated(team=team, after=current)
         if story is None:
-            raise BacklogDone("Every story in the backlog has an estimate.")
+            raise BacklogDone(gettext_noop("Every story in the backlog has an estimate."))
         round_ = _open_round(team, room, story=story, title="", user_id=membership.user_id)
     return TableUpdate(version=room.version, round=round_)
 
@@ -208,9 +208,11 @@ def _require_table(
     if membership is not None and action is not None:
         roles.require(membership.role, action)
     if (membership.team_id if membership is not None else team_id) in moved:
-        raise TeamMoved("The team has moved to another shard.")
+        raise TeamMoved(gettext_noop("The team has moved to another shard."))
     if table is not None and table.paused:
-        raise TablePaused("The table is paused while the team moves; try again in a moment.")
+        raise TablePaused(
+            gettext_noop("The table is paused while the team moves; try again in a moment.")
+        )
 
 
 def votes_cast_batch(
@@ -243,7 +245,9 @@ def votes_cast_batch(
                     _require_table(membership, roles.Action.CAST_VOTE, table, moved)
                     game.require_voting(table.status if table is not None else None)
                     if membership.user_id in (table.not_voting or ()):
-                        raise game.NotVoting("You sit this round out: turn voting back on first.")
+                        raise game.NotVoting(
+                            gettext_noop("You sit this round out: turn voting back on first.")
+                        )
                     card = game.validate_vote(
                         game.Deck(table.deck, table.deck, tuple(table.cards)), value
                     )
@@ -398,7 +402,9 @@ def round_restart(*, membership: Membership) -> TableUpdate:
         room = _lock_table(team, membership, roles.Action.RESTART)
         previous = room.current_round
         if previous is None:
-            raise game.WrongRoundState("No round is being played.", code="no_active_round")
+            raise game.WrongRoundState(
+                gettext_noop("No round is being played."), code="no_active_round"
+            )
         if previous.status == game.RoundStatus.VOTING:
             previous.status = game.RoundStatus.CANCELLED
             previous.version += 1
@@ -515,7 +521,10 @@ def _deck_validated(team: Team, *, name: object, cards: list, deck_id: int | Non
     valid = game.validate_deck(game.custom_deck_key(deck_id or 0), name, cards)
     taken = Deck.objects.filter(team=team, name=valid.name).exclude(pk=deck_id)
     if valid.name in {d.name for d in game.DECKS.values()} or taken.exists():
-        raise DuplicateDeck(f"The team already has a deck named {valid.name!r}.")
+        raise DuplicateDeck(
+            gettext_noop("The team already has a deck named %(name)s."),
+            params={"name": repr(valid.name)},
+        )
     return valid
 
 
@@ -530,7 +539,10 @@ def deck_create_for_team(*, team: Team, name: object, cards: list) -> Deck:
             )
             _decks_changed(team)
     except IntegrityError:  # the same name, saved concurrently since the check
-        raise DuplicateDeck(f"The team already has a deck named {valid.name!r}.") from None
+        raise DuplicateDeck(
+            gettext_noop("The team already has a deck named %(name)s."),
+            params={"name": repr(valid.name)},
+        ) from None
     return deck
 
 
@@ -546,7 +558,10 @@ def deck_update_for_team(*, team: Team, deck_id: object, name: object, cards: li
             deck.save(update_fields=["name", "cards", "values", "updated_at"])
             _decks_changed(team)
     except IntegrityError:  # the same name, saved concurrently since the check
-        raise DuplicateDeck(f"The team already has a deck named {valid.name!r}.") from None
+        raise DuplicateDeck(
+            gettext_noop("The team already has a deck named %(name)s."),
+            params={"name": repr(valid.name)},
+        ) from None
     return deck
 
 
@@ -572,7 +587,7 @@ def deck_set_default_for_team(*, team: Team, deck: str) -> TableUpdate:
 def _require_team_deck(team: Team, deck_id: object) -> Deck:
     deck = team_deck_get(team=team, deck_id=deck_id)
     if deck is None:
-        raise game.UnknownDeck("No such deck in this team.")
+        raise game.UnknownDeck(gettext_noop("No such deck in this team."))
     return deck
 
 
@@ -708,7 +723,7 @@ def member_set_voting(
     if target != membership.user_id:
         roles.require(membership.role, roles.Action.RUN_TABLE)
         if not Membership.objects.filter(team_id=team.pk, user_id=target).exists():
-            raise UnknownMember("No such member in this team.")
+            raise UnknownMember(gettext_noop("No such member in this team."))
     with team_atomic(team):
         room = _lock_table(team, membership)
         sitting_out = [u for u in room.not_voting if u != target]
@@ -775,7 +790,7 @@ def round_timer_extend(*, membership: Membership, seconds: int | None = None) ->
         room = _lock_table(team, membership)
         round_ = _voting_round(room)
         if round_.timer_ends_at is None:
-            raise game.InvalidTimer("No timer is running.", code="no_timer")
+            raise game.InvalidTimer(gettext_noop("No timer is running."), code="no_timer")
         round_.timer_ends_at = max(round_.timer_ends_at, timezone.now()) + timedelta(seconds=more)
         round_.timer_seconds = min(game.MAX_TIMER_SECONDS, round_.timer_seconds + more)
         _timer_changed(team, room, round_)
@@ -790,7 +805,7 @@ def round_timer_stop(*, membership: Membership) -> TableUpdate:
         room = _lock_table(team, membership)
         round_ = _voting_round(room)
         if round_.timer_ends_at is None:
-            raise game.InvalidTimer("No timer is running.", code="no_timer")
+            raise game.InvalidTimer(gettext_noop("No timer is running."), code="no_timer")
         round_.timer_ends_at = None
         round_.timer_seconds = 0
         round_.timer_auto_reveal = False
@@ -802,7 +817,7 @@ def table_member_remove(*, membership: Membership, user_id: int) -> None:
     """Remove a member from the team at the table, through the directory's own service (the
     same as the team page's): their sockets close and they cannot come back until re-added."""
     if not Membership.objects.filter(team_id=membership.team_id, user_id=user_id).exists():
-        raise UnknownMember("No such member in this team.")
+        raise UnknownMember(gettext_noop("No such member in this team."))
     account_services.membership_remove(actor=membership, user_id=user_id)
 
 
@@ -810,9 +825,9 @@ def table_member_set_role(*, membership: Membership, user_id: int, role: str) ->
     """Give a member another role at the table, through the directory's own service."""
     roles.require(membership.role, roles.Action.MANAGE_MEMBERS)
     if role not in {r.value for r in roles.Role}:
-        raise InvalidRole(f"No such role: {role[:40]!r}.")
+        raise InvalidRole(gettext_noop("No such role: %(role)s."), params={"role": repr(role[:40])})
     if not Membership.objects.filter(team_id=membership.team_id, user_id=user_id).exists():
-        raise UnknownMember("No such member in this team.")
+        raise UnknownMember(gettext_noop("No such member in this team."))
     account_services.membership_set_role(actor=membership, user_id=user_id, role=role)
 
 

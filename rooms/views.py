@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts import roles
@@ -108,7 +109,7 @@ def team_decks(request: HttpRequest, membership: Membership) -> HttpResponse:
                 return redirect(_decks_url(membership))
             _refused(form, exc)
         else:
-            messages.success(request, f"Deck {deck.name} added.")
+            messages.success(request, _("Deck %(name)s added.") % {"name": deck.name})
             return redirect(_decks_url(membership))
     context = {
         "membership": membership,
@@ -135,7 +136,9 @@ def team_deck_edit(request: HttpRequest, membership: Membership, pk: int) -> Htt
         except DomainError as exc:
             _refused(form, exc)
         else:
-            messages.success(request, f"Deck {form.cleaned_data['name']} saved.")
+            messages.success(
+                request, _("Deck %(name)s saved.") % {"name": form.cleaned_data["name"]}
+            )
             return redirect(_decks_url(membership))
     context = {"membership": membership, "team": membership.team, "deck": deck, "form": form}
     return render(request, "rooms/deck_form.html", context, status=400 if form.errors else 200)
@@ -149,7 +152,7 @@ def team_deck_delete(request: HttpRequest, membership: Membership, pk: int) -> H
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "Deck deleted.")
+        messages.success(request, _("Deck deleted."))
     return redirect(_decks_url(membership))
 
 
@@ -161,7 +164,7 @@ def team_deck_default(request: HttpRequest, membership: Membership) -> HttpRespo
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, "Default deck changed: new rounds are dealt from it.")
+        messages.success(request, _("Default deck changed: new rounds are dealt from it."))
     return redirect(_decks_url(membership))
 
 
@@ -187,7 +190,7 @@ def team_settings(request: HttpRequest, membership: Membership) -> HttpResponse:
             team.refresh_from_db()
             _refused(form, exc)
         else:
-            messages.success(request, "Settings saved.")
+            messages.success(request, _("Settings saved."))
             return redirect(reverse("team_settings", kwargs={"slug": team.slug}))
     context = {"membership": membership, "team": team, "form": form}
     return render(request, "rooms/team_settings.html", context, status=400 if form.errors else 200)

@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext as _
 
 from accounts.models import Team
 from pokerproject.errors import DomainError
@@ -24,10 +25,11 @@ class StoryAdminForm(forms.ModelForm):
         team_id = self.cleaned_data["team_id"]
         self.team = Team.objects.filter(pk=team_id).first()
         if self.team is None:
-            raise ValidationError("No team has this id.")
+            raise ValidationError(_("No team has this id."))
         if self.team.shard != self.shard:
             raise ValidationError(
-                f"{self.team} lives on shard {self.team.shard}: add its stories there."
+                _("%(team)s lives on shard %(shard)s: add its stories there.")
+                % {"team": self.team, "shard": self.team.shard}
             )
         return team_id
 

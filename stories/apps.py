@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class StoriesConfig(AppConfig):
     name = "stories"
-    verbose_name = "Backlog"
+    verbose_name = _("Backlog")
 
     def ready(self) -> None:
         from pokerproject import events

@@ -23,8 +23,9 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
+from django.utils.translation import gettext
 
-from pokerproject.errors import DomainError
+from pokerproject.errors import DomainError, gettext_noop
 
 MAX_IMPORT_BYTES = 1024 * 1024
 MAX_IMPORT_ROWS = 500
@@ -98,14 +99,17 @@ def decode(data: bytes) -> str:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ImportRefused(
-            "The file is not UTF-8 text. Save it as CSV UTF-8 and try again.", code="bad_encoding"
+            gettext_noop("The file is not UTF-8 text. Save it as CSV UTF-8 and try again."),
+            code="bad_encoding",
         ) from None
     return text
 
 
 def too_large() -> ImportRefused:
     return ImportRefused(
-        f"The file is larger than {MAX_IMPORT_BYTES // 1024} KiB; split it.", code="too_large"
+        gettext_noop("The file is larger than %(size)s KiB; split it."),
+        code="too_large",
+        params={"size": MAX_IMPORT_BYTES // 1024},
     )
 
 
@@ -114,7 +118,8 @@ def _check_text(text: str) -> str:
         raise too_large()
     if "\x00" in text:
         raise ImportRefused(
-            "The text holds NUL characters: is it a spreadsheet rather than CSV?", code="not_text"
+            gettext_noop("The text holds NUL characters: is it a spreadsheet rather than CSV?"),
+            code="not_text",
         )
     return text.removeprefix("\ufeff")
 
@@ -122,8 +127,9 @@ def _check_text(text: str) -> str:
 def _too_many(count: int) -> None:
     if count > MAX_IMPORT_ROWS:
         raise ImportRefused(
-            f"{count} stories: at most {MAX_IMPORT_ROWS} per import; split the file.",
+            gettext_noop("%(count)s stories: at most %(max)s per import; split the file."),
             code="too_many_rows",
+            params={"count": count, "max": MAX_IMPORT_ROWS},
         )
 
 
@@ -140,7 +146,7 @@ def parse_csv(text: str) -> list[ImportRow]:
     text = _check_text(text)
     first = next((line for line in text.splitlines() if line.strip()), "")
     if not first:
-        raise ImportRefused("The file is empty.", code="empty")
+        raise ImportRefused(gettext_noop("The file is empty."), code="empty")
     delimiter = max((",", ";", "\t"), key=first.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
@@ -148,8 +154,10 @@ def parse_csv(text: str) -> list[ImportRow]:
         columns = [COLUMNS.get(_header_key(name)) for name in header]
         if "title" not in columns:
             raise ImportRefused(
-                "The first row must name the columns, one of them title "
-                "(also key, link, description, estimate).",
+                gettext_noop(
+                    "The first row must name the columns, one of them title "
+                    "(also key, link, description, estimate)."
+                ),
                 code="no_title_column",
             )
         rows: list[ImportRow] = []
@@ -164,7 +172,9 @@ def parse_csv(text: str) -> list[ImportRow]:
             rows.append(ImportRow(line=reader.line_num, values=values))
     except csv.Error as exc:
         raise ImportRefused(
-            f"Line {reader.line_num} is not valid CSV: {exc}.", code="bad_csv"
+            gettext_noop("Line %(line)s is not valid CSV: %(error)s."),
+            code="bad_csv",
+            params={"line": reader.line_num, "error": exc},
         ) from None
     return validate(rows)
 
@@ -187,7 +197,7 @@ def parse_list(text: str) -> list[ImportRow]:
         values["title"] = title.strip()
         rows.append(ImportRow(line=number, values=values))
     if not rows:
-        raise ImportRefused("The list is empty.", code="empty")
+        raise ImportRefused(gettext_noop("The list is empty."), code="empty")
     return validate(rows)
 
 
@@ -196,7 +206,11 @@ def parse(text: str, kind: str) -> list[ImportRow]:
         return parse_csv(text)
     if kind == LIST:
         return parse_list(text)
-    raise ImportRefused(f"Import from {' or '.join(FORMATS)}.", code="invalid")
+    raise ImportRefused(
+        gettext_noop("Import from %(formats)s."),
+        code="invalid",
+        params={"formats": " / ".join(FORMATS)},
+    )
 
 
 def row_errors(values: dict[str, str]) -> list[str]:
@@ -204,14 +218,14 @@ def row_errors(values: dict[str, str]) -> list[str]:
     errors = []
     title = values.get("title", "")
     if not title:
-        errors.append("The title is missing.")
+        errors.append(gettext("The title is missing."))
     elif len(title) > MAX_TITLE:
-        errors.append(f"The title is longer than {MAX_TITLE} characters.")
+        errors.append(gettext("The title is longer than %(max)s characters.") % {"max": MAX_TITLE})
     key = values.get("external_key", "")
     if len(key) > MAX_KEY:
-        errors.append(f"The key is longer than {MAX_KEY} characters.")
+        errors.append(gettext("The key is longer than %(max)s characters.") % {"max": MAX_KEY})
     elif key and not _NO_SPACE.match(key):
-        errors.append("The key may not contain spaces.")
+        errors.append(gettext("The key may not contain spaces."))
     url = values.get("url", "")
     if url:
         try:
@@ -220,15 +234,21 @@ def row_errors(values: dict[str, str]) -> list[str]:
             _validate_url(url)
         except ValidationError:
             errors.append(
-                f"The link is not an http(s) URL of at most {MAX_URL} characters: {url[:80]}"
+                gettext("The link is not an http(s) URL of at most %(max)s characters: %(url)s")
+                % {"max": MAX_URL, "url": url[:80]}
             )
     estimate = values.get("estimate", "")
     if estimate and (len(estimate) > MAX_ESTIMATE or not _NO_SPACE.match(estimate)):
-        errors.append(f"The estimate is not a card: at most {MAX_ESTIMATE} characters, no spaces.")
+        errors.append(
+            gettext("The estimate is not a card: at most %(max)s characters, no spaces.")
+            % {"max": MAX_ESTIMATE}
+        )
     if len(values.get("description", "")) > MAX_DESCRIPTION:
-        errors.append(f"The description is longer than {MAX_DESCRIPTION} characters.")
+        errors.append(
+            gettext("The description is longer than %(max)s characters.") % {"max": MAX_DESCRIPTION}
+        )
     if any(char < " " and char not in "\t\n\r" for value in values.values() for char in value):
-        errors.append("A field holds control characters.")
+        errors.append(gettext("A field holds control characters."))
     return errors
 
 
@@ -240,7 +260,9 @@ def validate(rows: list[ImportRow]) -> list[ImportRow]:
         row.errors = row_errors(row.values)
         key = row.values.get("external_key", "")
         if key in seen:
-            row.errors.append(f"The key {key} repeats line {seen[key]}.")
+            row.errors.append(
+                gettext("The key %(key)s repeats line %(line)s.") % {"key": key, "line": seen[key]}
+            )
         elif key:
             seen[key] = row.line
     return rows

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from accounts import roles
 from pokerproject import events
-from pokerproject.errors import DomainError
+from pokerproject.errors import DomainError, gettext_noop
 from pokerproject.regions.guard import team_atomic
 from stories import imports
 from stories.imports import ImportRefused, ImportRow
@@ -57,7 +57,7 @@ def _get(team: Team, story_id: uuid.UUID, *, lock: bool = False) -> Story:
         stories = stories.select_for_update()
     story = stories.filter(pk=story_id).first()
     if story is None:
-        raise UnknownStory("No such story in this team's backlog.")
+        raise UnknownStory(gettext_noop("No such story in this team's backlog."))
     return story
 
 
@@ -183,9 +183,9 @@ def story_move(
     Returns the new order of story ids.
     """
     if (offset is None) == (position is None):
-        raise InvalidMove("Give exactly one of a position and an offset.")
+        raise InvalidMove(gettext_noop("Give exactly one of a position and an offset."))
     if position is not None and position < 1:
-        raise InvalidMove("A position in the backlog counts from 1.")
+        raise InvalidMove(gettext_noop("A position in the backlog counts from 1."))
     _require_backlog_edit(membership)
     team = membership.team
     with team_atomic(team):
@@ -197,7 +197,7 @@ def story_move(
         )
         index = next((i for i, s in enumerate(stories) if s.pk == story_id), None)
         if index is None:
-            raise UnknownStory("No such story in this team's backlog.")
+            raise UnknownStory(gettext_noop("No such story in this team's backlog."))
         story = stories.pop(index)
         target = position - 1 if position is not None else index + (offset or 0)
         stories.insert(max(0, min(len(stories), target)), story)
@@ -259,12 +259,17 @@ def stories_upsert(
     """
     _require_backlog_edit(membership)
     if len(items) > limit:
-        raise UpsertRefused(f"At most {limit} stories per request.", code="invalid")
+        raise UpsertRefused(
+            gettext_noop("At most %(limit)s stories per request."),
+            code="invalid",
+            params={"limit": limit},
+        )
     keys = [str(item.get("external_key", "")).strip() for item in items]
     named = [key for key in keys if key]
     if len(set(named)) != len(named):
         raise UpsertRefused(
-            "Each external_key may appear once per request.", code="repeated_external_key"
+            gettext_noop("Each external_key may appear once per request."),
+            code="repeated_external_key",
         )
     team = membership.team
     result = UpsertResult()
@@ -338,14 +343,14 @@ def stories_import(*, membership: Membership, rows: list[ImportRow]) -> UpsertRe
     refuses the import (the pages pass only the valid rows of a preview)."""
     _require_backlog_edit(membership)
     if not rows:
-        raise ImportRefused("There is no story to import.", code="empty")
+        raise ImportRefused(gettext_noop("There is no story to import."), code="empty")
     imports.validate(rows)
     bad = [row.line for row in rows if not row.valid]
     if bad:
         raise ImportRefused(
-            f"{len(bad)} rows have errors (line {', '.join(map(str, bad[:10]))}); "
-            "fix or leave them out.",
+            gettext_noop("%(count)s rows have errors (line %(lines)s); fix or leave them out."),
             code="invalid_rows",
+            params={"count": len(bad), "lines": ", ".join(map(str, bad[:10]))},
         )
     return stories_upsert(
         membership=membership, items=[row.item() for row in rows], limit=imports.MAX_IMPORT_ROWS

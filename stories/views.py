@@ -8,6 +8,7 @@ from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts import roles
@@ -15,7 +16,7 @@ from accounts import selectors as account_selectors
 from accounts.decorators import member_required
 from accounts.forms import InviteForm
 from accounts.models import Membership
-from pokerproject.errors import DomainError
+from pokerproject.errors import DomainError, gettext_noop
 from stories import exports, imports, selectors, services
 from stories.forms import ImportForm, StoryForm
 
@@ -61,7 +62,7 @@ def _save_story(request: HttpRequest, membership: Membership, form: StoryForm, s
         else:
             services.story_update(membership=membership, story_id=story_id, **form.cleaned_data)
     except IntegrityError:
-        return "Another story of this team already has that key."
+        return _("Another story of this team already has that key.")
     except DomainError as exc:
         return exc.message
     return None
@@ -72,7 +73,7 @@ def _save_story(request: HttpRequest, membership: Membership, form: StoryForm, s
 def story_create(request: HttpRequest, membership: Membership) -> HttpResponse:
     form = StoryForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "A story needs a title; the link must be a URL.")
+        messages.error(request, _("A story needs a title; the link must be a URL."))
         return redirect(_backlog_url(membership))
     error = _save_story(request, membership, form)
     if error:
@@ -88,7 +89,7 @@ def story_edit(request: HttpRequest, membership: Membership, pk: uuid.UUID) -> H
     if request.method == "POST" and form.is_valid():
         error = _save_story(request, membership, form, story_id=story.pk)
         if error is None:
-            messages.success(request, "Story saved.")
+            messages.success(request, _("Story saved."))
             return redirect(_backlog_url(membership))
         messages.error(request, error)
     return render(
@@ -103,7 +104,7 @@ def story_edit(request: HttpRequest, membership: Membership, pk: uuid.UUID) -> H
 def story_delete(request: HttpRequest, membership: Membership, pk: uuid.UUID) -> HttpResponse:
     try:
         services.story_delete(membership=membership, story_id=pk)
-        messages.success(request, "Story deleted.")
+        messages.success(request, _("Story deleted."))
     except DomainError as exc:
         messages.error(request, exc.message)
     return redirect(_backlog_url(membership))
@@ -121,10 +122,14 @@ def _move_input(post: QueryDict) -> dict[str, int]:
         try:
             return {"position": int(post.get("position", ""))}
         except ValueError:
-            raise services.InvalidMove("A position in the backlog is a whole number.") from None
+            raise services.InvalidMove(
+                gettext_noop("A position in the backlog is a whole number.")
+            ) from None
     offset = MOVE_DIRECTIONS.get(post.get("direction", ""))
     if offset is None:
-        raise services.InvalidMove("Move a story up, down, to the top or to the bottom.")
+        raise services.InvalidMove(
+            gettext_noop("Move a story up, down, to the top or to the bottom.")
+        )
     return {"offset": offset}
 
 
@@ -163,7 +168,9 @@ def _import_source(form: ImportForm) -> tuple[str, str]:
         return imports.decode(upload.read()), imports.CSV
     text = form.cleaned_data.get("text") or ""
     if not text.strip():
-        raise imports.ImportRefused("Choose a CSV file or paste stories.", code="empty")
+        raise imports.ImportRefused(
+            gettext_noop("Choose a CSV file or paste stories."), code="empty"
+        )
     return text, form.cleaned_data["kind"]
 
 
@@ -175,7 +182,7 @@ def story_import(request: HttpRequest, membership: Membership) -> HttpResponse:
     if not roles.can_edit_backlog(
         membership.role, voters_may_edit=membership.team.voters_edit_backlog
     ):
-        raise PermissionDenied("Only members who may edit the backlog import stories.")
+        raise PermissionDenied(_("Only members who may edit the backlog import stories."))
     team = membership.team
     context: dict = {"membership": membership, "team": team, "limits": imports}
     form = ImportForm(request.POST or None, request.FILES or None)
@@ -193,12 +200,18 @@ def story_import(request: HttpRequest, membership: Membership) -> HttpResponse:
             )
             messages.success(
                 request,
-                f"Imported {len(result.created)} new, {len(result.updated)} updated, "
-                f"{len(result.unchanged)} unchanged stories.",
+                _("Imported %(new)s new, %(updated)s updated, %(unchanged)s unchanged stories.")
+                % {
+                    "new": len(result.created),
+                    "updated": len(result.updated),
+                    "unchanged": len(result.unchanged),
+                },
             )
             return redirect(_backlog_url(membership))
     except IntegrityError:
-        messages.error(request, "Another story took one of these keys meanwhile; nothing imported.")
+        messages.error(
+            request, _("Another story took one of these keys meanwhile; nothing imported.")
+        )
         return render(request, "stories/import.html", {**context, "form": form}, status=409)
     except DomainError as exc:
         messages.error(request, exc.message)

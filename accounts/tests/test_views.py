@@ -451,7 +451,8 @@ def test_the_login_page_lists_the_demo_users_in_the_embedded_mode(client, settin
     assert "Demo users" in page
     assert "<code>demo-pw-1</code>" in page
     for name, role in (("alice", "facilitator"), ("bob", "voter"), ("carol", "observer")):
-        assert f'<code>{name}</code> <span class="badge role-{role}">{role}</span>' in page
+        label = role.capitalize()  # the role's label, in the page's language
+        assert f'<code>{name}</code> <span class="badge role-{role}">{label}</span>' in page
     assert User.objects.get(username="bob").check_password("demo-pw-1")
     settings.EMBEDDED_MODE = False
     page = client.get("/accounts/login/").content.decode()

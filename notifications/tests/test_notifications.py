@@ -82,7 +82,11 @@ def test_a_password_reset_e_mail_is_sent_by_the_task_and_its_link_sets_a_new_pas
     assert response["Location"] == reverse("password_reset_done")
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["fan@example.com"]
-    assert DirectoryMessage.objects.get().context == {"base_url": "http://testserver"}
+    # The e-mail is written in the language of the request that asked for it.
+    assert DirectoryMessage.objects.get().context == {
+        "base_url": "http://testserver",
+        "language": "en",
+    }
     link = link_in(mail.outbox[0].body, "/accounts/password/reset/")
     form = browser.get(link, follow=True)
     assert form.status_code == 200

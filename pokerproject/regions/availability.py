@@ -31,7 +31,7 @@ import time
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections
 
-from pokerproject.errors import DomainError
+from pokerproject.errors import DomainError, gettext_noop
 
 # SQLSTATE class 08: connection exceptions (the server went away, refused, ...).
 _CONNECTION_SQLSTATE_CLASS = "08"
@@ -45,8 +45,10 @@ class ShardUnavailable(DomainError):
     def __init__(self, message: str = "", *, alias: str = "") -> None:
         super().__init__(
             message
-            or "The team's database cannot be reached right now; nothing was changed. "
-            "Retrying shortly."
+            or gettext_noop(
+                "The team's database cannot be reached right now; nothing was changed. "
+                "Retrying shortly."
+            )
         )
         self.alias = alias
 

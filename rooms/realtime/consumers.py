@@ -12,12 +12,14 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.utils import translation
 
 from accounts import roles
 from accounts.selectors import NotAMember, membership_get
@@ -94,6 +96,16 @@ class SendFailed(Exception):
     the frame cannot be encoded): the socket is over."""
 
 
+def language_of(scope: dict) -> str:
+    """The language LocaleMiddleware would choose for the page that opened this socket."""
+    headers = dict(scope.get("headers") or [])
+    request = SimpleNamespace(
+        COOKIES=scope.get("cookies") or {},
+        META={"HTTP_ACCEPT_LANGUAGE": headers.get(b"accept-language", b"").decode("latin-1")},
+    )
+    return translation.get_language_from_request(request)  # type: ignore[arg-type]
+
+
 class RoomConsumer(AsyncWebsocketConsumer):
     membership = None
     group: str | None = None
@@ -106,6 +118,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # in ``backlog`` until the snapshot is out; none is sent once the socket is going.
     ready = False
     gone = False
+    # The language of this socket's error messages: the page's (language cookie, then
+    # Accept-Language), as LocaleMiddleware chooses it for a request.
+    language = settings.LANGUAGE_CODE
 
     async def __call__(self, scope, receive, send) -> None:
         """Serve one socket: its frames, one at a time.
@@ -143,6 +158,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # Every record of this socket's task from here on names it (pokerproject.logs).
         self.log = logs.own(connection_id=self.channel_name)
         self.frames = tracing.Frames(self.log)
+        self.language = language_of(self.scope)
         if user is None or not user.is_authenticated:
             await self._refuse(protocol.CLOSE_UNAUTHENTICATED, "not signed in")
             return
@@ -174,7 +190,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 # Say why there is no table (the page shows it) and let the client retry.
                 self.gone = True
                 await self.accept()
-                await self._send(protocol.error(None, exc.code, exc.message))
+                with translation.override(self.language):
+                    await self._send(protocol.error(None, exc.code, exc.message))
                 await self.close(code=protocol.CLOSE_TRY_AGAIN)
                 return
             await self.accept()
@@ -301,7 +318,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.membership is None or self.gone:
             return
-        with self.frames:
+        with self.frames, translation.override(self.language):
             await self._receive(text_data, bytes_data)
 
     async def _receive(self, text_data: str | None, bytes_data: bytes | None) -> None:
