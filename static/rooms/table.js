@@ -4,7 +4,7 @@
 // sent on connect (and on request after a version gap) makes the client whole.
 
 // Texts: Django's JavaScript catalogue (/jsi18n/, loaded before this module) defines gettext,
-// ngettext, gettext_noop and interpolate in the page's language; `format` fills a translated
+// ngettext and interpolate in the page's language; `format` fills a translated
 // text's %(name)s fields.
 const format = (text, values) => interpolate(text, values, true);
 
@@ -19,37 +19,6 @@ const FINAL_CLOSE = {
   4401: gettext("Your session has ended."),
   4403: gettext("You are not a member of this team."),
   4404: gettext("This team does not exist."),
-};
-// The error codes of the protocol (rooms/protocol.py ERROR_CODES, with the same English texts):
-// the page says a refusal in its own language, whatever language the server speaks.
-const ERROR_TEXTS = {
-  bad_json: gettext_noop("The frame is not valid JSON."),
-  bad_frame: gettext_noop("The frame must be a JSON object with a string 'type'."),
-  frame_too_large: gettext_noop("The frame is larger than the server accepts."),
-  rate_limited: gettext_noop("Too many frames: slow down."),
-  unknown_command: gettext_noop("No such command."),
-  invalid: gettext_noop("A field is missing or has the wrong type."),
-  forbidden: gettext_noop("Your role does not allow this."),
-  not_in_deck: gettext_noop("That card is not in the room's deck."),
-  unknown_deck: gettext_noop("No such deck."),
-  invalid_deck: gettext_noop("The deck is not valid."),
-  unknown_story: gettext_noop("No such story in this team's backlog."),
-  no_active_round: gettext_noop("No round is being played."),
-  round_not_voting: gettext_noop("Votes are closed."),
-  round_not_revealed: gettext_noop("Reveal the cards first."),
-  round_in_progress: gettext_noop("A round is being played."),
-  invalid_estimate: gettext_noop("The estimate is empty or too long."),
-  backlog_done: gettext_noop("Every story in the backlog has an estimate."),
-  not_voting: gettext_noop("You sit this round out: turn voting back on first."),
-  invalid_timer: gettext_noop("The timer's length is out of range."),
-  no_timer: gettext_noop("No timer is running."),
-  unknown_member: gettext_noop("No such member in this team."),
-  invalid_role: gettext_noop("No such role."),
-  last_facilitator: gettext_noop("A team needs at least one facilitator."),
-  paused: gettext_noop("The table is paused while the team moves; try again shortly."),
-  moved: gettext_noop("The team has moved; reconnect."),
-  shard_unavailable: gettext_noop("The team's database cannot be reached; nothing was changed. Retry shortly."),
-  internal: gettext_noop("Something went wrong on the server; nothing was changed."),
 };
 // Roles are sent as their names (voter, observer, facilitator); shown in the page's language.
 const ROLE_NAMES = {
@@ -455,14 +424,11 @@ function onError(frame) {
   render(); // puts back form values (the deck picker) that the refused command had changed
 }
 
-// A refusal in the page's language. The server's message where the page has no text of its own
-// for the code (a newer code) or no translation of it (English): the server's message may say
-// more, such as which field was wrong.
+// A refusal as the server words it: in the page's language (the socket's language is the
+// page's: its cookie, else Accept-Language), and it may say more than the code, such as which
+// role may not do what.
 function errorText(frame) {
-  const english = ERROR_TEXTS[frame.code];
-  if (english === undefined) return frame.message;
-  const text = gettext(english);
-  return text === english ? frame.message || english : text;
+  return frame.message || frame.code;
 }
 
 // Return whether the state changed.

@@ -9,8 +9,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import DEMO_PASSWORD
-from tests.e2e.test_rounds import DESKTOP, SETUP, close, open_table, seat, status
+from tests.e2e.test_rounds import DESKTOP, close, open_table, seat, status
 
 try:
     from playwright.sync_api import Browser, expect
@@ -22,21 +21,13 @@ except ImportError:  # CI must run these tests; elsewhere a missing package only
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
 
 
-@pytest.fixture
-def team(live_manage, request) -> str:
-    """A team of this test's own (users ``<slug>-lead``, ``-bob``, ``-carol``, ``-olga``)."""
-    prefix = "de" + re.sub(r"[^a-z]", "", request.node.name.lower())[-18:]
-    live_manage("shell", "-c", SETUP.format(prefix=prefix, password=DEMO_PASSWORD))
-    return prefix
-
-
 def test_a_german_user_plays_a_round_in_german(browser: Browser, live_server_url: str, team: str):
     lead = open_table(browser, live_server_url, team, "lead", DESKTOP, "de-DE")
     bob = open_table(browser, live_server_url, team, "bob", DESKTOP, "de-DE")
     for page in (lead, bob):
         expect(page.locator("#connection .conn-text")).to_have_text("Verbunden")
-    expect(seat(lead, "Olga").locator(".badge")).to_have_text("Beobachtung")
-    expect(bob.locator("#hand-hint")).to_have_text("Warten, bis die Moderation eine Runde startet.")
+    expect(seat(lead, "Olga").locator(".badge")).to_have_text("Beobachter")
+    expect(bob.locator("#hand-hint")).to_have_text("Warten, bis der Moderator eine Runde startet.")
 
     lead.locator("#quick-btn").click()
     expect(status(bob)).to_have_attribute("data-round-status", "voting")
@@ -50,9 +41,11 @@ def test_a_german_user_plays_a_round_in_german(browser: Browser, live_server_url
     expect(bob.locator("#hand-hint")).to_contain_text("Gespielt: 5.")
 
     # A voter's page sends a facilitator's command: the server refuses it with the code
-    # `forbidden` and an English message; the page says it in German.
+    # `forbidden`, in the socket's language (the page's).
     bob.evaluate("window.pokerTable.send('reveal_cards')")
-    expect(bob.locator("#toast")).to_have_text("Das ist in dieser Rolle nicht erlaubt. (forbidden)")
+    expect(bob.locator("#toast")).to_have_text(
+        "Ein Schätzer darf nicht die Karten aufdecken. (forbidden)"
+    )
 
     lead.locator("#reveal-btn").click()
     for page in (lead, bob):
