@@ -10,7 +10,7 @@ ROOM_MAX_FRAME_BYTES ?= 4096
 WS_MAX_SIZE ?= $(shell echo $$(( $(ROOM_MAX_FRAME_BYTES) * 16 )))
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast screenshots lint typecheck format migrate demo admin check-deploy clean cluster cluster-stop bench schema faults messages messages-js
+.PHONY: help run test test-fast screenshots lint typecheck format migrate demo admin check-deploy clean cluster cluster-stop bench schema faults messages
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-14s %s\n", $$1, $$2}'
@@ -71,18 +71,14 @@ format: $(VENV)/.dev ## Format the code and fix what ruff can
 
 # The scripts' texts (gettext, ngettext, gettext_noop in static/) into the djangojs catalogue; the
 # .mo is committed (served by /jsi18n/). pokerproject/tests/test_jsi18n.py fails on a text missing.
-messages-js: $(VENV)/.runtime ## Update locale/de/LC_MESSAGES/djangojs.po from static/'s scripts and compile it
-	$(PY) manage.py makemessages --domain djangojs --locale de --ignore staticfiles \
-		--add-location file --no-obsolete
-	msgfmt --check -o locale/de/LC_MESSAGES/djangojs.mo locale/de/LC_MESSAGES/djangojs.po
-
 schema: $(VENV)/.runtime ## Regenerate the committed OpenAPI schema (docs/openapi.yaml)
 	$(PY) manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
 
 # Needs GNU gettext (msgfmt, xgettext). The compiled .mo files are committed, so `make run`
 # does not: run this after changing a marked string, then translate what is new (docs/development.md).
-messages: $(VENV)/.runtime ## Update locale/de/LC_MESSAGES/django.po from the code and compile it
+messages: $(VENV)/.runtime ## Update the German catalogues (pages and scripts) from the code and compile them
 	$(PY) manage.py makemessages -l de -d django --no-obsolete
+	$(PY) manage.py makemessages -l de -d djangojs --ignore staticfiles --add-location file --no-obsolete
 	$(PY) manage.py compilemessages -l de --ignore .venv --ignore var
 
 check-deploy: $(VENV)/.runtime ## Django's deployment checks with production-like settings

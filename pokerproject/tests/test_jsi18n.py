@@ -24,7 +24,7 @@ PO = ROOT / "locale" / "de" / "LC_MESSAGES" / "djangojs.po"
 MO = PO.with_suffix(".mo")
 SCRIPTS = sorted((ROOT / "static").rglob("*.js"))
 # The keywords makemessages gives xgettext for the djangojs domain (besides JavaScript's own
-# gettext and ngettext), so this test finds what `make messages-js` would.
+# gettext and ngettext), so this test finds what `make messages` would.
 XGETTEXT_KEYWORDS = [
     "--keyword=gettext_noop",
     "--keyword=gettext_lazy",
@@ -109,7 +109,7 @@ def test_the_compiled_catalogue_is_the_source():
 
 
 def test_every_text_of_the_scripts_is_in_the_catalogue(tmp_path: Path):
-    """xgettext over static/ (as `make messages-js` runs it) finds no text the catalogue lacks,
+    """xgettext over static/ (as `make messages` runs it) finds no text the catalogue lacks,
     and the catalogue keeps no text the scripts no longer use."""
     xgettext = shutil.which("xgettext")
     if xgettext is None:
@@ -133,8 +133,8 @@ def test_every_text_of_the_scripts_is_in_the_catalogue(tmp_path: Path):
     marked = {(e.msgid, e.msgid_plural) for e in read_po(pot.read_text(encoding="utf-8"))[1:]}
     translated = {(e.msgid, e.msgid_plural) for e in catalogue()[1:]}
     assert len(marked) > 50
-    assert sorted(marked - translated, key=str) == [], "missing: run `make messages-js`"
-    assert sorted(translated - marked, key=str) == [], "no longer used: run `make messages-js`"
+    assert sorted(marked - translated, key=str) == [], "missing: run `make messages`"
+    assert sorted(translated - marked, key=str) == [], "no longer used: run `make messages`"
 
 
 # --- the catalogue's URL ---------------------------------------------------------------------
