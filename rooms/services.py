@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
 from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
@@ -942,7 +942,7 @@ def presence_join(*, team: Team, user_id: int, channel_name: str) -> TableState:
     )
     if isinstance(result, DomainError):
         raise result
-    return cast(TableState, result)
+    return result
 
 
 def presence_leave(*, team: Team, channel_name: str) -> None:
