@@ -220,8 +220,11 @@ class TableState:
     participants: list[dict[str, Any]]
 
 
-def table_state(*, team: Team) -> TableState:
-    room = room_get(team=team)
+def table_state(*, team: Team, room: Room | None = None) -> TableState:
+    """The table as every member sees it now; ``room``: its room as the caller has just read it
+    (``room_get``), to spare that read."""
+    if room is None:
+        room = room_get(team=team)
     round_ = room.current_round
     votes = list(round_.votes.all()) if round_ is not None else []
     return TableState(
@@ -233,29 +236,50 @@ def table_state(*, team: Team) -> TableState:
     )
 
 
-def room_snapshot(*, membership: Membership, state: TableState | None = None) -> dict[str, Any]:
+def room_snapshot(
+    *,
+    membership: Membership,
+    state: TableState | None = None,
+    shared: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The whole table as ``membership`` may see it, with the version it corresponds to.
 
-    ``state``: the table as the caller has just read it (``table_state``), to spare the reads."""
+    ``state``: the table as the caller has just read it (``table_state``), to spare the reads;
+    ``shared``: what every member's snapshot of that state shares (``snapshot_shared``), for
+    callers that build several at once."""
     team = membership.team
     if state is None:
         state = table_state(team=team)
-    room, votes = state.room, state.votes
-    round_ = room.current_round
-    my_vote = next((v.value for v in votes if v.user_id == membership.user_id), None)
+    if shared is None:
+        shared = snapshot_shared(team=team, state=state)
+    my_vote = next((v.value for v in state.votes if v.user_id == membership.user_id), None)
     return {
         "type": "snapshot",
-        "version": room.version,
+        "version": state.room.version,
         "data": {
-            "team": {"id": team.pk, "slug": team.slug, "name": team.name},
+            "team": shared["team"],
             "me": {"user_id": membership.user_id, "role": membership.role},
-            **decks_payload(team=team, key=room.deck),
+            "deck": shared["deck"],
+            "decks": shared["decks"],
             "participants": state.participants,
-            "round": round_payload(round_, votes),
+            "round": shared["round"],
             "my_vote": my_vote,
-            "backlog": backlog_payload(team=team),
-            "settings": table_settings_payload(room, team),
+            "backlog": shared["backlog"],
+            "settings": shared["settings"],
         },
+    }
+
+
+def snapshot_shared(*, team: Team, state: TableState) -> dict[str, Any]:
+    """The parts of a snapshot of ``state`` that are the same for every member (the member's
+    own role and vote are not): its decks and backlog are read once for them all."""
+    room = state.room
+    return {
+        "team": {"id": team.pk, "slug": team.slug, "name": team.name},
+        **decks_payload(team=team, key=room.deck),
+        "round": round_payload(room.current_round, state.votes),
+        "backlog": backlog_payload(team=team),
+        "settings": table_settings_payload(room, team),
     }
 
 

@@ -846,9 +846,9 @@ def _may_reveal(room: Room) -> bool:
     return round_.timer_auto_reveal and ends_at is not None and ends_at <= timezone.now()
 
 
-def _presence_changed(team: Team) -> TableState:
+def _presence_changed(team: Team, room: Room | None = None) -> TableState:
     # One read of the table serves the event and, on join, the joining socket's snapshot.
-    state = table_state(team=team)
+    state = table_state(team=team, room=room)
     # Someone came or went: whoever is there may all have voted, or a timer may have run out
     # while no worker watched it (its worker died).
     if _may_reveal(state.room) and room_auto_reveal(team=team):
@@ -865,39 +865,103 @@ def _presence_changed(team: Team) -> TableState:
     return state
 
 
+@dataclass(frozen=True)
+class PresenceChange:
+    """A socket that opened (``user_id`` set) or closed (``user_id`` None) at ``team``'s table;
+    ``channel_name`` keys its presence row."""
+
+    team: Team
+    channel_name: str
+    user_id: int | None = None
+
+
+def presence_batch(
+    *, alias: str, pending: list[PresenceChange]
+) -> list[TableState | DomainError | None]:
+    """Record the sockets that opened and closed at tables homed on ``alias`` (a few
+    milliseconds' worth, rooms.realtime.batching) in one transaction, and announce each table
+    that changed once, however many of its members came or went.
+
+    Returns, in order, for an opening the table as read after the batch (``selectors
+    .room_snapshot(state=...)`` builds the joining socket's snapshot from it), for a closing
+    None, and TeamMoved for an opening at a team that has moved to another shard. A socket
+    that opens and closes within one batch ends up with no row: the last change of a channel
+    wins. Rows of workers that died without a goodbye no longer count; a table that a socket
+    joins is cleared of them here.
+    """
+    if any(change.user_id is not None for change in pending):
+        presence.mark_alive()
+    last = {change.channel_name: change for change in pending}
+    teams = {change.team.pk: change.team for change in pending}
+    with shard_scope(alias), transaction.atomic(using=alias):
+        rows = Presence.objects.using(alias)
+        # Presence does not touch the room: one read of each table serves the whole batch.
+        rooms = {
+            room.team_id: room
+            for room in Room.objects.using(alias)
+            .select_related("current_round__story")
+            .filter(team_id__in=teams)
+        }
+        moved = _moved(alias, [team_id for team_id in teams if team_id not in rooms])
+        # Every table a socket joins gets a state, even if that socket closed again meanwhile.
+        changed = {c.team.pk for c in pending if c.user_id is not None} - moved
+        opened = [c for c in last.values() if c.user_id is not None and c.team.pk in changed]
+        if changed:
+            workers = set(rows.filter(team_id__in=changed).values_list("worker", flat=True))
+            dead = workers - presence.alive(workers)
+            if dead:
+                rows.filter(team_id__in=changed, worker__in=dead).delete()
+        if opened:
+            # One upsert statement (channel names are unique) instead of a select and a write.
+            rows.bulk_create(
+                [
+                    Presence(
+                        channel_name=c.channel_name,
+                        team_id=c.team.pk,
+                        user_id=c.user_id,
+                        worker=presence.WORKER_ID,
+                    )
+                    for c in opened
+                ],
+                update_conflicts=True,
+                unique_fields=["channel_name"],
+                update_fields=["team_id", "user_id", "worker"],
+            )
+        closed = [name for name, change in last.items() if change.user_id is None]
+        if closed:
+            gone = set(rows.filter(channel_name__in=closed).values_list("team_id", flat=True))
+            if gone:
+                rows.filter(channel_name__in=closed).delete()
+            # A channel that never joined (or whose team moved away) leaves silently.
+            changed |= (gone & teams.keys()) - moved
+        # In team-id order: auto-reveal locks tables in the order the vote batches do.
+        states = {
+            team_id: _presence_changed(teams[team_id], rooms.get(team_id))
+            for team_id in sorted(changed)
+        }
+    results: list[TableState | DomainError | None] = []
+    for change in pending:
+        if change.user_id is None:
+            results.append(None)
+        elif change.team.pk in moved:
+            results.append(TeamMoved("The team has moved to another shard."))
+        else:
+            results.append(states[change.team.pk])
+    return results
+
+
 def presence_join(*, team: Team, user_id: int, channel_name: str) -> TableState:
-    """Record an open socket and announce it; returns the table as read in the same transaction
-    (``selectors.room_snapshot(state=...)`` builds the joining socket's snapshot from it)."""
-    presence.mark_alive()
-    with team_atomic(team):
-        rows = Presence.objects.using(team.shard)
-        # Rows left by a worker that died without a goodbye no longer count: clear them here.
-        workers = set(rows.filter(team_id=team.pk).values_list("worker", flat=True))
-        dead = workers - presence.alive(workers)
-        if dead:
-            rows.filter(team_id=team.pk, worker__in=dead).delete()
-        # One upsert statement (channel names are unique) instead of a select and a write.
-        rows.bulk_create(
-            [
-                Presence(
-                    channel_name=channel_name,
-                    team_id=team.pk,
-                    user_id=user_id,
-                    worker=presence.WORKER_ID,
-                )
-            ],
-            update_conflicts=True,
-            unique_fields=["channel_name"],
-            update_fields=["team_id", "user_id", "worker"],
-        )
-        return _presence_changed(team)
+    """Record one open socket and announce it (a batch of one, see ``presence_batch``)."""
+    [result] = presence_batch(
+        alias=team.shard, pending=[PresenceChange(team, channel_name, user_id)]
+    )
+    if isinstance(result, DomainError):
+        raise result
+    return result
 
 
 def presence_leave(*, team: Team, channel_name: str) -> None:
-    with team_atomic(team):
-        deleted, _ = Presence.objects.using(team.shard).filter(channel_name=channel_name).delete()
-        if deleted:
-            _presence_changed(team)
+    presence_batch(alias=team.shard, pending=[PresenceChange(team, channel_name)])
 
 
 # --- the table's side of a move between shards (operations.moves drives it) -----------------

@@ -115,6 +115,29 @@ class Batcher:
                 item.future.set_result(result)
 
 
+def _presence_batch(
+    *, alias: str, pending: list[tuple[Membership, services.PresenceChange]]
+) -> list[dict | Exception | None]:
+    """Sockets that opened and closed (rooms.services.presence_batch), and each opened
+    socket's snapshot, built from its table as the batch read it: what a snapshot shares with
+    its teammates' (decks, backlog, round) is read and built once per table."""
+    results = services.presence_batch(alias=alias, pending=[change for _, change in pending])
+    shared: dict[int, dict] = {}
+    answers: list[dict | Exception | None] = []
+    for (membership, _), result in zip(pending, results, strict=True):
+        if isinstance(result, selectors.TableState):
+            parts = shared.get(membership.team_id)
+            if parts is None:
+                parts = selectors.snapshot_shared(team=membership.team, state=result)
+                shared[membership.team_id] = parts
+            answers.append(
+                selectors.room_snapshot(membership=membership, state=result, shared=parts)
+            )
+        else:
+            answers.append(result)
+    return answers
+
+
 _batchers: PerLoop[dict[str, Batcher]] = PerLoop(dict)
 
 _KINDS: dict[str, Callable[..., list]] = {
@@ -123,6 +146,10 @@ _KINDS: dict[str, Callable[..., list]] = {
     # Reads, not writes: every socket's heartbeat asks for its table's version (a few hundred a
     # second with 10,000 sockets), so they share one query per shard like the votes.
     "version": selectors.table_versions,
+    # Sockets opening and closing: a burst of reconnects (a worker restarted) or of closes
+    # (offices going home) costs one transaction and one presence event per table and batch,
+    # not one per socket.
+    "presence": _presence_batch,
 }
 
 
@@ -148,6 +175,20 @@ async def vote_cast(*, membership: Membership, value: object) -> TableUpdate:
 async def table_version(*, membership: Membership) -> int:
     """The member's table's current version, read with this worker's other heartbeats."""
     return await _batcher("version").submit(membership=membership, item=membership)
+
+
+async def presence_join(*, membership: Membership, channel_name: str) -> dict:
+    """Seat a socket at its table (its presence row) with this worker's other joins and leaves;
+    returns the socket's snapshot once the row is committed."""
+    change = services.PresenceChange(membership.team, channel_name, membership.user_id)
+    return await _batcher("presence").submit(membership=membership, item=(membership, change))
+
+
+async def presence_leave(*, membership: Membership, channel_name: str) -> None:
+    """Delete a socket's presence row with this worker's other joins and leaves; returns once
+    committed. A leave submitted after its socket's join is written after it."""
+    change = services.PresenceChange(membership.team, channel_name)
+    await _batcher("presence").submit(membership=membership, item=(membership, change))
 
 
 async def round_reveal(*, membership: Membership) -> TableUpdate:

@@ -22,6 +22,8 @@ from django.conf import settings
 from django.utils import translation
 
 from accounts import roles
+from accounts.middleware import scope_user
+from accounts.models import Membership
 from accounts.selectors import NotAMember, membership_get
 from pokerproject import logs, metrics, tracing
 from pokerproject.errors import DomainError
@@ -39,28 +41,25 @@ T = TypeVar("T")
 
 # A socket that ends while its team's shard cannot be reached cannot delete its presence row;
 # its worker lives on, so the row would show the member online for good. Such leaves are kept
-# here (channel name -> team) and tried again every LEAVE_RETRY_SECONDS until they go through.
+# here (channel name -> membership) and tried again every LEAVE_RETRY_SECONDS until they go through.
 LEAVE_RETRY_SECONDS = 2.0
 _unfinished_leaves: PerLoop[dict[str, Any]] = PerLoop(dict)
 _leave_retries: PerLoop[list[asyncio.Task]] = PerLoop(list)
 
 
-async def _leave(team: Any, channel_name: str) -> bool:
+async def _leave(membership: Any, channel_name: str) -> bool:
     """Delete a socket's presence row; whether it went through (else it is retried)."""
-    token = dbpool.shard.set(team.shard)  # refused at once while the shard is unreachable
     try:
-        await dbpool.call(services.presence_leave, team=team, channel_name=channel_name)
+        await batching.presence_leave(membership=membership, channel_name=channel_name)
     except Exception:
         unfinished = _unfinished_leaves.get()
         if channel_name not in unfinished:
             logger.warning("presence cleanup of %s failed; retrying", channel_name, exc_info=True)
-        unfinished[channel_name] = team
+        unfinished[channel_name] = membership
         retries = _leave_retries.get()
         if not retries or retries[0].done():
             retries[:] = [asyncio.get_running_loop().create_task(_retry_leaves())]
         return False
-    finally:
-        dbpool.shard.reset(token)
     _unfinished_leaves.get().pop(channel_name, None)
     return True
 
@@ -69,8 +68,8 @@ async def _retry_leaves() -> None:
     unfinished = _unfinished_leaves.get()
     while unfinished:
         await asyncio.sleep(LEAVE_RETRY_SECONDS)
-        for channel_name, team in list(unfinished.items()):
-            await _leave(team, channel_name)
+        for channel_name, membership in list(unfinished.items()):
+            await _leave(membership, channel_name)
 
 
 class TokenBucket:
@@ -89,6 +88,10 @@ class TokenBucket:
             self.tokens -= 1
             return True
         return False
+
+
+class _NotSignedIn(Exception):
+    """The socket's session has no signed-in user."""
 
 
 class SendFailed(Exception):
@@ -153,18 +156,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 await asyncio.shield(asyncio.ensure_future(self._leave_table()))
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
         slug = self.scope["url_route"]["kwargs"]["slug"]
         # Every record of this socket's task from here on names it (pokerproject.logs).
         self.log = logs.own(connection_id=self.channel_name)
         self.frames = tracing.Frames(self.log)
         self.language = language_of(self.scope)
-        if user is None or not user.is_authenticated:
+        try:
+            self.membership = await dbpool.run(self._identify, slug)
+        except _NotSignedIn:
             await self._refuse(protocol.CLOSE_UNAUTHENTICATED, "not signed in")
             return
-        self.log["user_id"] = user.pk
-        try:
-            self.membership = await dbpool.run(membership_get, team_slug=slug, user=user)
         except NotAMember:
             await self._refuse(protocol.CLOSE_FORBIDDEN, f"not a member of {slug}")
             return
@@ -185,7 +186,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await fanout.current().join(self.group, self)
         try:
             try:
-                snapshot = await self._on_shard(dbpool.call(self._join))
+                # With this worker's other joins and leaves of a few milliseconds (one
+                # transaction and one presence event per table), the snapshot built from the
+                # table as that transaction read it.
+                snapshot = await self._on_shard(
+                    batching.presence_join(
+                        membership=self.membership, channel_name=self.channel_name
+                    )
+                )
             except ShardUnavailable as exc:
                 # Say why there is no table (the page shows it) and let the client retry.
                 self.gone = True
@@ -209,6 +217,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
             # ``__call__`` leaves the table (and deletes a presence row already written).
             self.gone = True
             raise
+
+    def _identify(self, slug: str) -> Membership:
+        """Who is on the socket and their membership of the team, in one trip to the database
+        thread (the session, the user, the membership): NotAMember if they are not one."""
+        user = scope_user(self.scope)
+        if not user.is_authenticated:
+            raise _NotSignedIn
+        self.log["user_id"] = user.pk
+        return membership_get(team_slug=slug, user=user)
 
     def _watch_timer(self, round_: dict | None) -> None:
         # This worker also watches the deadline of the round's timer (rooms.realtime.timers).
@@ -247,21 +264,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
         availability.succeeded(alias)
         return result
 
-    def _join(self) -> dict:
-        # The snapshot reuses the table as presence_join read it for its presence event.
-        state = services.presence_join(
-            team=self.membership.team,
-            user_id=self.membership.user_id,
-            channel_name=self.channel_name,
-        )
-        return selectors.room_snapshot(membership=self.membership, state=state)
-
     async def _reload(self) -> None:
         """Read the membership and the team's home shard again, and sit down at the new table."""
         old_team = self.membership.team
         try:
             self.membership = await dbpool.run(
-                membership_get, team_slug=old_team.slug, user=self.scope["user"]
+                membership_get, team_slug=old_team.slug, user=self.membership.user
             )
         except NotAMember:
             await self.close(code=protocol.CLOSE_FORBIDDEN)
@@ -275,6 +283,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 channel_name=self.channel_name,
             )
 
+    async def websocket_disconnect(self, message: dict) -> None:
+        # Channels' own also queues close_old_connections on the database thread for every
+        # socket that closes (a sixth of a mass disconnect's CPU, docs/performance.md round
+        # 12); dbpool already closes stale connections around each unit of work.
+        await self.disconnect(message.get("code", 1005))
+        raise StopConsumer
+
     async def disconnect(self, code: int) -> None:
         logger.info("socket closed", extra={"close_code": code})
         metrics.disconnected(code)
@@ -287,7 +302,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if group is None:
             return
         await fanout.current().leave(group, self)
-        await _leave(self.membership.team, self.channel_name)
+        await _leave(self.membership, self.channel_name)
 
     async def dispatch(self, message: dict) -> None:
         # Every handler of this consumer reaches the database only through

@@ -635,6 +635,13 @@ async def _wait_for(condition) -> None:
             await asyncio.sleep(0.02)
 
 
+async def _bob_goes_online(alice: Player, bob_id: int) -> None:
+    online: set[int] = set()
+    while bob_id not in online:
+        frame = await alice.event("presence_changed")
+        online = {p["user_id"] for p in frame["data"]["participants"] if p["online"]}
+
+
 async def _bob_goes_offline(alice: Player, bob_id: int) -> None:
     online = {bob_id}
     while bob_id in online:
@@ -650,6 +657,9 @@ async def test_a_socket_whose_reply_fails_leaves_the_table(table, caplog):
     bob = await connect(table["bob"], app=server_like(application, broken=broken))
     try:
         assert await _seats(table["team"]) == 2
+        # The announcement of bob's join reaches this worker's seats together: once alice has
+        # it, bob has had it too, and the reply below is the first frame to fail.
+        await _bob_goes_online(alice, table["bob"].user_id)
         broken.set()
         await bob.send("ping")
         await bob.ws.wait(timeout=TIMEOUT)  # the consumer ends without an exception

@@ -115,7 +115,14 @@ async def test_a_socket_opened_while_the_shard_is_unreachable_is_told_and_closed
     """No table to show: the client gets the error frame, then close 1013 (try again later),
     and reconnects with back-off."""
     settings.SHARD_RETRY_SECONDS = 60
-    monkeypatch.setattr(services, "presence_join", _unreachable)
+    real_batch = services.presence_batch
+
+    def joins_unreachable(*, alias, pending):
+        if any(change.user_id is not None for change in pending):
+            _unreachable()
+        return real_batch(alias=alias, pending=pending)
+
+    monkeypatch.setattr(services, "presence_batch", joins_unreachable)
     monkeypatch.setattr(consumers, "LEAVE_RETRY_SECONDS", 0.1)
     cookie = await _async_cookie(table["bob"].user)
     ws = WebsocketCommunicator(
@@ -161,13 +168,13 @@ async def test_a_socket_that_ends_while_the_shard_is_unreachable_leaves_no_ghost
         while bob_id not in online:
             frame = await alice.event("presence_changed")
             online = {p["user_id"] for p in frame["data"]["participants"] if p["online"]}
-        real_leave = services.presence_leave
-        monkeypatch.setattr(services, "presence_leave", _unreachable)
+        real_batch = services.presence_batch
+        monkeypatch.setattr(services, "presence_batch", _unreachable)
         await bob.close()
         rows = Presence.objects.using(shard).filter(team_id=table["team"].pk, user_id=bob_id)
         assert await rows.aexists()
 
-        monkeypatch.setattr(services, "presence_leave", real_leave)
+        monkeypatch.setattr(services, "presence_batch", real_batch)
         await _bob_goes_offline(alice, bob_id)
         assert not await rows.aexists()
     finally:
