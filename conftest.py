@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 from django.conf import settings
+from django.utils import translation
 
 from accounts import services as account_services
 from accounts.models import Membership, User
@@ -109,3 +110,11 @@ def facilitator_of(team) -> Membership:
 @pytest.fixture
 def shard_aliases() -> list[str]:
     return [shard.alias for shard in settings.SHARDS]
+
+
+@pytest.fixture(autouse=True)
+def _default_language_afterwards():
+    """LocaleMiddleware activates a request's language for the rest of the thread: a German
+    request in one test must not leave the next one (which expects English) in German."""
+    yield
+    translation.deactivate()

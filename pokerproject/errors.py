@@ -36,6 +36,11 @@ def _untranslated(message: str) -> str:
 _translate: Callable[[str], str] = _untranslated
 
 
+def translated(message: str) -> str:
+    """``message`` (marked with gettext_noop) in the active language, for the pure modules."""
+    return _translate(message)
+
+
 def use_translation(translate: Callable[[str], str]) -> None:
     """Translate every error's message with ``translate`` (Django's gettext, set at start-up)."""
     global _translate  # the one seam between the pure rules and Django

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from accounts.roles import Action
+from pokerproject.errors import gettext_noop, translated
 
 # --- Commands (client -> server) ---------------------------------------------------------------
 
@@ -115,36 +116,38 @@ SECRET_KEYS = frozenset({"value", "my_vote"})
 
 # --- Errors -----------------------------------------------------------------------------------
 
+# The default message of each code, English source text (the socket sends it in the socket's
+# language: ``error``). The codes are the contract; the texts are for people.
 ERROR_CODES = {
-    "bad_json": "The frame is not valid JSON.",
-    "bad_frame": "The frame must be a JSON object with a string 'type'.",
-    "frame_too_large": "The frame is larger than the server accepts.",
-    "rate_limited": "Too many frames: slow down.",
-    "unknown_command": "No such command.",
-    "invalid": "A field is missing or has the wrong type.",
-    "forbidden": "Your role does not allow this.",
-    "not_in_deck": "That card is not in the room's deck.",
-    "unknown_deck": "No such deck.",
-    "invalid_deck": "The deck is not valid.",
-    "unknown_story": "No such story in this team's backlog.",
-    "no_active_round": "No round is being played.",
-    "round_not_voting": "Votes are closed.",
-    "round_not_revealed": "Reveal the cards first.",
-    "round_in_progress": "A round is being played.",
-    "invalid_estimate": "The estimate is empty or too long.",
-    "backlog_done": "Every story in the backlog has an estimate.",
-    "not_voting": "You sit this round out: turn voting back on first.",
-    "invalid_timer": "The timer's length is out of range.",
-    "no_timer": "No timer is running.",
-    "unknown_member": "No such member in this team.",
-    "invalid_role": "No such role.",
-    "last_facilitator": "A team needs at least one facilitator.",
-    "paused": "The table is paused while the team moves; try again shortly.",
-    "moved": "The team has moved; reconnect.",
-    "shard_unavailable": (
+    "bad_json": gettext_noop("The frame is not valid JSON."),
+    "bad_frame": gettext_noop("The frame must be a JSON object with a string 'type'."),
+    "frame_too_large": gettext_noop("The frame is larger than the server accepts."),
+    "rate_limited": gettext_noop("Too many frames: slow down."),
+    "unknown_command": gettext_noop("No such command."),
+    "invalid": gettext_noop("A field is missing or has the wrong type."),
+    "forbidden": gettext_noop("Your role does not allow this."),
+    "not_in_deck": gettext_noop("That card is not in the room's deck."),
+    "unknown_deck": gettext_noop("No such deck."),
+    "invalid_deck": gettext_noop("The deck is not valid."),
+    "unknown_story": gettext_noop("No such story in this team's backlog."),
+    "no_active_round": gettext_noop("No round is being played."),
+    "round_not_voting": gettext_noop("Votes are closed."),
+    "round_not_revealed": gettext_noop("Reveal the cards first."),
+    "round_in_progress": gettext_noop("A round is being played."),
+    "invalid_estimate": gettext_noop("The estimate is empty or too long."),
+    "backlog_done": gettext_noop("Every story in the backlog has an estimate."),
+    "not_voting": gettext_noop("You sit this round out: turn voting back on first."),
+    "invalid_timer": gettext_noop("The timer's length is out of range."),
+    "no_timer": gettext_noop("No timer is running."),
+    "unknown_member": gettext_noop("No such member in this team."),
+    "invalid_role": gettext_noop("No such role."),
+    "last_facilitator": gettext_noop("A team needs at least one facilitator."),
+    "paused": gettext_noop("The table is paused while the team moves; try again shortly."),
+    "moved": gettext_noop("The team has moved; reconnect."),
+    "shard_unavailable": gettext_noop(
         "The team's database cannot be reached; nothing was changed. Retry shortly."
     ),
-    "internal": "Something went wrong on the server; nothing was changed.",
+    "internal": gettext_noop("Something went wrong on the server; nothing was changed."),
 }
 
 # Application close codes (4000-4999 are ours by RFC 6455).
@@ -167,6 +170,9 @@ class ProtocolError(Exception):
         assert code in ERROR_CODES, code  # noqa: S101 - a programming error, caught in tests
         super().__init__(message or ERROR_CODES[code])
         self.code = code
+        # A message of its own (which field was wrong: for whoever writes a client) or None:
+        # the code's text, translated when it is sent.
+        self.detail = message
         self.request_id = request_id
 
 
@@ -289,5 +295,5 @@ def error(request_id: str | int | None, code: str, message: str | None = None) -
         "type": "error",
         "request_id": request_id,
         "code": code,
-        "message": message or ERROR_CODES[code],
+        "message": message or translated(ERROR_CODES[code]),
     }

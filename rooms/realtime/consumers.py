@@ -384,7 +384,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             logger.info("rejected frame from user %s: %s", self.membership.user_id, exc.code)
             tracing.refused(exc.code)
             metrics.command(name, exc.code, started)
-            await self._send(protocol.error(request_id, exc.code, str(exc)))
+            await self._send(protocol.error(request_id, exc.code, exc.detail))
         except DomainError as exc:
             logger.info("command refused for user %s: %s", self.membership.user_id, exc.code)
             tracing.refused(exc.code)

@@ -112,3 +112,18 @@ async def test_a_socket_error_comes_in_the_page_language(crew):
         assert (error["code"], error["message"]) == ("forbidden", "An observer may not vote.")
     finally:
         await carol.ws.disconnect()
+
+
+async def test_the_protocols_own_refusals_come_in_the_page_language(crew, settings):
+    """A refusal the socket itself makes (too many frames), not a rule's, is German too."""
+    settings.ROOM_RATE_LIMIT_PER_SECOND = 0  # no refill during the test
+    settings.ROOM_RATE_LIMIT_BURST = 1
+    cookie = await database_sync_to_async(_session_cookie)(crew.carol.user)
+    carol = await connect(crew.carol, cookie=cookie + b"; django_language=de")
+    try:
+        assert (await carol.command("ping"))["type"] == "ack"
+        error = await carol.command("ping")
+        assert error["code"] == "rate_limited"
+        assert error["message"] == "Zu viele Nachrichten: bitte etwas langsamer."
+    finally:
+        await carol.ws.disconnect()
