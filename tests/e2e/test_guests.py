@@ -109,10 +109,9 @@ def test_a_guest_joins_by_link_votes_reloads_and_signs_up(
     guest.fill("#id_password1", GUEST_PASSWORD)
     guest.fill("#id_password2", GUEST_PASSWORD)
     guest.get_by_role("button", name="Sign up").click()
-    guest.wait_for_url("**/teams/")
-    expect(guest.locator(".team-list")).to_contain_text(team)
+    # Back at the table, where the guest was playing.
+    guest.wait_for_url(f"**{table}")
     expect(guest.get_by_role("button", name=re.compile(r"Log out \(gina\)"))).to_be_visible()
-    guest.goto(table)
     live(guest)
     expect(guest.locator("#participants .seat.me")).to_contain_text("Gina Guest")
     expect(guest.locator("#participants .seat.me .badge.guest")).to_have_count(0)
