@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.utils.translation import gettext_lazy
 
 from accounts import services
 from accounts.models import Invite, Membership, Team, User
@@ -93,7 +94,7 @@ class TeamAdmin(ServiceAdmin):
         readonly = ["shard", "moving_from", "moving_to", "created_by", "created_at", "guest_token"]
         return [*readonly, "region"] if obj else readonly
 
-    @admin.display(description="members")
+    @admin.display(description=gettext_lazy("members"))
     def member_count(self, obj: Team) -> int:
         return obj.memberships.count()
 

@@ -27,7 +27,7 @@ class User(AbstractUser):
     # A guest joined a team through its guest link with a display name only (``first_name``),
     # an unusable password and a generated username; signing up (accounts.services.guest_claim)
     # turns the same row into a full account.
-    is_guest = models.BooleanField(default=False)
+    is_guest = models.BooleanField(default=False, verbose_name=_("is guest"))
 
     @property
     def display_name(self) -> str:
@@ -35,36 +35,60 @@ class User(AbstractUser):
 
 
 class Team(GlobalModel):
-    name = models.CharField(max_length=80)
-    slug = models.SlugField(max_length=80, unique=True)
-    region = models.CharField(max_length=32, help_text="Region whose shards hold this team's data.")
+    name = models.CharField(max_length=80, verbose_name=_("name"))
+    slug = models.SlugField(max_length=80, unique=True, verbose_name=_("slug"))
+    region = models.CharField(
+        max_length=32,
+        help_text="Region whose shards hold this team's data.",
+        verbose_name=_("region"),
+    )
     shard = models.CharField(
-        max_length=64, help_text="Database alias of the team's home shard within its region."
+        max_length=64,
+        help_text="Database alias of the team's home shard within its region.",
+        verbose_name=_("shard"),
     )
     # Set while `manage.py move_team` runs, so an interrupted move can be finished by rerunning it.
-    moving_from = models.CharField(max_length=64, blank=True)
-    moving_to = models.CharField(max_length=64, blank=True)
+    moving_from = models.CharField(max_length=64, blank=True, verbose_name=_("moving from"))
+    moving_to = models.CharField(max_length=64, blank=True, verbose_name=_("moving to"))
     created_by = models.ForeignKey(
-        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        User,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    members = models.ManyToManyField(User, through="Membership", related_name="teams")
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    members = models.ManyToManyField(
+        User, through="Membership", related_name="teams", verbose_name=_("members")
+    )
     # Guests (accounts.services.guest_join): whether the guest link admits anyone, the role a
     # guest gets, and the link's secret (rotating it stops new joins through the old link).
-    allow_guests = models.BooleanField(default=False)
+    allow_guests = models.BooleanField(default=False, verbose_name=_("allow guests"))
     guest_role = models.CharField(
-        max_length=16, choices=GUEST_ROLE_CHOICES, default=Role.VOTER.value
+        max_length=16,
+        choices=GUEST_ROLE_CHOICES,
+        default=Role.VOTER.value,
+        verbose_name=_("guest role"),
     )
-    guest_token = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    guest_token = models.CharField(
+        max_length=64, blank=True, default="", db_index=True, verbose_name=_("guest token")
+    )
     # Team settings (the team's settings page; its default deck is the table's, in rooms).
     voters_edit_backlog = models.BooleanField(
-        default=True, help_text="Voters may add, edit, reorder and delete stories."
+        default=True,
+        help_text="Voters may add, edit, reorder and delete stories.",
+        verbose_name=_("voters edit backlog"),
     )
     timer_default_seconds = models.PositiveIntegerField(
-        default=120, help_text="The round timer's length unless the facilitator chooses another."
+        default=120,
+        help_text="The round timer's length unless the facilitator chooses another.",
+        verbose_name=_("timer default seconds"),
     )
 
     class Meta:
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -78,12 +102,20 @@ class Team(GlobalModel):
 
 
 class Membership(GlobalModel):
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
-    role = models.CharField(max_length=16, choices=ROLE_CHOICES, default=Role.VOTER.value)
-    joined_at = models.DateTimeField(default=timezone.now)
+    team = models.ForeignKey(
+        Team, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("team")
+    )
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("user")
+    )
+    role = models.CharField(
+        max_length=16, choices=ROLE_CHOICES, default=Role.VOTER.value, verbose_name=_("role")
+    )
+    joined_at = models.DateTimeField(default=timezone.now, verbose_name=_("joined at"))
 
     class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
         constraints = [
             models.UniqueConstraint(fields=["team", "user"], name="membership_unique_team_user")
         ]
@@ -104,17 +136,30 @@ def _invite_expiry():
 class Invite(GlobalModel):
     """A shareable link that lets anyone holding it join a team with a given role."""
 
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invites")
-    token = models.CharField(max_length=64, unique=True, default=_invite_token)
-    role = models.CharField(max_length=16, choices=ROLE_CHOICES, default=Role.VOTER.value)
-    created_by = models.ForeignKey(
-        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    team = models.ForeignKey(
+        Team, on_delete=models.CASCADE, related_name="invites", verbose_name=_("team")
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField(default=_invite_expiry)
-    revoked = models.BooleanField(default=False)
+    token = models.CharField(
+        max_length=64, unique=True, default=_invite_token, verbose_name=_("token")
+    )
+    role = models.CharField(
+        max_length=16, choices=ROLE_CHOICES, default=Role.VOTER.value, verbose_name=_("role")
+    )
+    created_by = models.ForeignKey(
+        User,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    expires_at = models.DateTimeField(default=_invite_expiry, verbose_name=_("expires at"))
+    revoked = models.BooleanField(default=False, verbose_name=_("revoked"))
 
     class Meta:
+        verbose_name = _("invite")
+        verbose_name_plural = _("invites")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:

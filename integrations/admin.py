@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.db import models
+from django.utils.translation import gettext_lazy, ngettext
 
 from integrations import jira, services
 from integrations.models import (
@@ -47,10 +48,13 @@ class ApiKeyAdmin(ServiceAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Revoke the selected keys")
+    @admin.action(description=gettext_lazy("Revoke the selected keys"))
     def revoke(self, request, queryset):
         count = services.api_keys_revoke(keys=queryset)
-        self.message_user(request, f"{count} key(s) revoked.")
+        self.message_user(
+            request,
+            ngettext("%(count)d key revoked.", "%(count)d keys revoked.", count) % {"count": count},
+        )
 
     def save_model(self, request, obj, form, change):
         services.api_key_update(key=obj, name=obj.name, scopes=obj.scopes)

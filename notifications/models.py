@@ -29,12 +29,21 @@ class Preference(GlobalModel):
     """A user's choices. Summaries are opt-in: no row means no summary e-mail."""
 
     user = models.OneToOneField(
-        User, on_delete=models.CASCADE, related_name="notification_preference"
+        User,
+        on_delete=models.CASCADE,
+        related_name="notification_preference",
+        verbose_name=_("user"),
     )
     session_summaries = models.BooleanField(
-        default=False, help_text="E-mail me the summary when a session of my teams ends."
+        default=False,
+        help_text="E-mail me the summary when a session of my teams ends.",
+        verbose_name=_("session summaries"),
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+
+    class Meta:
+        verbose_name = _("preference")
+        verbose_name_plural = _("preferences")
 
     def __str__(self) -> str:
         return f"{self.user}: summaries {'on' if self.session_summaries else 'off'}"
@@ -44,13 +53,28 @@ class SlackWebhook(GlobalModel):
     """A team's Slack-compatible incoming webhook. The URL is the secret (whoever has it may
     post to the channel): stored encrypted like the other integration secrets, shown by host."""
 
-    team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="slack_webhook")
-    url_encrypted = models.TextField()
-    host = models.CharField(max_length=255, help_text="The URL's host, shown instead of the URL.")
-    created_by = models.ForeignKey(
-        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    team = models.OneToOneField(
+        Team, on_delete=models.CASCADE, related_name="slack_webhook", verbose_name=_("team")
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    url_encrypted = models.TextField(verbose_name=_("url encrypted"))
+    host = models.CharField(
+        max_length=255,
+        help_text="The URL's host, shown instead of the URL.",
+        verbose_name=_("host"),
+    )
+    created_by = models.ForeignKey(
+        User,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+
+    class Meta:
+        verbose_name = _("slack webhook")
+        verbose_name_plural = _("slack webhooks")
 
     def __str__(self) -> str:
         return f"Slack webhook of {self.team} ({self.host})"
@@ -79,18 +103,28 @@ class Message(models.Model):
     same on every attempt; once ``sent`` no retry sends it again."""
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
-    kind = models.CharField(max_length=32, choices=Kind.choices)
-    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.EMAIL)
-    recipient = models.CharField(max_length=254, blank=True, help_text="E-mail address.")
-    user_id = models.BigIntegerField(null=True, blank=True, help_text="The recipient's user.")
-    context = models.JSONField(default=dict, help_text="What the template renders (ids, URLs).")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    locked_until = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.CharField(max_length=300, blank=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices, verbose_name=_("kind"))
+    channel = models.CharField(
+        max_length=16, choices=Channel.choices, default=Channel.EMAIL, verbose_name=_("channel")
+    )
+    recipient = models.CharField(
+        max_length=254, blank=True, help_text="E-mail address.", verbose_name=_("recipient")
+    )
+    user_id = models.BigIntegerField(
+        null=True, blank=True, help_text="The recipient's user.", verbose_name=_("user id")
+    )
+    context = models.JSONField(
+        default=dict, help_text="What the template renders (ids, URLs).", verbose_name=_("context")
+    )
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, verbose_name=_("status")
+    )
+    attempts = models.PositiveIntegerField(default=0, verbose_name=_("attempts"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    next_attempt_at = models.DateTimeField(default=timezone.now, verbose_name=_("next attempt at"))
+    locked_until = models.DateTimeField(null=True, blank=True, verbose_name=_("locked until"))
+    sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("sent at"))
+    last_error = models.CharField(max_length=300, blank=True, verbose_name=_("last error"))
 
     class Meta:
         abstract = True
@@ -102,6 +136,8 @@ class Message(models.Model):
 
 class DirectoryMessage(Message, GlobalModel):
     class Meta(Message.Meta):
+        verbose_name = _("directory message")
+        verbose_name_plural = _("directory messages")
         indexes = [
             models.Index(
                 fields=["next_attempt_at"],
@@ -116,14 +152,18 @@ class TableSession(RegionalModel):
     ever, for the first) until the facilitator ended this one. ``summary`` is what was sent."""
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
-    team_id = models.BigIntegerField(db_index=True)
-    number = models.PositiveIntegerField()
-    started_at = models.DateTimeField(null=True, blank=True, help_text="None: the first session.")
-    ended_at = models.DateTimeField()
-    ended_by_id = models.BigIntegerField(null=True, blank=True)
-    summary = models.JSONField(default=dict)
+    team_id = models.BigIntegerField(db_index=True, verbose_name=_("team id"))
+    number = models.PositiveIntegerField(verbose_name=_("number"))
+    started_at = models.DateTimeField(
+        null=True, blank=True, help_text="None: the first session.", verbose_name=_("started at")
+    )
+    ended_at = models.DateTimeField(verbose_name=_("ended at"))
+    ended_by_id = models.BigIntegerField(null=True, blank=True, verbose_name=_("ended by id"))
+    summary = models.JSONField(default=dict, verbose_name=_("summary"))
 
     class Meta:
+        verbose_name = _("table session")
+        verbose_name_plural = _("table sessions")
         ordering = ["team_id", "-number"]
         constraints = [
             models.UniqueConstraint(fields=["team_id", "number"], name="table_session_unique")
@@ -134,12 +174,19 @@ class TableSession(RegionalModel):
 
 
 class TeamMessage(Message, RegionalModel):
-    team_id = models.BigIntegerField(db_index=True)
+    team_id = models.BigIntegerField(db_index=True, verbose_name=_("team id"))
     session = models.ForeignKey(
-        TableSession, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+        TableSession,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        verbose_name=_("session"),
     )
 
     class Meta(Message.Meta):
+        verbose_name = _("team message")
+        verbose_name_plural = _("team messages")
         indexes = [
             models.Index(
                 fields=["next_attempt_at"],

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.db.models import Count, Q
+from django.utils.translation import gettext, gettext_lazy
 
 from accounts.admin import TeamAdmin as DirectoryTeamAdmin
 from accounts.models import Team
@@ -20,7 +21,7 @@ class TeamAdmin(DirectoryTeamAdmin):
         *DirectoryTeamAdmin.list_display[4:],
     ]
 
-    @admin.display(description="replication")
+    @admin.display(description=gettext_lazy("replication"))
     def replication(self, obj: Team) -> str:
         """Pending copies on the team's home shard, and whether a move is under way."""
         state = []
@@ -50,7 +51,7 @@ class OutboxEntryAdmin(ReadOnlyShardAdmin):
     list_filter = ["target_region", ("delivered_at", admin.EmptyFieldListFilter)]
     search_fields = ["round_id"]
 
-    @admin.display(description="lag (s)")
+    @admin.display(description=gettext_lazy("lag (s)"))
     def lag(self, obj: OutboxEntry) -> str:
         return f"{obj.lag_seconds:.1f}" + ("" if obj.delivered_at else " (pending)")
 
@@ -60,8 +61,8 @@ class OutboxEntryAdmin(ReadOnlyShardAdmin):
             pending=Count("pk", filter=Q(delivered_at__isnull=True)),
             delivered=Count("pk", filter=Q(delivered_at__isnull=False)),
         )
-        title = (
-            f"Outbox of {self.shard(request)}: "
-            f"{summary['pending']} pending, {summary['delivered']} delivered"
-        )
+        title = gettext("Outbox of %(shard)s: %(pending)d pending, %(delivered)d delivered") % {
+            "shard": self.shard(request),
+            **summary,
+        }
         return super().changelist_view(request, {**(extra_context or {}), "title": title})

@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from pokerproject.regions.placement import RegionalModel
 
@@ -14,18 +15,21 @@ class OutboxEntry(RegionalModel):
     ``round_version`` and makes the row pending again.
     """
 
-    team_id = models.BigIntegerField(db_index=True)
-    round_id = models.UUIDField()
-    round_version = models.PositiveIntegerField()
-    target_region = models.CharField(max_length=32)
-    created_at = models.DateTimeField(default=timezone.now, help_text="When the change committed.")
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    last_error = models.CharField(max_length=300, blank=True)
+    team_id = models.BigIntegerField(db_index=True, verbose_name=_("team id"))
+    round_id = models.UUIDField(verbose_name=_("round id"))
+    round_version = models.PositiveIntegerField(verbose_name=_("round version"))
+    target_region = models.CharField(max_length=32, verbose_name=_("target region"))
+    created_at = models.DateTimeField(
+        default=timezone.now, help_text="When the change committed.", verbose_name=_("created at")
+    )
+    delivered_at = models.DateTimeField(null=True, blank=True, verbose_name=_("delivered at"))
+    attempts = models.PositiveIntegerField(default=0, verbose_name=_("attempts"))
+    next_attempt_at = models.DateTimeField(default=timezone.now, verbose_name=_("next attempt at"))
+    last_error = models.CharField(max_length=300, blank=True, verbose_name=_("last error"))
 
     class Meta:
-        verbose_name_plural = "outbox entries"
+        verbose_name = _("outbox entry")
+        verbose_name_plural = _("outbox entries")
         constraints = [
             models.UniqueConstraint(
                 fields=["round_id", "target_region"], name="outbox_unique_round_region"

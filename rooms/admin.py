@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Max
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from pokerproject.admin import ServiceAdmin
 from pokerproject.regions.admin import ReadOnlyShardAdmin
@@ -50,7 +51,7 @@ class DeckAdmin(ServiceAdmin):
     search_fields = ["name", "team__name"]
     actions = ["make_default"]
 
-    @admin.display(description="cards")
+    @admin.display(description=gettext_lazy("cards"))
     def card_list(self, obj: Deck) -> str:
         return obj.cards_text
 
@@ -69,7 +70,7 @@ class DeckAdmin(ServiceAdmin):
         for deck in queryset.select_related("team"):
             services.deck_delete_for_team(team=deck.team, deck_id=deck.pk)
 
-    @admin.action(description="Make the default deck of its team")
+    @admin.action(description=gettext_lazy("Make the default deck of its team"))
     def make_default(self, request, queryset):
         for deck in queryset.select_related("team"):
             services.deck_set_default_for_team(team=deck.team, deck=deck.key)
@@ -131,5 +132,8 @@ class RoundReplicaAdmin(ReadOnlyShardAdmin):
 
     def changelist_view(self, request, extra_context=None):
         worst = self.get_queryset(request).aggregate(m=Max("lag_seconds"))["m"] or 0
-        title = f"Copies held by {self.shard(request)} (largest lag {worst:.1f} s)"
+        title = _("Copies held by %(shard)s (largest lag %(lag).1f s)") % {
+            "shard": self.shard(request),
+            "lag": worst,
+        }
         return super().changelist_view(request, {**(extra_context or {}), "title": title})

@@ -36,22 +36,38 @@ class Room(RegionalModel):
     that misses one notices the gap and asks for a snapshot.
     """
 
-    team_id = models.BigIntegerField(unique=True)
-    deck = models.CharField(max_length=32, default=DEFAULT_DECK)
+    team_id = models.BigIntegerField(unique=True, verbose_name=_("team id"))
+    deck = models.CharField(max_length=32, default=DEFAULT_DECK, verbose_name=_("deck"))
     current_round = models.ForeignKey(
-        "rooms.Round", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "rooms.Round",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("current round"),
     )
-    version = models.PositiveBigIntegerField(default=0)
+    version = models.PositiveBigIntegerField(default=0, verbose_name=_("version"))
     paused = models.BooleanField(
-        default=False, help_text="Set while the team moves between shards: commands wait."
+        default=False,
+        help_text="Set while the team moves between shards: commands wait.",
+        verbose_name=_("paused"),
     )
     auto_reveal = models.BooleanField(
-        default=False, help_text="Reveal as soon as every present voter has voted."
+        default=False,
+        help_text="Reveal as soon as every present voter has voted.",
+        verbose_name=_("auto reveal"),
     )
     not_voting = models.JSONField(
-        default=list, blank=True, help_text="Ids of members who sit out: they play no card."
+        default=list,
+        blank=True,
+        help_text="Ids of members who sit out: they play no card.",
+        verbose_name=_("not voting"),
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+
+    class Meta:
+        verbose_name = _("room")
+        verbose_name_plural = _("rooms")
 
     def __str__(self) -> str:
         return f"Table of team {self.team_id}"
@@ -64,14 +80,18 @@ class Deck(GlobalModel):
     without one make the deck ordinal). At the table the deck is known by ``key``.
     """
 
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="decks")
-    name = models.CharField(max_length=game.MAX_DECK_NAME_LENGTH)
-    cards = models.JSONField(default=list)
-    values = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
+    team = models.ForeignKey(
+        Team, on_delete=models.CASCADE, related_name="decks", verbose_name=_("team")
+    )
+    name = models.CharField(max_length=game.MAX_DECK_NAME_LENGTH, verbose_name=_("name"))
+    cards = models.JSONField(default=list, verbose_name=_("cards"))
+    values = models.JSONField(default=dict, blank=True, verbose_name=_("values"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("deck")
+        verbose_name_plural = _("decks")
         ordering = ["team", "name"]
         constraints = [models.UniqueConstraint(fields=["team", "name"], name="deck_unique_name")]
 
@@ -103,11 +123,17 @@ class Deck(GlobalModel):
 class Presence(RegionalModel):
     """An open socket at a team's table (one row per connection, so two tabs count once each)."""
 
-    team_id = models.BigIntegerField(db_index=True)
-    user_id = models.BigIntegerField()
-    channel_name = models.CharField(max_length=200, unique=True)
-    worker = models.CharField(max_length=32, default="", help_text="Process holding the socket.")
-    connected_at = models.DateTimeField(default=timezone.now)
+    team_id = models.BigIntegerField(db_index=True, verbose_name=_("team id"))
+    user_id = models.BigIntegerField(verbose_name=_("user id"))
+    channel_name = models.CharField(max_length=200, unique=True, verbose_name=_("channel name"))
+    worker = models.CharField(
+        max_length=32, default="", help_text="Process holding the socket.", verbose_name=_("worker")
+    )
+    connected_at = models.DateTimeField(default=timezone.now, verbose_name=_("connected at"))
+
+    class Meta:
+        verbose_name = _("presence")
+        verbose_name_plural = _("presences")
 
     def __str__(self) -> str:
         return f"User {self.user_id} at table {self.team_id}"
@@ -116,36 +142,59 @@ class Presence(RegionalModel):
 class Round(RegionalModel):
     # Global ids: the copies in other regions and a moved team's rows keep the round's id.
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
-    team_id = models.BigIntegerField(db_index=True)
+    team_id = models.BigIntegerField(db_index=True, verbose_name=_("team id"))
     story = models.ForeignKey(
-        "stories.Story", null=True, blank=True, on_delete=models.SET_NULL, related_name="rounds"
+        "stories.Story",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="rounds",
+        verbose_name=_("story"),
     )
-    title = models.CharField(max_length=200, blank=True, help_text="The story's title, or a label.")
-    deck = models.CharField(max_length=32, default=DEFAULT_DECK)
-    cards = models.JSONField(default=list, help_text="The deck's cards when the round started.")
+    title = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The story's title, or a label.",
+        verbose_name=_("title"),
+    )
+    deck = models.CharField(max_length=32, default=DEFAULT_DECK, verbose_name=_("deck"))
+    cards = models.JSONField(
+        default=list, help_text="The deck's cards when the round started.", verbose_name=_("cards")
+    )
     # The rest of the deck as it was when the round started (its name, the cards' numbers), so
     # statistics and history stay right after the deck changes; empty for older rounds.
-    deck_spec = models.JSONField(default=dict, blank=True)
+    deck_spec = models.JSONField(default=dict, blank=True, verbose_name=_("deck spec"))
     status = models.CharField(
-        max_length=16, choices=ROUND_STATUS_CHOICES, default=RoundStatus.VOTING.value
+        max_length=16,
+        choices=ROUND_STATUS_CHOICES,
+        default=RoundStatus.VOTING.value,
+        verbose_name=_("status"),
     )
-    stats = models.JSONField(null=True, blank=True)
-    estimate = models.CharField(max_length=16, blank=True)
+    stats = models.JSONField(null=True, blank=True, verbose_name=_("stats"))
+    estimate = models.CharField(max_length=16, blank=True, verbose_name=_("estimate"))
     version = models.PositiveIntegerField(
-        default=1, help_text="Bumped on every change; replication keeps the highest."
+        default=1,
+        help_text="Bumped on every change; replication keeps the highest.",
+        verbose_name=_("version"),
     )
-    started_by_id = models.BigIntegerField(null=True, blank=True)
-    started_at = models.DateTimeField(default=timezone.now)
-    revealed_at = models.DateTimeField(null=True, blank=True)
-    accepted_at = models.DateTimeField(null=True, blank=True)
+    started_by_id = models.BigIntegerField(null=True, blank=True, verbose_name=_("started by id"))
+    started_at = models.DateTimeField(default=timezone.now, verbose_name=_("started at"))
+    revealed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("revealed at"))
+    accepted_at = models.DateTimeField(null=True, blank=True, verbose_name=_("accepted at"))
     # The round's timer: the server's deadline is the truth every client counts down to.
-    timer_ends_at = models.DateTimeField(null=True, blank=True)
-    timer_seconds = models.PositiveIntegerField(default=0, help_text="The timer's full length.")
-    timer_auto_reveal = models.BooleanField(default=False, help_text="Reveal when the timer ends.")
-    updated_at = models.DateTimeField(auto_now=True)
+    timer_ends_at = models.DateTimeField(null=True, blank=True, verbose_name=_("timer ends at"))
+    timer_seconds = models.PositiveIntegerField(
+        default=0, help_text="The timer's full length.", verbose_name=_("timer seconds")
+    )
+    timer_auto_reveal = models.BooleanField(
+        default=False, help_text="Reveal when the timer ends.", verbose_name=_("timer auto reveal")
+    )
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         # Tables keep the names they had when the backlog app held the rounds.
+        verbose_name = _("round")
+        verbose_name_plural = _("rounds")
         db_table = "stories_round"
         ordering = ["-started_at", "-id"]
         indexes = [models.Index(fields=["team_id", "status"], name="round_team_status")]
@@ -159,13 +208,17 @@ class Round(RegionalModel):
 
 
 class Vote(RegionalModel):
-    round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="votes")
-    team_id = models.BigIntegerField(db_index=True)
-    user_id = models.BigIntegerField()
-    value = models.CharField(max_length=16)
-    cast_at = models.DateTimeField(default=timezone.now)
+    round = models.ForeignKey(
+        Round, on_delete=models.CASCADE, related_name="votes", verbose_name=_("round")
+    )
+    team_id = models.BigIntegerField(db_index=True, verbose_name=_("team id"))
+    user_id = models.BigIntegerField(verbose_name=_("user id"))
+    value = models.CharField(max_length=16, verbose_name=_("value"))
+    cast_at = models.DateTimeField(default=timezone.now, verbose_name=_("cast at"))
 
     class Meta:
+        verbose_name = _("vote")
+        verbose_name_plural = _("votes")
         db_table = "stories_vote"
         ordering = ["round", "cast_at"]
         constraints = [
@@ -185,26 +238,34 @@ class RoundReplica(RegionalModel):
     """
 
     id = models.UUIDField(primary_key=True)
-    team_id = models.BigIntegerField(db_index=True)
-    home_region = models.CharField(max_length=32)
-    version = models.PositiveIntegerField()
-    origin_updated_at = models.DateTimeField()
-    story_id = models.UUIDField(null=True, blank=True)
-    story_title = models.CharField(max_length=200, blank=True)
-    story_external_key = models.CharField(max_length=64, blank=True)
-    title = models.CharField(max_length=200, blank=True)
-    deck = models.CharField(max_length=32)
-    status = models.CharField(max_length=16)
-    stats = models.JSONField(null=True, blank=True)
-    estimate = models.CharField(max_length=16, blank=True)
-    votes = models.JSONField(default=list, help_text="[{user_id, value}] sorted by user id.")
-    started_at = models.DateTimeField()
-    revealed_at = models.DateTimeField(null=True, blank=True)
-    accepted_at = models.DateTimeField(null=True, blank=True)
-    applied_at = models.DateTimeField(default=timezone.now)
-    lag_seconds = models.FloatField(default=0, help_text="Commit at home → applied here.")
+    team_id = models.BigIntegerField(db_index=True, verbose_name=_("team id"))
+    home_region = models.CharField(max_length=32, verbose_name=_("home region"))
+    version = models.PositiveIntegerField(verbose_name=_("version"))
+    origin_updated_at = models.DateTimeField(verbose_name=_("origin updated at"))
+    story_id = models.UUIDField(null=True, blank=True, verbose_name=_("story id"))
+    story_title = models.CharField(max_length=200, blank=True, verbose_name=_("story title"))
+    story_external_key = models.CharField(
+        max_length=64, blank=True, verbose_name=_("story external key")
+    )
+    title = models.CharField(max_length=200, blank=True, verbose_name=_("title"))
+    deck = models.CharField(max_length=32, verbose_name=_("deck"))
+    status = models.CharField(max_length=16, verbose_name=_("status"))
+    stats = models.JSONField(null=True, blank=True, verbose_name=_("stats"))
+    estimate = models.CharField(max_length=16, blank=True, verbose_name=_("estimate"))
+    votes = models.JSONField(
+        default=list, help_text="[{user_id, value}] sorted by user id.", verbose_name=_("votes")
+    )
+    started_at = models.DateTimeField(verbose_name=_("started at"))
+    revealed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("revealed at"))
+    accepted_at = models.DateTimeField(null=True, blank=True, verbose_name=_("accepted at"))
+    applied_at = models.DateTimeField(default=timezone.now, verbose_name=_("applied at"))
+    lag_seconds = models.FloatField(
+        default=0, help_text="Commit at home → applied here.", verbose_name=_("lag seconds")
+    )
 
     class Meta:
+        verbose_name = _("round replica")
+        verbose_name_plural = _("round replicas")
         db_table = "replication_roundreplica"
         ordering = ["-revealed_at"]
         indexes = [models.Index(fields=["team_id", "story_id"], name="replica_team_story")]
