@@ -32,7 +32,8 @@ def test_the_revoke_action_revokes_the_selected_active_keys(alpha, beta, admin_c
         {"action": "revoke", "_selected_action": [key.pk for key in keys]},
     )
     assert response.status_code == 302
-    assert last_message(response) == f"{len(keys) - 1} key(s) revoked."
+    revoked = len(keys) - 1
+    assert last_message(response) == f"{revoked} key{'' if revoked == 1 else 's'} revoked."
     assert not ApiKey.objects.filter(team=alpha.team, revoked_at__isnull=True).exists()
     assert not ApiKey.objects.filter(team=beta.team, revoked_at__isnull=False).exists()
 
