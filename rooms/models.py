@@ -8,6 +8,7 @@ A finished round also lives, read-only, in every other region as a ``RoundReplic
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import Team
 from pokerproject.regions.ids import uuid7
@@ -217,7 +218,8 @@ class Vote(RegionalModel):
     cast_at = models.DateTimeField(default=timezone.now, verbose_name=_("cast at"))
 
     class Meta:
-        verbose_name = _("vote")
+        # "vote" alone is the verb on the table's buttons; here it names the record.
+        verbose_name = pgettext_lazy("model", "vote")
         verbose_name_plural = _("votes")
         db_table = "stories_vote"
         ordering = ["round", "cast_at"]
