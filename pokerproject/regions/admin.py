@@ -8,13 +8,14 @@ from django.contrib.admin.utils import NestedObjects
 from django.http import HttpRequest
 from django.utils.http import urlencode
 from django.utils.text import capfirst
+from django.utils.translation import gettext_lazy
 
 from pokerproject.admin import ReadOnlyAdmin, ServiceAdmin
 from pokerproject.regions import registry
 
 
 class ShardFilter(admin.SimpleListFilter):
-    title = "shard"
+    title = gettext_lazy("shard")
     parameter_name = "shard"
 
     def lookups(self, request, model_admin):
