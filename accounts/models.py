@@ -39,12 +39,12 @@ class Team(GlobalModel):
     slug = models.SlugField(max_length=80, unique=True, verbose_name=_("slug"))
     region = models.CharField(
         max_length=32,
-        help_text="Region whose shards hold this team's data.",
+        help_text=_("Region whose shards hold this team's data."),
         verbose_name=_("region"),
     )
     shard = models.CharField(
         max_length=64,
-        help_text="Database alias of the team's home shard within its region.",
+        help_text=_("Database alias of the team's home shard within its region."),
         verbose_name=_("shard"),
     )
     # Set while `manage.py move_team` runs, so an interrupted move can be finished by rerunning it.
@@ -77,12 +77,12 @@ class Team(GlobalModel):
     # Team settings (the team's settings page; its default deck is the table's, in rooms).
     voters_edit_backlog = models.BooleanField(
         default=True,
-        help_text="Voters may add, edit, reorder and delete stories.",
+        help_text=_("Voters may add, edit, reorder and delete stories."),
         verbose_name=_("voters edit backlog"),
     )
     timer_default_seconds = models.PositiveIntegerField(
         default=120,
-        help_text="The round timer's length unless the facilitator chooses another.",
+        help_text=_("The round timer's length unless the facilitator chooses another."),
         verbose_name=_("timer default seconds"),
     )
 

@@ -15,7 +15,7 @@ class IdempotencyRecord(GlobalModel):
     may be taken over by a retry."""
 
     caller = models.CharField(
-        max_length=64, help_text="key:<id> or user:<id>", verbose_name=_("caller")
+        max_length=64, help_text=_("key:<id> or user:<id>"), verbose_name=_("caller")
     )
     key = models.CharField(max_length=255, verbose_name=_("key"))
     fingerprint = models.CharField(max_length=64, verbose_name=_("fingerprint"))

@@ -38,7 +38,9 @@ class ApiKey(GlobalModel):
     prefix = models.CharField(max_length=24, unique=True, verbose_name=_("prefix"))
     secret_hash = models.CharField(max_length=64, unique=True, verbose_name=_("secret hash"))
     scopes = models.JSONField(
-        default=list, help_text='Subset of ["read", "write", "webhooks"].', verbose_name=_("scopes")
+        default=list,
+        help_text=_('Subset of ["read", "write", "webhooks"].'),
+        verbose_name=_("scopes"),
     )
     created_by = models.ForeignKey(
         User,
@@ -81,7 +83,7 @@ class WebhookEndpoint(GlobalModel):
     url = models.URLField(max_length=500, verbose_name=_("url"))
     description = models.CharField(max_length=200, blank=True, verbose_name=_("description"))
     events = models.JSONField(
-        default=list, help_text="Event types; empty means every event.", verbose_name=_("events")
+        default=list, help_text=_("Event types; empty means every event."), verbose_name=_("events")
     )
     secret_encrypted = models.TextField(verbose_name=_("secret encrypted"))
     previous_secret_encrypted = models.TextField(
@@ -137,7 +139,7 @@ class WebhookDelivery(RegionalModel):
     endpoint_id = models.BigIntegerField(db_index=True, verbose_name=_("endpoint id"))
     event = models.CharField(max_length=64, verbose_name=_("event"))
     payload = models.JSONField(
-        help_text="The body sent: {type, timestamp, data}.", verbose_name=_("payload")
+        help_text=_("The body sent: {type, timestamp, data}."), verbose_name=_("payload")
     )
     status = models.CharField(
         max_length=16,
@@ -209,7 +211,7 @@ class JiraConnection(GlobalModel):
         Team, on_delete=models.CASCADE, related_name="jira_connection", verbose_name=_("team")
     )
     site_url = models.URLField(
-        max_length=300, help_text="https://your-site.atlassian.net", verbose_name=_("site url")
+        max_length=300, help_text=_("https://your-site.atlassian.net"), verbose_name=_("site url")
     )
     email_encrypted = models.TextField(verbose_name=_("email encrypted"))
     api_token_encrypted = models.TextField(verbose_name=_("api token encrypted"))
@@ -221,7 +223,7 @@ class JiraConnection(GlobalModel):
     )
     write_back = models.BooleanField(
         default=True,
-        help_text="Write accepted estimates to the issue's story points field.",
+        help_text=_("Write accepted estimates to the issue's story points field."),
         verbose_name=_("write back"),
     )
     last_import_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last import at"))

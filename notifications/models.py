@@ -36,7 +36,7 @@ class Preference(GlobalModel):
     )
     session_summaries = models.BooleanField(
         default=False,
-        help_text="E-mail me the summary when a session of my teams ends.",
+        help_text=_("E-mail me the summary when a session of my teams ends."),
         verbose_name=_("session summaries"),
     )
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
@@ -59,7 +59,7 @@ class SlackWebhook(GlobalModel):
     url_encrypted = models.TextField(verbose_name=_("url encrypted"))
     host = models.CharField(
         max_length=255,
-        help_text="The URL's host, shown instead of the URL.",
+        help_text=_("The URL's host, shown instead of the URL."),
         verbose_name=_("host"),
     )
     created_by = models.ForeignKey(
@@ -108,13 +108,15 @@ class Message(models.Model):
         max_length=16, choices=Channel.choices, default=Channel.EMAIL, verbose_name=_("channel")
     )
     recipient = models.CharField(
-        max_length=254, blank=True, help_text="E-mail address.", verbose_name=_("recipient")
+        max_length=254, blank=True, help_text=_("E-mail address."), verbose_name=_("recipient")
     )
     user_id = models.BigIntegerField(
-        null=True, blank=True, help_text="The recipient's user.", verbose_name=_("user id")
+        null=True, blank=True, help_text=_("The recipient's user."), verbose_name=_("user id")
     )
     context = models.JSONField(
-        default=dict, help_text="What the template renders (ids, URLs).", verbose_name=_("context")
+        default=dict,
+        help_text=_("What the template renders (ids, URLs)."),
+        verbose_name=_("context"),
     )
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.PENDING, verbose_name=_("status")
@@ -155,7 +157,7 @@ class TableSession(RegionalModel):
     team_id = models.BigIntegerField(db_index=True, verbose_name=_("team id"))
     number = models.PositiveIntegerField(verbose_name=_("number"))
     started_at = models.DateTimeField(
-        null=True, blank=True, help_text="None: the first session.", verbose_name=_("started at")
+        null=True, blank=True, help_text=_("None: the first session."), verbose_name=_("started at")
     )
     ended_at = models.DateTimeField(verbose_name=_("ended at"))
     ended_by_id = models.BigIntegerField(null=True, blank=True, verbose_name=_("ended by id"))

@@ -20,7 +20,9 @@ class OutboxEntry(RegionalModel):
     round_version = models.PositiveIntegerField(verbose_name=_("round version"))
     target_region = models.CharField(max_length=32, verbose_name=_("target region"))
     created_at = models.DateTimeField(
-        default=timezone.now, help_text="When the change committed.", verbose_name=_("created at")
+        default=timezone.now,
+        help_text=_("When the change committed."),
+        verbose_name=_("created at"),
     )
     delivered_at = models.DateTimeField(null=True, blank=True, verbose_name=_("delivered at"))
     attempts = models.PositiveIntegerField(default=0, verbose_name=_("attempts"))

@@ -50,18 +50,18 @@ class Room(RegionalModel):
     version = models.PositiveBigIntegerField(default=0, verbose_name=_("version"))
     paused = models.BooleanField(
         default=False,
-        help_text="Set while the team moves between shards: commands wait.",
+        help_text=_("Set while the team moves between shards: commands wait."),
         verbose_name=_("paused"),
     )
     auto_reveal = models.BooleanField(
         default=False,
-        help_text="Reveal as soon as every present voter has voted.",
+        help_text=_("Reveal as soon as every present voter has voted."),
         verbose_name=_("auto reveal"),
     )
     not_voting = models.JSONField(
         default=list,
         blank=True,
-        help_text="Ids of members who sit out: they play no card.",
+        help_text=_("Ids of members who sit out: they play no card."),
         verbose_name=_("not voting"),
     )
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
@@ -128,7 +128,10 @@ class Presence(RegionalModel):
     user_id = models.BigIntegerField(verbose_name=_("user id"))
     channel_name = models.CharField(max_length=200, unique=True, verbose_name=_("channel name"))
     worker = models.CharField(
-        max_length=32, default="", help_text="Process holding the socket.", verbose_name=_("worker")
+        max_length=32,
+        default="",
+        help_text=_("Process holding the socket."),
+        verbose_name=_("worker"),
     )
     connected_at = models.DateTimeField(default=timezone.now, verbose_name=_("connected at"))
 
@@ -155,12 +158,14 @@ class Round(RegionalModel):
     title = models.CharField(
         max_length=200,
         blank=True,
-        help_text="The story's title, or a label.",
+        help_text=_("The story's title, or a label."),
         verbose_name=_("title"),
     )
     deck = models.CharField(max_length=32, default=DEFAULT_DECK, verbose_name=_("deck"))
     cards = models.JSONField(
-        default=list, help_text="The deck's cards when the round started.", verbose_name=_("cards")
+        default=list,
+        help_text=_("The deck's cards when the round started."),
+        verbose_name=_("cards"),
     )
     # The rest of the deck as it was when the round started (its name, the cards' numbers), so
     # statistics and history stay right after the deck changes; empty for older rounds.
@@ -175,7 +180,7 @@ class Round(RegionalModel):
     estimate = models.CharField(max_length=16, blank=True, verbose_name=_("estimate"))
     version = models.PositiveIntegerField(
         default=1,
-        help_text="Bumped on every change; replication keeps the highest.",
+        help_text=_("Bumped on every change; replication keeps the highest."),
         verbose_name=_("version"),
     )
     started_by_id = models.BigIntegerField(null=True, blank=True, verbose_name=_("started by id"))
@@ -185,10 +190,12 @@ class Round(RegionalModel):
     # The round's timer: the server's deadline is the truth every client counts down to.
     timer_ends_at = models.DateTimeField(null=True, blank=True, verbose_name=_("timer ends at"))
     timer_seconds = models.PositiveIntegerField(
-        default=0, help_text="The timer's full length.", verbose_name=_("timer seconds")
+        default=0, help_text=_("The timer's full length."), verbose_name=_("timer seconds")
     )
     timer_auto_reveal = models.BooleanField(
-        default=False, help_text="Reveal when the timer ends.", verbose_name=_("timer auto reveal")
+        default=False,
+        help_text=_("Reveal when the timer ends."),
+        verbose_name=_("timer auto reveal"),
     )
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
@@ -255,14 +262,14 @@ class RoundReplica(RegionalModel):
     stats = models.JSONField(null=True, blank=True, verbose_name=_("stats"))
     estimate = models.CharField(max_length=16, blank=True, verbose_name=_("estimate"))
     votes = models.JSONField(
-        default=list, help_text="[{user_id, value}] sorted by user id.", verbose_name=_("votes")
+        default=list, help_text=_("[{user_id, value}] sorted by user id."), verbose_name=_("votes")
     )
     started_at = models.DateTimeField(verbose_name=_("started at"))
     revealed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("revealed at"))
     accepted_at = models.DateTimeField(null=True, blank=True, verbose_name=_("accepted at"))
     applied_at = models.DateTimeField(default=timezone.now, verbose_name=_("applied at"))
     lag_seconds = models.FloatField(
-        default=0, help_text="Commit at home → applied here.", verbose_name=_("lag seconds")
+        default=0, help_text=_("Commit at home → applied here."), verbose_name=_("lag seconds")
     )
 
     class Meta:

@@ -22,7 +22,7 @@ class Story(RegionalModel):
     external_key = models.CharField(
         max_length=64,
         blank=True,
-        help_text="Key in an external tracker, such as PROJ-123.",
+        help_text=_("Key in an external tracker, such as PROJ-123."),
         verbose_name=_("external key"),
     )
     url = models.URLField(max_length=500, blank=True, verbose_name=_("url"))

@@ -42,13 +42,14 @@ def admin_page(client: Client, url: str, **headers) -> str:
         # The team list: the model's name, a field's column, a computed column, a filter.
         (
             "team_list",
-            ["Team zur Änderung auswählen", "Kurzname", "Mitglieder", "Erstellt am"],
-            ["Select team to change", "Slug", "Members", "Created at"],
+            ["Team zur Änderung auswählen", "Kurzname", "Mitglieder", "Erstellt am", "Nach Region"],
+            ["Select team to change", "Slug", "Members", "Created at", "By region"],
         ),
+        # A story's form: labels and a field's help text.
         (
             "story",
-            ["Story ändern", "Externer Schlüssel", "Titel"],
-            ["Change story", "External key", "Title"],
+            ["Story ändern", "Externer Schlüssel", "Titel", "Schlüssel in einem externen Tracker"],
+            ["Change story", "External key", "Title", "Key in an external tracker"],
         ),
         # A round is read-only; its votes are an inline.
         (
