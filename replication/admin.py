@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.db.models import Count, Q
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from accounts.admin import TeamAdmin as DirectoryTeamAdmin
 from accounts.models import Team
@@ -26,12 +26,19 @@ class TeamAdmin(DirectoryTeamAdmin):
         """Pending copies on the team's home shard, and whether a move is under way."""
         state = []
         if obj.moving_to:
-            state.append(f"moving {obj.moving_from} → {obj.moving_to}")
+            state.append(
+                gettext("moving %(source)s → %(target)s")
+                % {"source": obj.moving_from, "target": obj.moving_to}
+            )
         try:
             pending = pending_count(team=obj)
         except Exception:  # a shard that is down must not break the admin list
-            return "shard unavailable"
-        state.append(f"{pending} pending" if pending else "in sync")
+            return gettext("shard unavailable")
+        state.append(
+            ngettext("%(count)d pending", "%(count)d pending", pending) % {"count": pending}
+            if pending
+            else gettext("in sync")
+        )
         return "; ".join(state)
 
 
@@ -53,7 +60,8 @@ class OutboxEntryAdmin(ReadOnlyShardAdmin):
 
     @admin.display(description=gettext_lazy("lag (s)"))
     def lag(self, obj: OutboxEntry) -> str:
-        return f"{obj.lag_seconds:.1f}" + ("" if obj.delivered_at else " (pending)")
+        lag = f"{obj.lag_seconds:.1f}"
+        return lag if obj.delivered_at else gettext("%(lag)s (pending)") % {"lag": lag}
 
     def changelist_view(self, request, extra_context=None):
         rows = self.get_queryset(request)
