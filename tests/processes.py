@@ -61,6 +61,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def embedded_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """The environment of a server process on the embedded default (SQLite files under ``tmp``,
+    no Redis, no broker), plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CELERY_BROKER_URL")}
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp}/default.sqlite3",
+        SHARD_URLS=f"eu-1@eu=sqlite:///{tmp}/shard-eu-1.sqlite3",
+        DJANGO_DEBUG="true",
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
 def database_url(settings_dict: dict[str, Any], **options: str) -> str:
     """A DATABASE_URL (django-environ syntax) for a PostgreSQL settings dict, plus ``options``
     (e.g. ``application_name``) as query parameters."""

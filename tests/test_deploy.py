@@ -32,8 +32,16 @@ def _after(argv: list[str], flag: str) -> str:
 
 @pytest.mark.parametrize(("limit", "cap"), [("4096", "65536"), ("8192", "131072")])
 def test_cluster_uvicorn_workers_get_a_ws_max_size(limit, cap):
-    argv = _run(["bash", str(CLUSTER), "worker-cmd"], SERVER="uvicorn", ROOM_MAX_FRAME_BYTES=limit)
-    assert Path(argv[0]).name == "uvicorn"
+    argv = _run(
+        ["bash", str(CLUSTER), "worker-cmd"],
+        SERVER="uvicorn",
+        ROOM_MAX_FRAME_BYTES=limit,
+        WORKERS="4",
+        WORKER_BASE_PORT="8100",
+    )
+    # One launcher forking a uvicorn worker per port (pokerproject/prefork.py).
+    assert argv[1:3] == ["-m", "pokerproject.prefork"]
+    assert _after(argv, "--ports") == "8101,8102,8103,8104"
     assert _after(argv, "--ws-max-size") == cap
 
 

@@ -85,7 +85,7 @@ cmd_stop() {
   [[ -d $RUN ]] || { log "nothing to stop"; return 0; }
   # Balancer first (no new sockets), then workers and Celery, Redis last.
   local f
-  for f in "$RUN"/haproxy-*.pid "$RUN"/worker-*.pid "$RUN"/celery-*.pid; do
+  for f in "$RUN"/haproxy-*.pid "$RUN"/workers.pid "$RUN"/worker-*.pid "$RUN"/celery-*.pid; do
     [[ -e $f ]] && stop_one "$f"
   done
   for f in "$RUN"/*.pid; do [[ -e $f ]] && stop_one "$f"; done
@@ -280,20 +280,46 @@ check_ports() {
   ((${#busy[@]} == 0)) || die "ports in use by another process: ${busy[*]} (CLUSTER_PORT, WORKER_BASE_PORT, CLUSTER_REDIS_PORT move them)"
 }
 
-# The command line of the ASGI worker listening on port $1, into the array WORKER_CMD.
+# The command line of the ASGI workers listening on ports "$@", into the array WORKER_CMD. uvicorn:
+# one launcher that imports the application once and forks a worker per port, so the workers share
+# its pages (pokerproject/prefork.py; it also starts a worker again when one dies). daphne: one
+# process for the port $1.
 worker_cmd() {
-  local port=$1
+  local ports
+  ports=$(IFS=,; echo "$*")
   case $SERVER in
-    uvicorn) WORKER_CMD=("$VENV/bin/uvicorn" pokerproject.asgi:application
-        --host 127.0.0.1 --port "$port" --loop uvloop --http httptools --ws "$WS_IMPL"
+    uvicorn) WORKER_CMD=("$PY" -m pokerproject.prefork --ports "$ports"
+        --host 127.0.0.1 --loop uvloop --http httptools --ws "$WS_IMPL"
         --ws-ping-interval "$WS_PING_INTERVAL" --ws-ping-timeout "$WS_PING_TIMEOUT"
-        --ws-max-size "$WS_MAX_SIZE"
-        --lifespan off --no-access-log --log-level warning --timeout-graceful-shutdown 5) ;;
-    daphne) WORKER_CMD=("$VENV/bin/daphne" -b 127.0.0.1 -p "$port" --access-log /dev/null
+        --ws-max-size "$WS_MAX_SIZE" --log-level warning --timeout-graceful-shutdown 5) ;;
+    daphne) WORKER_CMD=("$VENV/bin/daphne" -b 127.0.0.1 -p "$1" --access-log /dev/null
         --websocket-max-message-size "$WS_MAX_SIZE" --websocket-max-frame-size "$WS_MAX_SIZE"
         pokerproject.asgi:application) ;;
     *) die "SERVER must be uvicorn or daphne" ;;
   esac
+}
+
+worker_ports() { local i; for i in $(seq 1 "$WORKERS"); do echo $((WORKER_BASE_PORT + i)); done; }
+
+# Start the workers (see worker_cmd) and wait until each answers its health check. The uvicorn
+# launcher writes worker-<n>.pid and worker-<n>.log itself; its own are workers.pid/.log.
+start_workers() {
+  local i
+  if [[ $SERVER == uvicorn ]]; then
+    if ! alive "$RUN/workers.pid"; then
+      # shellcheck disable=SC2046
+      worker_cmd $(worker_ports)
+      spawn workers "${WORKER_CMD[@]}" --pid-dir "$RUN" --log-dir "$LOGS"
+    fi
+    for i in $(seq 1 "$WORKERS"); do wait_http "http://127.0.0.1:$((WORKER_BASE_PORT + i))/healthz" workers; done
+  else
+    for i in $(seq 1 "$WORKERS"); do
+      alive "$RUN/worker-$i.pid" && continue
+      worker_cmd $((WORKER_BASE_PORT + i))
+      spawn "worker-$i" "${WORKER_CMD[@]}"
+    done
+    for i in $(seq 1 "$WORKERS"); do wait_http "http://127.0.0.1:$((WORKER_BASE_PORT + i))/healthz" "worker-$i"; done
+  fi
 }
 
 # Prometheus' configuration, on stdout. One target per host: the balancer, since any worker
@@ -360,12 +386,7 @@ cmd_start() {
   log "migrating every database alias"
   "$PY" manage.py migrate_all >>"$LOGS/migrate.log" 2>&1 || die "migrate failed (see $LOGS/migrate.log)"
   "$PY" manage.py collectstatic --noinput >>"$LOGS/migrate.log" 2>&1 || die "collectstatic failed"
-  local i
-  for i in $(seq 1 "$WORKERS"); do
-    worker_cmd $((WORKER_BASE_PORT + i))
-    spawn "worker-$i" "${WORKER_CMD[@]}"
-  done
-  for i in $(seq 1 "$WORKERS"); do wait_http "http://127.0.0.1:$((WORKER_BASE_PORT + i))/healthz" "worker-$i"; done
+  start_workers
   if [[ $CELERY == 1 ]]; then
     spawn celery-worker "$VENV/bin/celery" -A pokerproject worker -Q celery,replication,webhooks,notifications \
       --concurrency 2 --loglevel INFO -n "poker@%h"
@@ -381,18 +402,19 @@ cmd_start() {
   log "environment for manage.py: source ${DIR#"$ROOT"/}/env"
 }
 
-# As a supervisor would after a crash: start again every worker whose process is gone.
+# As a supervisor would after a crash: start again every worker whose process is gone. The uvicorn
+# launcher does that by itself; only if the launcher itself is gone is it started again.
 cmd_revive() {
   # shellcheck disable=SC1091
   source "$DIR/env"
-  local i
-  for i in $(seq 1 "$WORKERS"); do
-    alive "$RUN/worker-$i.pid" && continue
-    worker_cmd $((WORKER_BASE_PORT + i))
-    spawn "worker-$i" "${WORKER_CMD[@]}"
-    wait_http "http://127.0.0.1:$((WORKER_BASE_PORT + i))/healthz" "worker-$i"
-    log "revived worker-$i"
-  done
+  local f
+  if [[ $SERVER == uvicorn ]] && ! alive "$RUN/workers.pid"; then
+    # Its workers die with it (PR_SET_PDEATHSIG); a straggler would hold its port.
+    for f in "$RUN"/worker-*.pid; do [[ -e $f ]] && stop_one "$f"; done
+    log "starting the workers' launcher again"
+  fi
+  start_workers
+  log "every worker answers"
 }
 
 cmd_status() {
@@ -412,7 +434,8 @@ case ${1:-} in
   revive) cmd_revive ;;
   env) cat "$DIR/env" ;;
   haproxy-cfg) haproxy_cfg ;;
-  worker-cmd) worker_cmd $((WORKER_BASE_PORT + 1)); echo "${WORKER_CMD[*]}" ;;
+  # shellcheck disable=SC2046
+  worker-cmd) worker_cmd $(worker_ports); echo "${WORKER_CMD[*]}" ;;
   prometheus-cfg) prometheus_cfg ;;
   *) echo "usage: $0 start|stop|status|revive|env|haproxy-cfg|worker-cmd|prometheus-cfg" >&2; exit 2 ;;
 esac

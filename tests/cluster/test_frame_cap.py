@@ -1,13 +1,13 @@
 """The ASGI server itself refuses an oversized WebSocket frame: a real uvicorn worker, started
-with the command line `make cluster` uses (``cluster.sh worker-cmd``), closes the socket with
-1009 (message too big) for a frame over its cap, before the application buffers it; a frame
-over the table's own limit but under the cap is answered ``frame_too_large`` by the table."""
+with the command line `make cluster` uses (``cluster.sh worker-cmd``: a worker forked by
+pokerproject.prefork), closes the socket with 1009 (message too big) for a frame over its cap,
+before the application buffers it; a frame over the table's own limit but under the cap is
+answered ``frame_too_large`` by the table."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -17,7 +17,7 @@ import pytest
 import websockets
 
 from bench.client import TableClient, login
-from tests.processes import free_port, kill_group, wait_until
+from tests.processes import embedded_env, free_port, kill_group, wait_until
 
 pytestmark = pytest.mark.processes
 
@@ -28,22 +28,9 @@ LIMIT = 4096  # ROOM_MAX_FRAME_BYTES
 CAP = LIMIT * 16  # what cluster.sh derives: --ws-max-size
 
 
-def _env(tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CELERY_BROKER_URL")}
-    env.update(
-        DATABASE_URL=f"sqlite:///{tmp}/default.sqlite3",
-        SHARD_URLS=f"eu-1@eu=sqlite:///{tmp}/shard-eu-1.sqlite3",
-        DJANGO_DEBUG="true",
-        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
-        ROOM_MAX_FRAME_BYTES=str(LIMIT),
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
 @pytest.fixture
 def uvicorn_worker(tmp_path):
-    env = _env(tmp_path)
+    env = embedded_env(tmp_path, ROOM_MAX_FRAME_BYTES=str(LIMIT))
     for args in (["migrate_all"], ["seed_demo", "--password", PASSWORD]):
         subprocess.run(  # noqa: S603 - our own interpreter and manage.py
             [sys.executable, str(ROOT / "manage.py"), *args],
@@ -57,7 +44,7 @@ def uvicorn_worker(tmp_path):
     printed = subprocess.run(  # noqa: S603 - our own script
         ["bash", str(CLUSTER), "worker-cmd"],  # noqa: S607 - bash from PATH
         cwd=ROOT,
-        env={**env, "SERVER": "uvicorn", "WORKER_BASE_PORT": str(port - 1)},
+        env={**env, "SERVER": "uvicorn", "WORKERS": "1", "WORKER_BASE_PORT": str(port - 1)},
         capture_output=True,
         text=True,
         check=True,
