@@ -11,6 +11,8 @@ from django.conf import settings
 from django.http.cookie import parse_cookie
 from django.utils.functional import empty
 
+from accounts.sql import session_preload
+
 
 class SessionUserMiddleware(BaseMiddleware):
     """Put ``scope["session"]`` and ``scope["user"]`` in a WebSocket's scope, reading only.
@@ -47,6 +49,8 @@ def scope_user(scope: dict) -> Any:
     it on a database thread (it queries the session and the user)."""
     user = scope["user"]
     if user._wrapped is empty:
-        # Channels' get_user without its own trip to the database thread: the caller is on it.
+        # The session's row in one plain statement (accounts.sql), then Channels' get_user
+        # without its own trip to the database thread: the caller is on it.
+        session_preload(scope["session"])
         user._wrapped = get_user.func(scope)
     return user._wrapped
