@@ -36,7 +36,8 @@ def test_the_membership_is_the_one_the_orm_builds(team_factory, add_member):
     assert _fields(read) == _fields(orm)
     assert _fields(read.team) == _fields(orm.team)
     assert _fields(read.user) == _fields(orm.user)
-    assert read._state.db == orm._state.db and not read._state.adding
+    assert read._state.db == orm._state.db
+    assert not read._state.adding
 
 
 def test_its_team_and_user_cost_no_query(team_factory, add_member, django_assert_num_queries):
