@@ -113,8 +113,10 @@ def session_preload(session: Any) -> None:
             ],
         )
         row = cursor.fetchone()
+    # What SessionBase._get_session keeps: the data, or nothing and no key.
+    store: Any = session
     if row is None:
-        session._session_key = None
-        session._session_cache = {}
+        store._session_key = None
+        store._session_cache = {}
     else:
-        session._session_cache = session.decode(row[0])
+        store._session_cache = store.decode(row[0])
