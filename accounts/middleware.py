@@ -8,10 +8,20 @@ from typing import Any
 from channels.auth import UserLazyObject, get_user
 from channels.middleware import BaseMiddleware
 from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend
+from django.contrib.auth.backends import ModelBackend
+from django.core.exceptions import ValidationError
 from django.http.cookie import parse_cookie
+from django.utils.crypto import constant_time_compare
 from django.utils.functional import empty
 
-from accounts.sql import session_preload
+from accounts.models import Membership, User
+from accounts.selectors import membership_get
+from accounts.sql import membership_read, session_preload
+
+
+class NotSignedIn(PermissionError):
+    """The socket's session has no signed-in user."""
 
 
 class SessionUserMiddleware(BaseMiddleware):
@@ -54,3 +64,48 @@ def scope_user(scope: dict) -> Any:
         session_preload(scope["session"])
         user._wrapped = get_user.func(scope)
     return user._wrapped
+
+
+def scope_membership(scope: dict, team_slug: str) -> Membership:
+    """The membership of the scope's signed-in user in the team; NotSignedIn or NotAMember if
+    there is none. Call it on a database thread.
+
+    Two statements in the usual case: the session's row, then the membership with its team and
+    user, whose user is checked as Channels' ``get_user`` checks it (its backend still
+    configured, allowed to sign in, the session's password hash current). Anything else (no
+    membership, a backend that reads users its own way, a stale hash) takes the general path,
+    ``scope_user`` then ``membership_get``, which decides as it always did.
+    """
+    session = scope["session"]
+    session_preload(session)
+    membership = _usual_membership(session, team_slug)
+    if membership is not None:
+        scope["user"]._wrapped = membership.user
+        return membership
+    user = scope_user(scope)
+    if not user.is_authenticated:
+        raise NotSignedIn
+    return membership_get(team_slug=team_slug, user=user)
+
+
+def _usual_membership(session: Any, team_slug: str) -> Membership | None:
+    try:
+        user_id = User._meta.pk.to_python(session[SESSION_KEY])
+        backend_path = session[BACKEND_SESSION_KEY]
+        session_hash = session[HASH_SESSION_KEY]
+    except (KeyError, ValidationError):
+        return None
+    if backend_path not in settings.AUTHENTICATION_BACKENDS:
+        return None
+    backend = load_backend(backend_path)
+    if not isinstance(backend, ModelBackend) or type(backend).get_user is not ModelBackend.get_user:
+        return None
+    membership = membership_read(team_slug=team_slug, user_id=user_id)
+    if membership is None:
+        return None
+    user = membership.user
+    if not backend.user_can_authenticate(user):
+        return None
+    if not (session_hash and constant_time_compare(session_hash, user.get_session_auth_hash())):
+        return None
+    return membership

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.utils import translation
 
 from accounts import roles
-from accounts.middleware import scope_user
+from accounts.middleware import NotSignedIn, scope_membership
 from accounts.models import Membership
 from accounts.selectors import NotAMember, membership_get
 from pokerproject import logs, metrics, tracing
@@ -88,10 +88,6 @@ class TokenBucket:
             self.tokens -= 1
             return True
         return False
-
-
-class _NotSignedIn(Exception):
-    """The socket's session has no signed-in user."""
 
 
 class SendFailed(Exception):
@@ -163,7 +159,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.language = language_of(self.scope)
         try:
             self.membership = await dbpool.run(self._identify, slug)
-        except _NotSignedIn:
+        except NotSignedIn:
             await self._refuse(protocol.CLOSE_UNAUTHENTICATED, "not signed in")
             return
         except NotAMember:
@@ -220,12 +216,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     def _identify(self, slug: str) -> Membership:
         """Who is on the socket and their membership of the team, in one trip to the database
-        thread (the session, the user, the membership): NotAMember if they are not one."""
-        user = scope_user(self.scope)
-        if not user.is_authenticated:
-            raise _NotSignedIn
-        self.log["user_id"] = user.pk
-        return membership_get(team_slug=slug, user=user)
+        thread (accounts.middleware.scope_membership): NotSignedIn or NotAMember if none."""
+        membership = scope_membership(self.scope, slug)
+        self.log["user_id"] = membership.user_id
+        return membership
 
     def _watch_timer(self, round_: dict | None) -> None:
         # This worker also watches the deadline of the round's timer (rooms.realtime.timers).

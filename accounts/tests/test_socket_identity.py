@@ -1,5 +1,6 @@
-"""The handshake's reads in plain statements (accounts.sql) give what the ORM and Django's session
-store give: the same membership, team and user, the same session data, the same refusals."""
+"""Who is on a table's socket (accounts.middleware.scope_membership) and the reads behind it in
+plain statements (accounts.sql): the same membership, team, user and session data as the ORM and
+Django's session store give, the same refusals as Channels' get_user, in two statements."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from django.contrib.sessions.models import Session
 from django.utils import timezone
 
 from accounts import selectors, sql
-from accounts.middleware import scope_user
+from accounts.middleware import NotSignedIn, scope_membership, scope_user
 from accounts.models import Membership
 from accounts.roles import Role
 
@@ -104,3 +105,67 @@ def test_other_session_engines_load_themselves(client, make_user):
     sql.session_preload(session)
     assert not hasattr(session, "_session_cache")
     assert session[SESSION_KEY]  # it loads on first use, as it always did
+
+
+def test_a_member_is_identified_in_two_statements(
+    client, team_factory, add_member, django_assert_num_queries
+):
+    team = team_factory("Alpha")
+    bob = add_member(team, "bob")
+    client.force_login(bob.user)
+    scope = _scope(client)
+    with django_assert_num_queries(2):  # the session's row, the membership with team and user
+        membership = scope_membership(scope, team.slug)
+    assert membership.pk == bob.pk
+    assert membership.team.slug == team.slug
+    assert scope_user(scope) == bob.user  # what the socket's scope says, with no third read
+
+
+def test_a_signed_in_non_member_is_not_a_member(client, team_factory, add_member):
+    alpha, beta = team_factory("Alpha"), team_factory("Beta")
+    client.force_login(add_member(alpha, "bob").user)
+    with pytest.raises(selectors.NotAMember):
+        scope_membership(_scope(client), beta.slug)
+
+
+def test_no_session_is_not_signed_in(team_factory):
+    team = team_factory("Alpha")
+    scope = {"session": db.SessionStore(None), "user": UserLazyObject()}
+    with pytest.raises(NotSignedIn):
+        scope_membership(scope, team.slug)
+
+
+def test_a_member_whose_password_changed_is_not_signed_in(client, team_factory, add_member):
+    team = team_factory("Alpha")
+    bob = add_member(team, "bob")
+    client.force_login(bob.user)
+    bob.user.set_password("another-password")
+    bob.user.save()
+    scope = _scope(client)
+    with pytest.raises(NotSignedIn):
+        scope_membership(scope, team.slug)
+    # Flushed, as Channels' get_user flushes it: the old session is gone for good.
+    assert not Session.objects.filter(session_key=client.cookies["sessionid"].value).exists()
+
+
+def test_a_deactivated_member_is_not_signed_in(client, team_factory, add_member):
+    team = team_factory("Alpha")
+    bob = add_member(team, "bob")
+    client.force_login(bob.user)
+    bob.user.is_active = False
+    bob.user.save()
+    with pytest.raises(NotSignedIn):
+        scope_membership(_scope(client), team.slug)
+
+
+def test_a_session_of_a_backend_no_longer_configured_is_not_signed_in(
+    client, team_factory, add_member, settings
+):
+    team = team_factory("Alpha")
+    model_backend = "django.contrib.auth.backends.ModelBackend"
+    client.force_login(add_member(team, "bob").user, backend=model_backend)
+    settings.AUTHENTICATION_BACKENDS = [
+        path for path in settings.AUTHENTICATION_BACKENDS if path != model_backend
+    ]
+    with pytest.raises(NotSignedIn):
+        scope_membership(_scope(client), team.slug)
