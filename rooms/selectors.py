@@ -154,13 +154,19 @@ def participants_payload(
 
     ``votes``: the round's votes when the caller has already read them (saves a query)."""
     online = online_user_ids(team=team)
-    sitting_out = set(not_voting or ())
     voted: set[int] = set()
     if votes is not None:
         voted = {v.user_id for v in votes}
     elif round_ is not None:
         voted = set(round_.votes.values_list("user_id", flat=True))
     members = Membership.objects.filter(team_id=team.pk).select_related("user")
+    return _participants(members, online, voted, not_voting)
+
+
+def _participants(
+    members: Iterable[Membership], online: set[int], voted: set[int], not_voting: list[int] | None
+) -> list[dict[str, Any]]:
+    sitting_out = set(not_voting or ())
     people: list[dict[str, Any]] = [
         {
             "user_id": m.user_id,
@@ -234,6 +240,52 @@ def table_state(*, team: Team, room: Room | None = None) -> TableState:
             team=team, round_=round_, votes=votes, not_voting=room.not_voting
         ),
     )
+
+
+def table_states(
+    *, alias: str, teams: Sequence[Team], rooms: dict[int, Room]
+) -> dict[int, TableState]:
+    """``table_state`` of several tables of shard ``alias`` at once, by team id: a batch of
+    sockets opening and closing (rooms.services.presence_batch) reads the votes, presence rows
+    and members of all its tables in one query each instead of three per table.
+
+    ``rooms``: the tables' rooms as the caller has just read them (with their rounds), by team
+    id; a table without one there is read on its own (``table_state``: a new table, or a team
+    that moved)."""
+    states = {team.pk: table_state(team=team) for team in teams if team.pk not in rooms}
+    read = [team for team in teams if team.pk in rooms]
+    if not read:
+        return states
+    team_ids = [team.pk for team in read]
+    votes: dict[uuid.UUID, list[Vote]] = {}
+    round_ids = [rooms[pk].current_round_id for pk in team_ids if rooms[pk].current_round_id]
+    if round_ids:
+        for vote in Vote.objects.using(alias).filter(round_id__in=round_ids):
+            votes.setdefault(vote.round_id, []).append(vote)
+    rows = list(
+        Presence.objects.using(alias)
+        .filter(team_id__in=team_ids)
+        .values_list("team_id", "user_id", "worker")
+    )
+    running = presence.alive({worker for _, _, worker in rows})
+    online: dict[int, set[int]] = {pk: set() for pk in team_ids}
+    for team_id, user_id, worker in rows:
+        if worker in running:
+            online[team_id].add(user_id)
+    members: dict[int, list[Membership]] = {pk: [] for pk in team_ids}
+    for membership in Membership.objects.filter(team_id__in=team_ids).select_related("user"):
+        members[membership.team_id].append(membership)
+    for team in read:
+        room = rooms[team.pk]
+        round_votes = votes.get(room.current_round_id, []) if room.current_round_id else []
+        states[team.pk] = TableState(
+            room=room,
+            votes=round_votes,
+            participants=_participants(
+                members[team.pk], online[team.pk], {v.user_id for v in round_votes}, room.not_voting
+            ),
+        )
+    return states
 
 
 def room_snapshot(

@@ -41,6 +41,7 @@ from rooms.selectors import (
     decks_payload,
     round_payload,
     table_state,
+    table_states,
     team_deck_get,
 )
 from stories import selectors as story_selectors
@@ -846,23 +847,28 @@ def _may_reveal(room: Room) -> bool:
     return round_.timer_auto_reveal and ends_at is not None and ends_at <= timezone.now()
 
 
-def _presence_changed(team: Team, room: Room | None = None) -> TableState:
-    # One read of the table serves the event and, on join, the joining socket's snapshot.
-    state = table_state(team=team, room=room)
-    # Someone came or went: whoever is there may all have voted, or a timer may have run out
-    # while no worker watched it (its worker died).
-    if _may_reveal(state.room) and room_auto_reveal(team=team):
-        state = table_state(team=team)
-    publish_on_commit(
-        using=team.shard,
-        team_id=team.pk,
-        event=protocol.event(
-            "presence_changed",
-            version=state.room.version,
-            data={"participants": state.participants},
-        ),
-    )
-    return state
+def _presences_changed(
+    alias: str, teams: list[Team], rooms: dict[int, Room]
+) -> dict[int, TableState]:
+    """Announce who is at each of ``teams``' tables (in this order); one read of each table
+    serves its event and, on join, the joining sockets' snapshots."""
+    states = table_states(alias=alias, teams=teams, rooms=rooms)
+    for team in teams:
+        state = states[team.pk]
+        # Someone came or went: whoever is there may all have voted, or a timer may have run
+        # out while no worker watched it (its worker died).
+        if _may_reveal(state.room) and room_auto_reveal(team=team):
+            state = states[team.pk] = table_state(team=team)
+        publish_on_commit(
+            using=team.shard,
+            team_id=team.pk,
+            event=protocol.event(
+                "presence_changed",
+                version=state.room.version,
+                data={"participants": state.participants},
+            ),
+        )
+    return states
 
 
 @dataclass(frozen=True)
@@ -935,10 +941,7 @@ def presence_batch(
             # A channel that never joined (or whose team moved away) leaves silently.
             changed |= (gone & teams.keys()) - moved
         # In team-id order: auto-reveal locks tables in the order the vote batches do.
-        states = {
-            team_id: _presence_changed(teams[team_id], rooms.get(team_id))
-            for team_id in sorted(changed)
-        }
+        states = _presences_changed(alias, [teams[team_id] for team_id in sorted(changed)], rooms)
     results: list[TableState | DomainError | None] = []
     for change in pending:
         if change.user_id is None:

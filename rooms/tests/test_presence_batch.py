@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts.roles import Role
 from conftest import facilitator_of
 from pokerproject.asgi import application
-from rooms import services
+from rooms import selectors, services
 from rooms.models import Presence
 from rooms.realtime import batching
 from rooms.services import PresenceChange
@@ -133,6 +133,37 @@ class TestService:
         # The leaves add their read and delete of the rows, nothing per socket.
         assert many == one + 2
         assert statements((t.team, LEAVE, "ws.2", None), (t.team, LEAVE, "ws.3", None)) <= one
+
+    def test_tables_of_one_batch_are_read_together(self, t):
+        """Two tables in a batch cost the statements of one: their votes, presence rows and
+        members are read in one query each, and each reads as it would alone."""
+
+        def statements(*changes) -> int:
+            shard, directory = connections[t.team.shard], connections["default"]
+            with CaptureQueriesContext(shard) as on_shard, CaptureQueriesContext(directory) as d:
+                self.batch(t, *changes)
+            return len(on_shard.captured_queries) + len(d.captured_queries)
+
+        services.round_start(membership=t.lead, title="Login")
+        services.vote_cast(membership=t.bob, value="5")
+        one = statements((t.team, JOIN, "ws.1", t.lead.user_id))
+        two = statements(
+            (t.team, JOIN, "ws.2", t.bob.user_id), (t.other, JOIN, "ws.3", t.olga.user_id)
+        )
+        assert two == one
+        # Each table's state is the one a read of that table alone gives.
+        states = self.batch(
+            t, (t.team, JOIN, "ws.4", t.lead.user_id), (t.other, JOIN, "ws.5", t.olga.user_id)
+        )
+        for state, team in zip(states, (t.team, t.other), strict=True):
+            alone = selectors.table_state(team=team)
+            assert state.participants == alone.participants
+            assert [(v.user_id, v.value) for v in state.votes] == [
+                (v.user_id, v.value) for v in alone.votes
+            ]
+            assert state.room.version == alone.room.version
+        assert [v.user_id for v in states[0].votes] == [t.bob.user_id]
+        assert states[1].votes == []
 
     def test_a_close_without_a_row_announces_nothing(self, t):
         assert self.batch(t, (t.team, LEAVE, "ws.never", None)) == [None]
