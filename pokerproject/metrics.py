@@ -758,6 +758,30 @@ def install(kind: str | None = None) -> None:
     STARTS.labels(kind or _process_kind(sys.argv)).inc()
 
 
+def launcher() -> None:
+    """In a process that only forks workers (pokerproject.prefork), once it has imported what
+    they share: it is not one of the host's processes, so it records nothing more (no GC
+    pauses) and its value files go (its import counted a start each worker counts itself)."""
+    with contextlib.suppress(ValueError):
+        gc.callbacks.remove(_on_gc)
+    if not MULTIPROC_DIR:
+        return
+    for path, owner in list(_pids_in(MULTIPROC_DIR)):
+        if owner == os.getpid():
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+
+
+def forked(kind: str = "web") -> None:
+    """In a worker forked by such a launcher: its values start afresh in files of its own (the
+    client notices the new pid), so record GC pauses again, set the series that exist at 0
+    again and count this start."""
+    if _installed and _on_gc not in gc.callbacks:
+        gc.callbacks.append(_on_gc)
+    _initialise()
+    STARTS.labels(kind).inc()
+
+
 # Series that exist, at 0, before anything happens: a dashboard or an alert on a rate then
 # reads 0 rather than nothing.
 WEBHOOK_OUTCOMES = ("delivered", "pending", "failed", "cancelled", "skipped")

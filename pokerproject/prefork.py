@@ -33,6 +33,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pokerproject import metrics
+
 logger = logging.getLogger("pokerproject.prefork")
 
 # A worker that dies sooner than this after its start is started again only after RESTART_DELAY,
@@ -125,6 +127,7 @@ def _serve(app, worker: Worker, args: argparse.Namespace, parent: int) -> None:
             os.close(fd)
         import uvicorn
 
+        metrics.forked()
         config = uvicorn.Config(
             app,
             host=args.host,
@@ -203,8 +206,6 @@ class Supervisor:
                 pid,
                 _describe(status),
             )
-        from pokerproject import metrics
-
         # Its per-process gauges (open sockets) would otherwise count until the next scrape.
         if metrics.MULTIPROC_DIR:
             with contextlib.suppress(OSError):
@@ -218,6 +219,8 @@ class Supervisor:
         # so no collection in a worker writes to (and so copies) the shared pages.
         gc.collect()
         gc.freeze()
+        # The host's figures are its workers': each counts its own start (pokerproject.metrics).
+        metrics.launcher()
         for worker in self.workers:
             self.spawn(worker)
         while any(w.pid for w in self.workers):

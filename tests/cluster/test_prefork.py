@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from prometheus_client import CollectorRegistry, multiprocess
 
 from tests.processes import embedded_env, free_port, kill_group, wait_until
 
@@ -56,7 +58,9 @@ def _answers(port: int) -> bool:
 
 class Launcher:
     def __init__(self, tmp: Path) -> None:
-        self.env = embedded_env(tmp, GC_FREEZE="1")
+        self.metrics = tmp / "metrics"
+        self.metrics.mkdir()
+        self.env = embedded_env(tmp, GC_FREEZE="1", PROMETHEUS_MULTIPROC_DIR=str(self.metrics))
         subprocess.run(  # noqa: S603 - our own interpreter and manage.py
             [sys.executable, str(ROOT / "manage.py"), "migrate_all"],
             cwd=ROOT,
@@ -150,6 +154,31 @@ def test_a_worker_that_dies_is_started_again_alone(launcher):
     assert launcher.worker_pid(2) == other
     assert psutil.Process(other).is_running()
     assert "worker 1" in launcher.log.read_text()
+
+
+def _web_starts(directory: Path) -> float:
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(directory))
+    value = registry.get_sample_value("poker_process_starts_total", {"kind": "web"})
+    return value or 0.0
+
+
+def _writers(directory: Path) -> set[int]:
+    return {int(re.search(r"_(\d+)\.db$", p.name).group(1)) for p in directory.glob("*.db")}
+
+
+def test_the_host_figures_are_the_workers(launcher):
+    """Each worker counts its own start; the launcher, which imported the application too,
+    is not one of the host's processes."""
+    first = launcher.worker_pid(1)
+    assert launcher.process.pid not in _writers(launcher.metrics)
+    assert {first, launcher.worker_pid(2)} <= _writers(launcher.metrics)
+    assert _web_starts(launcher.metrics) == 2
+    os.killpg(first, signal.SIGKILL)
+    wait_until(lambda: launcher.worker_pid(1) != first, timeout=30, what="a new worker-1")
+    launcher.wait_serving()
+    assert _web_starts(launcher.metrics) == 3
+    assert launcher.process.pid not in _writers(launcher.metrics)
 
 
 def test_sigterm_stops_every_worker_and_the_launcher(launcher):
