@@ -71,6 +71,7 @@ LAYOUT = {
     "pokerproject/inputs.py": "import api\n",
     "pokerproject/security.py": "",
     "pokerproject/jsi18n.py": "",
+    "pokerproject/prefork.py": "",
     "pokerproject/wsgi.py": "",
     "pokerproject/urls.py": "import api\nfrom pokerproject import health, jsi18n\n",
     "pokerproject/asgi.py": "from rooms.realtime import consumers\n",

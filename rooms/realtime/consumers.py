@@ -22,7 +22,7 @@ from django.conf import settings
 from django.utils import translation
 
 from accounts import roles
-from accounts.middleware import NotSignedIn, scope_membership
+from accounts.middleware import NotSignedIn, scope_membership, scope_user
 from accounts.models import Membership
 from accounts.selectors import NotAMember, membership_get
 from pokerproject import logs, metrics, tracing
@@ -217,7 +217,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
     def _identify(self, slug: str) -> Membership:
         """Who is on the socket and their membership of the team, in one trip to the database
         thread (accounts.middleware.scope_membership): NotSignedIn or NotAMember if none."""
-        membership = scope_membership(self.scope, slug)
+        try:
+            membership = scope_membership(self.scope, slug)
+        except NotAMember:
+            # The refusal names who was refused (already read: no query).
+            self.log["user_id"] = scope_user(self.scope).pk
+            raise
         self.log["user_id"] = membership.user_id
         return membership
 
