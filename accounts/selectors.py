@@ -22,7 +22,7 @@ def membership_get(*, team_slug: str, user: User) -> Membership:
     """
     if not user.is_authenticated:
         raise NotAMember(team_slug)
-    # Every table socket's handshake asks: one plain statement (accounts.sql says why).
+    # One plain statement, as the socket's handshake reads it (accounts.sql says why).
     membership = sql.membership_read(team_slug=team_slug, user_id=user.pk)
     if membership is None:
         raise NotAMember(team_slug)
